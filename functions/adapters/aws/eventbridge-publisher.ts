@@ -1,0 +1,57 @@
+/**
+ * Notices for machines: one EventBridge event per notice. A failed entry is a failed publish, not silence.
+ */
+import {
+  type EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsCommandOutput,
+} from '@aws-sdk/client-eventbridge';
+import { describeError, PublishError } from '../../commons/errors.js';
+import { EVENT_SOURCE, eventParts } from '../../core/messages.js';
+import type { ChangePublisher, Notice } from '../../core/ports.js';
+
+/** Publishes notices to one event bus. */
+export class EventBridgePublisher implements ChangePublisher {
+  readonly #client: EventBridgeClient;
+  readonly #eventBusName: string;
+
+  constructor(client: EventBridgeClient, eventBusName: string) {
+    this.#client = client;
+    this.#eventBusName = eventBusName;
+  }
+
+  /** @throws PublishError when the call fails or EventBridge refuses the entry. */
+  async publish(notice: Notice): Promise<void> {
+    const { detailType, detail } = eventParts(notice);
+    let response: PutEventsCommandOutput;
+    try {
+      response = await this.#client.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: this.#eventBusName,
+              Source: EVENT_SOURCE,
+              DetailType: detailType,
+              Detail: detail,
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      throw new PublishError(
+        `EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if ((response.FailedEntryCount ?? 0) > 0) {
+      const entry = (
+        response.Entries as Array<{ ErrorCode?: string; ErrorMessage?: string }> | undefined
+      )?.[0];
+      throw new PublishError(
+        `EventBridge refused the ${detailType} event on ${this.#eventBusName}: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
+      );
+    }
+  }
+}

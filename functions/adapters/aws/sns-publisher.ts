@@ -1,0 +1,37 @@
+/**
+ * Notices for people: one SNS message per notice, with a short subject, a readable body and the
+ * attributes subscription filter policies match on.
+ */
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { describeError, PublishError } from '../../commons/errors.js';
+import { snsAttributes, snsBody, snsSubject } from '../../core/messages.js';
+import type { ChangePublisher, Notice } from '../../core/ports.js';
+
+/** Publishes notices to one SNS topic. */
+export class SnsPublisher implements ChangePublisher {
+  readonly #client: SNSClient;
+  readonly #topicArn: string;
+
+  constructor(client: SNSClient, topicArn: string) {
+    this.#client = client;
+    this.#topicArn = topicArn;
+  }
+
+  /** @throws PublishError when SNS refuses the message. */
+  async publish(notice: Notice): Promise<void> {
+    try {
+      await this.#client.send(
+        new PublishCommand({
+          TopicArn: this.#topicArn,
+          Subject: snsSubject(notice),
+          Message: snsBody(notice),
+          MessageAttributes: snsAttributes(notice),
+        }),
+      );
+    } catch (error) {
+      throw new PublishError(`SNS publish to ${this.#topicArn} failed: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}

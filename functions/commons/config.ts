@@ -1,0 +1,66 @@
+/**
+ * The one place that reads the environment. The Lambda's configuration is validated once, at cold start,
+ * and a bad value fails with the variable's name.
+ */
+import { z } from 'zod';
+import { ConfigurationError } from './errors.js';
+import { formatIssue, hostSchema, patternSchema, principalsSchema } from './validation.js';
+
+/** The Lambda's configuration, as the stack sets it. */
+export interface LambdaConfig {
+  /** BigState base URL, exactly as configured. */
+  readonly host: string;
+  readonly principals: readonly string[];
+  readonly pattern: string | undefined;
+  readonly secretId: string;
+  readonly bucketName: string;
+  readonly topicArn: string;
+  readonly eventBusName: string;
+}
+
+const required = z.string().trim().min(1, 'is required');
+
+/** Environment variables of the function, with the schema each must satisfy. */
+const lambdaVariables = {
+  BIGSTATE_HOST: hostSchema,
+  BIGSTATE_PRINCIPALS: principalsSchema,
+  BIGSTATE_PATTERN: patternSchema.optional(),
+  API_KEY_SECRET_ARN: required,
+  SNAPSHOT_BUCKET_NAME: required,
+  TOPIC_ARN: required,
+  EVENT_BUS_NAME: required,
+} as const;
+
+function read<S extends z.ZodType>(env: NodeJS.ProcessEnv, name: string, schema: S): z.output<S> {
+  const raw = env[name];
+  const result = schema.safeParse(raw === '' ? undefined : raw);
+  if (!result.success) {
+    const message = raw === undefined ? `${name} is required` : formatIssue(name, result.error);
+    throw new ConfigurationError(`invalid environment: ${message}`);
+  }
+  return result.data;
+}
+
+/**
+ * Reads and validates the Lambda's environment.
+ * @throws ConfigurationError naming the first variable that is missing or invalid.
+ */
+export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaConfig {
+  return {
+    host: read(env, 'BIGSTATE_HOST', lambdaVariables.BIGSTATE_HOST),
+    principals: read(env, 'BIGSTATE_PRINCIPALS', lambdaVariables.BIGSTATE_PRINCIPALS),
+    pattern: read(env, 'BIGSTATE_PATTERN', lambdaVariables.BIGSTATE_PATTERN),
+    secretId: read(env, 'API_KEY_SECRET_ARN', lambdaVariables.API_KEY_SECRET_ARN),
+    bucketName: read(env, 'SNAPSHOT_BUCKET_NAME', lambdaVariables.SNAPSHOT_BUCKET_NAME),
+    topicArn: read(env, 'TOPIC_ARN', lambdaVariables.TOPIC_ARN),
+    eventBusName: read(env, 'EVENT_BUS_NAME', lambdaVariables.EVENT_BUS_NAME),
+  };
+}
+
+/** The environment variable the CLI reads the BigState API key from. */
+export const API_KEY_VARIABLE = 'BIGSTATE_API_KEY';
+
+/** The CLI's key source: the variable's value, read afresh each time so a re-read after a 401 sees changes. */
+export function environmentApiKey(env: NodeJS.ProcessEnv = process.env): () => string | undefined {
+  return () => env[API_KEY_VARIABLE];
+}

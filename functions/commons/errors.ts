@@ -1,0 +1,93 @@
+/**
+ * The audit's own error family. BigState's HTTP errors live with the client (`functions/bigstate/errors.ts`);
+ * these are the errors of configuration, input, secrets, storage and publishing.
+ */
+
+/** Base class of every error the audit raises itself. */
+export class KeyAuditError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'KeyAuditError';
+  }
+}
+
+/** A configuration value (environment variable, CLI flag) is missing or invalid; the message names it. */
+export class ConfigurationError extends KeyAuditError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** An invocation payload has the wrong shape; `field` names the offending field. */
+export class InvalidRequestError extends KeyAuditError {
+  readonly field: string;
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidRequestError';
+    this.field = field;
+  }
+}
+
+/** The secret could not be read or does not hold a usable key. Names the secret, never its value. */
+export class SecretError extends KeyAuditError {
+  readonly secretId: string;
+  constructor(secretId: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SecretError';
+    this.secretId = secretId;
+  }
+}
+
+/** A conditional snapshot write was refused: someone else wrote the snapshot since this run read it. */
+export class ConcurrentWriteError extends KeyAuditError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConcurrentWriteError';
+  }
+}
+
+/** Reading or writing a snapshot or change record failed. */
+export class StorageError extends KeyAuditError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}
+
+/** Publishing a notice failed (a rejected call or a failed entry: never silence). */
+export class PublishError extends KeyAuditError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PublishError';
+  }
+}
+
+/** The run finished, but at least one principal failed: raised after everything that could be published was. */
+export class AuditRunFailedError extends KeyAuditError {
+  readonly failures: ReadonlyArray<{ readonly principal: string; readonly reason: string }>;
+  constructor(
+    runId: string,
+    failures: ReadonlyArray<{ readonly principal: string; readonly reason: string }>,
+    total: number,
+  ) {
+    const list = failures.map((f) => `${JSON.stringify(f.principal)}: ${f.reason}`).join('; ');
+    super(`run ${runId}: ${failures.length} of ${total} principal(s) failed: ${list}`);
+    this.name = 'AuditRunFailedError';
+    this.failures = failures;
+  }
+}
+
+/** A message for any thrown value, without serialising arbitrary objects (which could carry secrets). */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return typeof error === 'string' ? error : 'unknown error';
+}
+
+/** The run's time budget was spent before this work could start. */
+export class TimeBudgetError extends KeyAuditError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TimeBudgetError';
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Validation of the configuration values the product contract names, shared by the CDK stack (context
+ * keys), the Lambda (environment) and the CLI (flags), so the three agree on what is valid.
+ */
+import { z } from 'zod';
+
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/** True for hosts that never leave the machine: the only ones where plain `http` is allowed. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK.test(hostname);
+}
+
+/** A BigState base URL: `https`, or `http` on a loopback host; no query or fragment. */
+export const hostSchema = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .refine((value) => URL.canParse(value), 'must be an absolute URL such as https://api.bigstate.dev')
+  .refine((value) => {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  }, 'must use https (plain http is accepted for loopback hosts only)')
+  .refine((value) => {
+    const url = new URL(value);
+    return url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+  }, 'must not carry a query, fragment or credentials');
+
+/** The four glob forms of the seed (`x`, `*x`, `x*`, `*x*`), `*` alone meaning every key. */
+export const patternSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine(
+    (value) => value === '*' || /^\*?[^*]+\*?$/.test(value),
+    'must be one of the forms x, *x, x*, *x* (a * only at the start or end)',
+  );
+
+const principalName = z
+  .string()
+  .min(1, 'a principal name must not be empty')
+  .refine((value) => value.trim() !== '', 'a principal name must not be blank')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused.
+  .refine(
+    (value) => !/[\u0000-\u001f\u007f]/.test(value),
+    'a principal name must not hold control characters',
+  );
+
+/** A non-empty list of distinct principal names. */
+export const principalListSchema = z
+  .array(principalName)
+  .min(1, 'must name at least one principal')
+  .superRefine((names, ctx) => {
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists ${JSON.stringify(name)} twice` });
+      seen.add(name);
+    }
+  });
+
+/**
+ * Reads a list given as a JSON array (`["a","b c"]`) or a comma-separated string (`a, b c`), or passed
+ * through when it already is an array (a cdk.json value).
+ */
+export function parseList(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return value; // not an array: the schema then says so, naming the key
+    }
+  }
+  return text === '' ? [] : text.split(',').map((part) => part.trim());
+}
+
+/** Principals as a JSON array or comma list. */
+export const principalsSchema = z.preprocess(parseList, principalListSchema);
+
+/** The first problem zod found, as "`key` must ..." with the path inside the value when there is one. */
+export function formatIssue(key: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return `${key} is invalid`;
+  const where = issue.path.length > 0 ? `${key}[${issue.path.map(String).join('][')}]` : key;
+  return `${where} ${issue.message}`;
+}

@@ -1,0 +1,180 @@
+/**
+ * The local CLI: the same audit core against a real BigState host, with a state folder instead of S3 and
+ * the terminal instead of SNS and EventBridge.
+ *
+ *   npm run audit -- --host URL --principal P [--principal Q ...] [--pattern G] [--state DIR] [--dry-run] [--json]
+ *
+ * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error, a failed
+ * principal included (after the others were audited and reported).
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { consolePublisher, formatSummary, lineLogger, type Write } from '../adapters/local/console.js';
+import { environmentSecretSource } from '../adapters/local/env-secret.js';
+import { FileSnapshotStore } from '../adapters/local/fs-store.js';
+import { BigStateClient } from '../bigstate/client.js';
+import { environmentApiKey } from '../commons/config.js';
+import { describeError } from '../commons/errors.js';
+import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
+import { type AuditSummary, runAudit } from '../core/audit.js';
+import type { ChangePublisher } from '../core/ports.js';
+import { toAuditResult } from '../core/result.js';
+
+/** What the CLI talks to: injected so tests run it in-process. */
+export interface CliIo {
+  readonly stdout: Write;
+  readonly stderr: Write;
+  /** Reads the API key's current value (BIGSTATE_API_KEY for the real CLI). */
+  readonly readApiKey: () => string | undefined;
+  /** Aborts the walks (Ctrl-C). */
+  readonly signal?: AbortSignal;
+}
+
+/** Exit codes of the CLI. */
+export const EXIT = { unchanged: 0, changed: 1, error: 2 } as const;
+
+/** The default state folder, in the working folder. */
+export const DEFAULT_STATE_DIR = '.bigstate-audit';
+
+const USAGE = `Usage: npm run audit -- --host URL --principal P [--principal Q ...] [options]
+
+Audits the API keys of BigState principals against the last snapshot in a local state folder.
+The API key is read from the environment variable BIGSTATE_API_KEY.
+
+Options:
+  --host URL         BigState base URL (https; http only for loopback hosts)     required
+  --principal P      a principal to audit (repeat for more)                      required
+  --pattern G        glob passed to BigState: x, *x, x*, *x*                     default: all keys
+  --state DIR        state folder for snapshots and history                      default: ${DEFAULT_STATE_DIR}
+  --dry-run          walk and diff only: write and publish nothing
+  --json             print one JSON document on stdout (progress stays on stderr)
+  --help             show this text
+
+Exit code: 0 nothing changed (a baseline is not a change), 1 changes found, 2 error.
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface CliOptions {
+  readonly host: string;
+  readonly principals: string[];
+  readonly pattern: string | undefined;
+  readonly state: string;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+}
+
+function parseOptions(argv: readonly string[]): CliOptions | 'help' {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (error) {
+    throw new UsageError(describeError(error));
+  }
+  if (values.help) return 'help';
+  const check = <S extends z.ZodType>(flag: string, schema: S, value: unknown): z.output<S> => {
+    if (value === undefined) throw new UsageError(`${flag} is required`);
+    const result = schema.safeParse(value);
+    if (!result.success) throw new UsageError(formatIssue(flag, result.error));
+    return result.data;
+  };
+  return {
+    host: check('--host', hostSchema, values.host),
+    principals: check('--principal', principalListSchema, values.principal),
+    pattern: values.pattern === undefined ? undefined : check('--pattern', patternSchema, values.pattern),
+    state: values.state ?? DEFAULT_STATE_DIR,
+    dryRun: values['dry-run'] === true,
+    json: values.json === true,
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      principal: { type: 'string', multiple: true },
+      pattern: { type: 'string' },
+      state: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+}
+
+/** The exit code a run's summary calls for. */
+export function exitCodeOf(summary: AuditSummary): number {
+  if (!summary.ok) return EXIT.error;
+  const changed = summary.principals.some((result) => result.added.length + result.removed.length > 0);
+  return changed ? EXIT.changed : EXIT.unchanged;
+}
+
+/** Runs the CLI and returns its exit code; never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let options: CliOptions | 'help';
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    io.stderr(`error: ${describeError(error)}\n\n${USAGE}`);
+    return EXIT.error;
+  }
+  if (options === 'help') {
+    io.stdout(USAGE);
+    return EXIT.unchanged;
+  }
+  const secret = environmentSecretSource(io.readApiKey);
+  try {
+    await secret.getApiKey({ refresh: false });
+  } catch (error) {
+    io.stderr(`error: ${describeError(error)}\n`);
+    return EXIT.error;
+  }
+  const logger = lineLogger(io.stderr);
+  const client = new BigStateClient({ host: options.host, apiKey: secret.getApiKey, logger });
+  const store = new FileSnapshotStore(resolve(options.state));
+  const publisher: ChangePublisher = options.json ? { publish: async () => {} } : consolePublisher(io.stdout);
+  io.stderr(
+    `auditing ${options.principals.length} principal(s) on ${options.host}; state in ${resolve(options.state)}\n`,
+  );
+  try {
+    const summary = await runAudit(
+      { bigstate: client, store, publisher, logger },
+      {
+        runId: randomUUID(),
+        principals: options.principals,
+        pattern: options.pattern,
+        dryRun: options.dryRun,
+        signal: io.signal,
+      },
+    );
+    io.stdout(
+      options.json ? `${JSON.stringify(toAuditResult(summary), null, 2)}\n` : `\n${formatSummary(summary)}`,
+    );
+    return exitCodeOf(summary);
+  } catch (error) {
+    io.stderr(`error: ${describeError(error)}\n`);
+    return EXIT.error;
+  } finally {
+    await client.close();
+  }
+}
+
+// Run when started as a program (`npm run audit`), not when imported by a test.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
+  process.exitCode = await runCli(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    readApiKey: environmentApiKey(),
+    signal: controller.signal,
+  });
+}
