@@ -1,0 +1,354 @@
+/**
+ * The BigState HTTP client: sign-in and revocation of session tokens, and complete, deduplicated walks of a
+ * principal's API keys and of the principals the key can see.
+ */
+import { z } from 'zod';
+import { describeIssues, parseApiKeyPage, parsePrincipal, parsePrincipalPage, walk } from './cursor.js';
+import { ConfigurationError, type RequestErrorDetails } from './errors.js';
+import {
+  type BigStateLogger,
+  MalformedBodyError,
+  type ParsedBody,
+  type RetryOptions,
+  Transport,
+} from './transport.js';
+import type { ApiKeyEntry, ApiKeyLister, ApiKeyProvider, PrincipalEntry, WalkOptions } from './types.js';
+
+export type { BigStateLogger, RetryOptions } from './transport.js';
+
+/** Options of a single request. */
+export interface RequestOptions {
+  /** Aborts the request (and any back-off wait) with a DeadlineExceededError. */
+  readonly signal?: AbortSignal | undefined;
+  /** Epoch milliseconds by which the request must end (see WalkOptions.deadline). */
+  readonly deadline?: number | undefined;
+}
+
+/** How to reach BigState and how hard to try. */
+export interface BigStateClientOptions {
+  /**
+   * Base URL, e.g. `https://api.bigstate.dev` or `https://proxy.example/bigstate` (the path is kept). `https` is
+   * required; `http` is accepted for loopback hosts only (127.0.0.0/8, ::1, localhost).
+   */
+  host: string | URL;
+  /** Supplies the API key; asked again with `refresh: true` once per request after a 401. */
+  apiKey: ApiKeyProvider;
+  /** Most concurrent connections (keep-alive). @default 8 */
+  maxConnections?: number;
+  /** Timeout of one attempt, until the whole body has arrived. @default 10_000 */
+  requestTimeoutMs?: number;
+  retry?: RetryOptions;
+  /** Page limit of one walk, a guard against a server that never ends. @default 10_000 */
+  maxPages?: number;
+  /** Diagnostics; never receives the API key or a token. */
+  logger?: BigStateLogger;
+  /** Waits between attempts; rejects when the signal aborts. Injectable for tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Clock in epoch milliseconds, for `Retry-After` dates and deadlines. @default Date.now */
+  now?: () => number;
+}
+
+/** A session token from `POST /v1/token`. */
+export interface SignInResult {
+  token: string;
+  expirationTime: Date;
+}
+
+const DEFAULTS = {
+  maxConnections: 8,
+  requestTimeoutMs: 10_000,
+  maxPages: 10_000,
+  retry: { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 30_000 },
+} as const;
+
+const signInSchema = z.looseObject({ token: z.string().min(1), expirationTime: z.string() });
+
+/**
+ * A client for BigState's REST API.
+ *
+ * Every request sends `x-api-key`, `Content-Type: application/json` and `Accept: application/json`, is retried on
+ * network errors, timeouts, 408/429/5xx and malformed bodies (backoff with full jitter, `Retry-After` honoured), and
+ * fails with a named BigStateError otherwise. The API key and token values never appear in errors or logs.
+ */
+export class BigStateClient implements ApiKeyLister {
+  readonly #transport: Transport;
+  readonly #maxPages: number;
+
+  /** @throws ConfigurationError naming the option when one is invalid (e.g. `host` not https on a remote host). */
+  constructor(options: BigStateClientOptions) {
+    const baseUrl = validateHost(options.host);
+    if (typeof options.apiKey !== 'function') {
+      throw new ConfigurationError('apiKey', 'must be a function that returns the API key');
+    }
+    const retry = {
+      maxAttempts: positiveInteger(
+        'retry.maxAttempts',
+        options.retry?.maxAttempts,
+        DEFAULTS.retry.maxAttempts,
+      ),
+      baseDelayMs: nonNegative('retry.baseDelayMs', options.retry?.baseDelayMs, DEFAULTS.retry.baseDelayMs),
+      maxDelayMs: nonNegative('retry.maxDelayMs', options.retry?.maxDelayMs, DEFAULTS.retry.maxDelayMs),
+      maxRetryAfterMs: nonNegative(
+        'retry.maxRetryAfterMs',
+        options.retry?.maxRetryAfterMs,
+        DEFAULTS.retry.maxRetryAfterMs,
+      ),
+    };
+    this.#maxPages = positiveInteger('maxPages', options.maxPages, DEFAULTS.maxPages);
+    this.#transport = new Transport({
+      baseUrl,
+      apiKey: options.apiKey,
+      maxConnections: positiveInteger('maxConnections', options.maxConnections, DEFAULTS.maxConnections),
+      requestTimeoutMs: positiveInteger(
+        'requestTimeoutMs',
+        options.requestTimeoutMs,
+        DEFAULTS.requestTimeoutMs,
+      ),
+      retry,
+      logger: options.logger,
+      sleep: options.sleep ?? abortableSleep,
+      random: options.random ?? Math.random,
+      now: options.now ?? Date.now,
+    });
+  }
+
+  /** Requests sent (every attempt) and connections opened so far. */
+  get stats(): { readonly requests: number; readonly connections: number } {
+    return { requests: this.#transport.requests, connections: this.#transport.connections };
+  }
+
+  /**
+   * Signs in as a principal: `POST /v1/token?principal=P`. Sign-in creates a token, so it is retried only when
+   * the server cannot have acted on it (connection refused, 408, 429, 503).
+   * @throws BigStateError subclasses; ProtocolError when the token or expirationTime is missing or invalid.
+   */
+  async signIn(principal: string, options?: RequestOptions): Promise<SignInResult> {
+    const result = await this.#transport.request({
+      method: 'POST',
+      path: '/v1/token',
+      query: [['principal', principal]],
+      idempotent: false,
+      signal: options?.signal,
+      deadline: options?.deadline,
+      parse: (body) => {
+        const parsed = signInSchema.safeParse(body.json);
+        if (!parsed.success) throw new MalformedBodyError(describeIssues(parsed.error));
+        const expirationTime = parseExpirationTime(parsed.data.expirationTime);
+        if (expirationTime === undefined) {
+          throw new MalformedBodyError('expirationTime is not an ISO 8601 date-time with an offset');
+        }
+        return { token: parsed.data.token, expirationTime };
+      },
+    });
+    if (result === undefined) throw new Error('unreachable: sign-in has a parser');
+    return result;
+  }
+
+  /**
+   * Revokes a session token: `DELETE /v1/token?token=T`.
+   *
+   * Assumption: the seed says only "call DELETE /v1/token with this value"; we send the value as the `token` query
+   * parameter, mirroring how sign-in takes `principal`. The value is redacted from every error and log line.
+   * @throws BigStateError subclasses (404 as HttpStatusError when the server does not know the token).
+   */
+  async revokeToken(token: string, options?: RequestOptions): Promise<void> {
+    await this.#transport.request({
+      method: 'DELETE',
+      path: '/v1/token',
+      query: [['token', token]],
+      secretQuery: ['token'],
+      idempotent: true,
+      signal: options?.signal,
+      deadline: options?.deadline,
+    });
+  }
+
+  /**
+   * Walks every page of `GET /v1/apikey/match` for a principal, yielding each key name once.
+   * @throws BigStateError subclasses: CursorLoopError, TooManyPagesError, ProtocolError, DeadlineExceededError...
+   */
+  listApiKeys(principal: string, options?: WalkOptions): AsyncGenerator<ApiKeyEntry, void, undefined> {
+    const maxPages = this.#walkLimit(options);
+    return walk<ApiKeyEntry>({
+      maxPages,
+      identity: (entry) => entry.name,
+      fetchPage: (cursor) =>
+        this.#page(
+          '/v1/apikey/match',
+          [['principal', principal], ...walkQuery(cursor, options)],
+          options,
+          parseApiKeyPage,
+        ),
+    });
+  }
+
+  /**
+   * Walks every page of `GET /v1/principal/match`, yielding each principal once.
+   * @throws BigStateError subclasses, as listApiKeys.
+   */
+  listPrincipals(options?: WalkOptions): AsyncGenerator<PrincipalEntry, void, undefined> {
+    const maxPages = this.#walkLimit(options);
+    return walk<PrincipalEntry>({
+      maxPages,
+      identity: (entry) => entry.principal,
+      fetchPage: (cursor) =>
+        this.#page('/v1/principal/match', walkQuery(cursor, options), options, parsePrincipalPage),
+    });
+  }
+
+  /**
+   * Reads one principal: `GET /v1/principal?principal=P`; undefined when BigState answers 404.
+   * @throws BigStateError subclasses.
+   */
+  async getPrincipal(principal: string, options?: RequestOptions): Promise<PrincipalEntry | undefined> {
+    return this.#transport.request({
+      method: 'GET',
+      path: '/v1/principal',
+      query: [['principal', principal]],
+      idempotent: true,
+      notFoundAsUndefined: true,
+      signal: options?.signal,
+      deadline: options?.deadline,
+      parse: parsePrincipal,
+    });
+  }
+
+  /** Closes idle connections, once requests under way have finished. */
+  async close(): Promise<void> {
+    await this.#transport.close();
+  }
+
+  #walkLimit(options: WalkOptions | undefined): number {
+    return positiveInteger('maxPages', options?.maxPages, this.#maxPages);
+  }
+
+  async #page<T>(
+    path: string,
+    query: Array<readonly [string, string]>,
+    options: WalkOptions | undefined,
+    parse: (body: ParsedBody) => { next: string; items: T[] },
+  ): Promise<{ next: string; items: T[]; request: RequestErrorDetails }> {
+    const page = await this.#transport.request({
+      method: 'GET',
+      path,
+      query,
+      idempotent: true,
+      signal: options?.signal,
+      deadline: options?.deadline,
+      parse,
+    });
+    if (page === undefined) throw new Error('unreachable: a page has a parser');
+    return { ...page, request: { method: 'GET', path: this.#transport.displayPath(path, query) } };
+  }
+}
+
+function walkQuery(cursor: string, options: WalkOptions | undefined): Array<readonly [string, string]> {
+  return options?.pattern === undefined
+    ? [['next', cursor]]
+    : [
+        ['next', cursor],
+        ['pattern', options.pattern],
+      ];
+}
+
+/**
+ * Parses BigState's `expirationTime`, e.g. `2026-03-31T15:49:17.2245429+00:00`: any number of fractional digits
+ * (milliseconds kept, the rest dropped, never rounded), `Z` or a `±hh:mm` offset. Undefined when it is not such a
+ * time or names a day that does not exist.
+ */
+export function parseExpirationTime(text: string): Date | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i.exec(
+    text,
+  );
+  if (match === null) return undefined;
+  const [, year, month, day, hour, minute, second, fraction = '', offset = 'Z'] = match;
+  const y = Number(year);
+  const mo = Number(month);
+  const d = Number(day);
+  const h = Number(hour);
+  const mi = Number(minute);
+  const s = Number(second);
+  const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
+  let offsetMinutes = 0;
+  if (offset.toUpperCase() !== 'Z') {
+    const oh = Number(offset.slice(1, 3));
+    const om = Number(offset.slice(4, 6));
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (offset.startsWith('-') ? -1 : 1) * (oh * 60 + om);
+  }
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, ms);
+  // setUTCFullYear rolls 31 April over to 1 May: a day that does not exist shows as a different day.
+  if (date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1) return undefined;
+  return new Date(date.getTime() - offsetMinutes * 60_000);
+}
+
+/** Loopback hosts may use plain http: traffic never leaves the machine. */
+function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function validateHost(host: string | URL): URL {
+  let url: URL;
+  try {
+    url = new URL(host instanceof URL ? host.href : String(host));
+  } catch (error) {
+    // The value is not echoed: a mistyped setting could hold anything, even the key.
+    throw new ConfigurationError('host', 'is not a valid absolute URL (e.g. https://api.bigstate.dev)', {
+      cause: error instanceof Error ? new Error(error.name) : undefined,
+    });
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigurationError('host', 'must not carry credentials; the API key is sent as x-api-key');
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new ConfigurationError('host', 'must not have a query or a fragment');
+  }
+  if (url.protocol === 'https:') return url;
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) return url;
+  throw new ConfigurationError(
+    'host',
+    `must be an https URL (http is accepted only for loopback hosts); got ${url.protocol}//${url.host}`,
+  );
+}
+
+function positiveInteger(option: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigurationError(option, `must be a positive integer; got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(option: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigurationError(option, `must be a non-negative number; got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(handle);
+      reject(signal?.reason);
+    };
+    const handle = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

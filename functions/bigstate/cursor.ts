@@ -1,0 +1,129 @@
+/**
+ * Cursor pagination as BigState does it: `next=0` first, then exactly the cursor the previous page returned, until
+ * a page says `-1`. Cursors are opaque decimal text: never computed, never passed through a `number`.
+ */
+import { z } from 'zod';
+import { CursorLoopError, type RequestErrorDetails, TooManyPagesError } from './errors.js';
+import { MalformedBodyError, type ParsedBody } from './transport.js';
+import type { ApiKeyEntry, PrincipalEntry } from './types.js';
+
+/** The cursor of the first page. */
+export const FIRST_CURSOR = '0';
+/** The `next` that marks the last page. */
+export const LAST_CURSOR = '-1';
+
+/** One page of a walk, with the request that produced it (for error messages). */
+export interface Page<T> {
+  /** The cursor for the next page as the server wrote it, or `-1`. */
+  readonly next: string;
+  readonly items: readonly T[];
+  readonly request: RequestErrorDetails;
+}
+
+/** What a walk needs: a page fetcher and the identity of an item. */
+export interface WalkSource<T> {
+  fetchPage(cursor: string): Promise<Page<T>>;
+  identity(item: T): string;
+  readonly maxPages: number;
+}
+
+/**
+ * Yields every item of every page, each identity once (the first occurrence wins: a list that changes while it
+ * is paged may show a name twice).
+ * @throws CursorLoopError when the server returns a cursor already used in this walk.
+ * @throws TooManyPagesError when `maxPages` pages were read and the server still returns a next cursor.
+ * @throws whatever `fetchPage` throws.
+ */
+export async function* walk<T>(source: WalkSource<T>): AsyncGenerator<T, void, undefined> {
+  const cursors = new Set<string>([FIRST_CURSOR]);
+  const seen = new Set<string>();
+  let cursor = FIRST_CURSOR;
+  for (let pages = 1; ; pages++) {
+    const page = await source.fetchPage(cursor);
+    for (const item of page.items) {
+      const id = source.identity(item);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      yield item;
+    }
+    if (page.next === LAST_CURSOR) return;
+    if (cursors.has(page.next)) throw new CursorLoopError(page.next, page.request);
+    if (pages >= source.maxPages) throw new TooManyPagesError(source.maxPages, page.request);
+    cursors.add(page.next);
+    cursor = page.next;
+  }
+}
+
+/** A cursor as JSON source text: `-1`, `0` or a positive integer without sign, fraction or exponent. */
+const CURSOR_TEXT = /^(?:-1|0|[1-9][0-9]*)$/;
+
+const apiKeyPageSchema = z.object({
+  apiKeys: z.array(z.looseObject({ name: z.string().min(1) })),
+});
+
+const principalSchema = z.looseObject({
+  principal: z.string().min(1),
+  type: z.number().optional(),
+  name: z.string().optional(),
+});
+
+const principalPageSchema = z.object({ principals: z.array(principalSchema) });
+
+/**
+ * Reads the `next` cursor of a page body as its source text.
+ * @throws MalformedBodyError when `next` is missing, not a JSON number, or not an integer cursor.
+ */
+export function readNext(body: ParsedBody): string {
+  const json = body.json;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new MalformedBodyError('the body is not a JSON object');
+  }
+  const next = (json as Record<string, unknown>).next;
+  if (typeof next !== 'number' || body.nextSource === undefined) {
+    throw new MalformedBodyError('`next` is missing or not a JSON number');
+  }
+  if (!CURSOR_TEXT.test(body.nextSource)) {
+    throw new MalformedBodyError('`next` is not an integer cursor (-1, 0 or a positive integer)');
+  }
+  return body.nextSource;
+}
+
+/**
+ * Parses one `GET /v1/apikey/match` page.
+ * @throws MalformedBodyError when the page does not have the documented shape.
+ */
+export function parseApiKeyPage(body: ParsedBody): { next: string; items: ApiKeyEntry[] } {
+  const next = readNext(body);
+  const result = apiKeyPageSchema.safeParse(body.json);
+  if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
+  return { next, items: result.data.apiKeys };
+}
+
+/**
+ * Parses one `GET /v1/principal/match` page.
+ * @throws MalformedBodyError when the page does not have the documented shape.
+ */
+export function parsePrincipalPage(body: ParsedBody): { next: string; items: PrincipalEntry[] } {
+  const next = readNext(body);
+  const result = principalPageSchema.safeParse(body.json);
+  if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
+  return { next, items: result.data.principals };
+}
+
+/**
+ * Parses the body of `GET /v1/principal`.
+ * @throws MalformedBodyError when it is not a principal object.
+ */
+export function parsePrincipal(body: ParsedBody): PrincipalEntry {
+  const result = principalSchema.safeParse(body.json);
+  if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
+  return result.data;
+}
+
+/** Names where the body differs from the schema; never echoes values from the body. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length === 0 ? '(body)' : issue.path.join('.')}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,374 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  bigStateTime,
+  demoPrincipals,
+  isValidPattern,
+  matchesGlob,
+  type Simulator,
+  type SimulatorOptions,
+} from '../../functions/bigstate/simulator.js';
+import { DEMO_KEY, Fixture, names } from './support.js';
+
+const fixture = new Fixture();
+afterEach(() => fixture.close());
+
+interface Raw {
+  status: number;
+  text: string;
+  headers: Headers;
+}
+
+/** A plain HTTP request to the simulator, with the demo key unless told otherwise. */
+async function raw(
+  simulator: Simulator,
+  pathAndQuery: string,
+  init: { method?: string; key?: string | null } = {},
+): Promise<Raw> {
+  const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/json' };
+  if (init.key !== null) headers['x-api-key'] = init.key ?? DEMO_KEY;
+  const response = await fetch(`${simulator.url}${pathAndQuery}`, { method: init.method ?? 'GET', headers });
+  return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+/** The raw `next` of a page: read from the text, since JSON.parse would round a large one. */
+function nextOf(text: string): string {
+  const match = /^\{"next":(-?\d+),/.exec(text);
+  if (match?.[1] === undefined) throw new Error(`no next in ${text}`);
+  return match[1];
+}
+
+const INVALID = { error: 6, desc: 'Invalid request' };
+
+async function start(options: SimulatorOptions = {}) {
+  return fixture.simulator({ pageSize: 2, principals: { p: { keys: names(5) } }, ...options });
+}
+
+describe('simulator: authentication and validation', () => {
+  it('answers 401 without a key or with an unknown key', async () => {
+    const simulator = await start();
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0', { key: null })).status).toBe(401);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0', { key: 'nope' })).status).toBe(401);
+    expect((await raw(simulator, '/v1/principal/match?next=0', { key: 'nope' })).status).toBe(401);
+    expect((await raw(simulator, '/v1/token?principal=p', { method: 'POST', key: null })).status).toBe(401);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(200);
+  });
+
+  it('accepts the keys set by setApiKeys only (rotation)', async () => {
+    const simulator = await start();
+    simulator.setApiKeys(['new']);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(401);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0', { key: 'new' })).status).toBe(200);
+  });
+
+  it('answers 403 for a principal outside the key’s access list', async () => {
+    const simulator = await start({
+      apiKeys: ['limited', 'full'],
+      access: { limited: ['p'] },
+      principals: { p: { keys: ['a'] }, q: { keys: ['b'] } },
+    });
+    expect((await raw(simulator, '/v1/apikey/match?principal=q&next=0', { key: 'limited' })).status).toBe(
+      403,
+    );
+    expect((await raw(simulator, '/v1/principal?principal=q', { key: 'limited' })).status).toBe(403);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0', { key: 'limited' })).status).toBe(
+      200,
+    );
+    expect((await raw(simulator, '/v1/apikey/match?principal=q&next=0', { key: 'full' })).status).toBe(200);
+  });
+
+  it.each([
+    ['missing principal', '/v1/apikey/match?next=0'],
+    ['empty principal', '/v1/apikey/match?principal=&next=0'],
+    ['missing next', '/v1/apikey/match?principal=p'],
+    ['non-integer next', '/v1/apikey/match?principal=p&next=abc'],
+    ['fractional next', '/v1/apikey/match?principal=p&next=1.5'],
+    ['a next rounded through a double', '/v1/apikey/match?principal=p&next=4.611686018427388e%2B18'],
+    ['unknown next', '/v1/apikey/match?principal=p&next=12345678901234567890'],
+    ['next = -1', '/v1/apikey/match?principal=p&next=-1'],
+    ['a pattern with an inner star', '/v1/apikey/match?principal=p&next=0&pattern=a*b'],
+    ['an empty pattern', '/v1/apikey/match?principal=p&next=0&pattern='],
+    ['principal/match with a bad next', '/v1/principal/match?next=x'],
+    ['principal without principal', '/v1/principal'],
+  ])('answers 400 {error: 6} for %s', async (_, path) => {
+    const simulator = await start();
+    const response = await raw(simulator, path);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.text)).toEqual(INVALID);
+  });
+
+  it('answers 400 for a cursor of another principal or pattern', async () => {
+    const simulator = await start({ principals: { p: { keys: names(5) }, q: { keys: names(5) } } });
+    const cursor = nextOf((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    expect((await raw(simulator, `/v1/apikey/match?principal=p&next=${cursor}`)).status).toBe(200);
+    expect((await raw(simulator, `/v1/apikey/match?principal=q&next=${cursor}`)).status).toBe(400);
+    expect((await raw(simulator, `/v1/apikey/match?principal=p&next=${cursor}&pattern=*`)).status).toBe(400);
+  });
+
+  it('answers 200 with an empty last page for an unknown principal', async () => {
+    const simulator = await start();
+    const response = await raw(simulator, '/v1/apikey/match?principal=nobody&next=0');
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.text)).toEqual({ next: -1, apiKeys: [] });
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+
+  it('answers 404 for unknown paths and 405 for wrong methods', async () => {
+    const simulator = await start();
+    expect((await raw(simulator, '/v2/apikey/match?principal=p&next=0')).status).toBe(404);
+    const wrong = await raw(simulator, '/v1/apikey/match?principal=p&next=0', { method: 'POST' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+  });
+});
+
+describe('simulator: pages and cursors', () => {
+  it('pages in sorted order with opaque cursors beyond 2^53', async () => {
+    const simulator = await start({ principals: { p: { keys: ['e', 'c', 'a', 'd', 'b'] } } });
+    const pages: unknown[] = [];
+    const cursors: string[] = [];
+    let next = '0';
+    while (next !== '-1') {
+      const response = await raw(simulator, `/v1/apikey/match?principal=p&next=${next}`);
+      next = nextOf(response.text);
+      cursors.push(next);
+      pages.push(JSON.parse(response.text).apiKeys);
+    }
+    expect(pages).toEqual([[{ name: 'a' }, { name: 'b' }], [{ name: 'c' }, { name: 'd' }], [{ name: 'e' }]]);
+    expect(cursors).toHaveLength(3);
+    for (const cursor of cursors.slice(0, -1)) {
+      expect(BigInt(cursor)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+      // Beyond 2^53 a double cannot hold it: a client that parses it as a number sends another value.
+      expect(String(Number(cursor))).not.toBe(cursor);
+    }
+  });
+
+  it('answers a repeated page request with the same page and cursor', async () => {
+    const simulator = await start();
+    const first = nextOf((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    const a = await raw(simulator, `/v1/apikey/match?principal=p&next=${first}`);
+    const b = await raw(simulator, `/v1/apikey/match?principal=p&next=${first}`);
+    expect(a.text).toBe(b.text);
+    // Each first page starts a new walk with new cursors.
+    const again = nextOf((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    expect(again).not.toBe(first);
+  });
+
+  it.each([
+    ['*', ['alpha', 'alphabet', 'beta', 'gamma-alpha', 'x*y']],
+    ['alpha', ['alpha']],
+    ['alpha*', ['alpha', 'alphabet']],
+    ['*alpha', ['alpha', 'gamma-alpha']],
+    ['*lph*', ['alpha', 'alphabet', 'gamma-alpha']],
+    ['*a*', ['alpha', 'alphabet', 'beta', 'gamma-alpha']],
+    ['nothing', []],
+  ])('matches pattern %s', async (pattern, expected) => {
+    const simulator = await start({
+      pageSize: 10,
+      principals: { p: { keys: ['beta', 'alpha', 'alphabet', 'gamma-alpha', 'x*y'] } },
+    });
+    const response = await raw(
+      simulator,
+      `/v1/apikey/match?principal=p&next=0&pattern=${encodeURIComponent(pattern)}`,
+    );
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.text).apiKeys.map((k: { name: string }) => k.name)).toEqual(expected);
+  });
+
+  it('validates and matches globs as pure functions', () => {
+    expect(['x', '*x', 'x*', '*x*', '*', '**'].every(isValidPattern)).toBe(true);
+    expect(['', 'a*b', '***', '*a*b*'].some(isValidPattern)).toBe(false);
+    expect(matchesGlob('abc', undefined)).toBe(true);
+    expect(matchesGlob('abc', '**')).toBe(true);
+    expect(matchesGlob('abc', 'b')).toBe(false);
+  });
+
+  it('keeps extra fields and reflects inventory changes', async () => {
+    const simulator = await start({ principals: { p: { keys: [{ name: 'a', created: '2025-01-01' }] } } });
+    simulator.addKeys('p', 'b', 'a');
+    simulator.addKeys('new', 'z');
+    expect(simulator.keys('p')).toEqual(['a', 'b']);
+    expect(simulator.keys('new')).toEqual(['z']);
+    const page = JSON.parse((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    expect(page).toEqual({ next: -1, apiKeys: [{ name: 'a', created: '2025-01-01' }, { name: 'b' }] });
+    simulator.removeKeys('p', 'a', 'unknown');
+    simulator.setKeys('q', ['y', { name: 'x', note: 1 }]);
+    expect(simulator.keys('p')).toEqual(['b']);
+    expect(simulator.keys('q')).toEqual(['x', 'y']);
+    expect(simulator.keys('nobody')).toEqual([]);
+  });
+
+  it('lists principals with the same cursor rules, and reads one', async () => {
+    const simulator = await start({
+      principals: { b: { type: 2, name: 'Bee' }, a: {}, c: { keys: ['k'] } },
+    });
+    const first = await raw(simulator, '/v1/principal/match?next=0');
+    const cursor = nextOf(first.text);
+    expect(JSON.parse(first.text).principals).toEqual([
+      { principal: 'a', type: 1 },
+      { principal: 'b', type: 2, name: 'Bee' },
+    ]);
+    const second = await raw(simulator, `/v1/principal/match?next=${cursor}`);
+    expect(JSON.parse(second.text)).toEqual({ next: -1, principals: [{ principal: 'c', type: 1 }] });
+    expect(
+      JSON.parse((await raw(simulator, '/v1/principal/match?next=0&pattern=b')).text).principals,
+    ).toEqual([{ principal: 'b', type: 2, name: 'Bee' }]);
+    expect(JSON.parse((await raw(simulator, '/v1/principal?principal=b')).text)).toEqual({
+      principal: 'b',
+      type: 2,
+      name: 'Bee',
+    });
+    expect((await raw(simulator, '/v1/principal?principal=zzz')).status).toBe(404);
+  });
+
+  it('issues tokens in the seed format and revokes them', async () => {
+    const simulator = await start();
+    const signIn = await raw(simulator, '/v1/token?principal=p', { method: 'POST' });
+    expect(signIn.status).toBe(200);
+    const body = JSON.parse(signIn.text) as { token: string; expirationTime: string };
+    expect(body.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(body.expirationTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}\+00:00$/);
+    expect((await raw(simulator, '/v1/token?principal=unknown', { method: 'POST' })).status).toBe(400);
+    const token = encodeURIComponent(body.token);
+    expect((await raw(simulator, `/v1/token?token=${token}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await raw(simulator, `/v1/token?token=${token}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await raw(simulator, '/v1/token', { method: 'DELETE' })).status).toBe(400);
+    expect(bigStateTime(Date.UTC(2026, 2, 31, 15, 49, 17, 224))).toMatch(
+      /^2026-03-31T15:49:17\.224\d{4}\+00:00$/,
+    );
+  });
+
+  it('serves under a base path', async () => {
+    const simulator = await start({ basePath: '/bigstate/' });
+    expect(simulator.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/bigstate$/);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(200);
+    const outside = await fetch(`${new URL(simulator.url).origin}/v1/apikey/match?principal=p&next=0`, {
+      headers: { 'x-api-key': DEMO_KEY },
+    });
+    expect(outside.status).toBe(404);
+  });
+
+  it('has a demo inventory with paging, an empty principal and awkward names', () => {
+    const demo = demoPrincipals();
+    expect(Object.keys(demo)).toEqual(expect.arrayContaining(['root', 'svc a&b', 'zürich-ops', 'empty']));
+    expect(Math.max(...Object.values(demo).map((p) => p.keys?.length ?? 0))).toBeGreaterThan(50);
+  });
+});
+
+describe('simulator: faults, hooks and stats', () => {
+  it('plays a status fault with Retry-After and a body, the given number of times', async () => {
+    const simulator = await start();
+    simulator.inject('p', { type: 'status', status: 429, retryAfter: '7', body: '{"x":1}' }, { times: 2 });
+    const first = await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    expect(first.status).toBe(429);
+    expect(first.headers.get('retry-after')).toBe('7');
+    expect(first.text).toBe('{"x":1}');
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(429);
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(200);
+  });
+
+  it('plays a fault only for its principal, or for any with *, and only on its page', async () => {
+    const simulator = await start({ principals: { p: { keys: names(5) }, q: { keys: names(5) } } });
+    simulator.inject('q', { type: 'status', status: 500 });
+    expect((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).status).toBe(200);
+    expect((await raw(simulator, '/v1/apikey/match?principal=q&next=0')).status).toBe(500);
+
+    simulator.inject('*', { type: 'status', status: 503 }, { onPage: 1 });
+    const cursor = nextOf((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    expect((await raw(simulator, `/v1/apikey/match?principal=p&next=${cursor}`)).status).toBe(503);
+    expect((await raw(simulator, `/v1/apikey/match?principal=p&next=${cursor}`)).status).toBe(200);
+
+    simulator.inject('*', { type: 'status', status: 503 }, { times: Number.POSITIVE_INFINITY });
+    simulator.clearFaults();
+    expect((await raw(simulator, '/v1/apikey/match?principal=q&next=0')).status).toBe(200);
+  });
+
+  it('resets the connection', async () => {
+    const simulator = await start();
+    simulator.inject('p', { type: 'reset' });
+    await expect(raw(simulator, '/v1/apikey/match?principal=p&next=0')).rejects.toThrow();
+  });
+
+  it('truncates the body, and sends a malformed one', async () => {
+    const simulator = await start();
+    simulator.inject('p', { type: 'truncated' });
+    const truncated = await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    expect(truncated.status).toBe(200);
+    expect(() => JSON.parse(truncated.text)).toThrow(SyntaxError);
+    expect(truncated.text.startsWith('{"next":')).toBe(true);
+
+    simulator.inject('p', { type: 'malformed' });
+    const malformed = await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    expect(malformed.status).toBe(200);
+    const body = JSON.parse(malformed.text);
+    expect(typeof body.next).not.toBe('number');
+    expect(body.apiKeys).toBeUndefined();
+  });
+
+  it('returns an already returned cursor on loop-cursor', async () => {
+    const simulator = await start();
+    simulator.inject('p', { type: 'loop-cursor' }, { onPage: 1 });
+    const first = nextOf((await raw(simulator, '/v1/apikey/match?principal=p&next=0')).text);
+    const looped = await raw(simulator, `/v1/apikey/match?principal=p&next=${first}`);
+    expect(nextOf(looped.text)).toBe(first);
+    expect(JSON.parse(looped.text).apiKeys).toEqual([{ name: 'k002' }, { name: 'k003' }]);
+  });
+
+  it('hangs until close(), which ends the hung request', async () => {
+    const simulator = await start();
+    simulator.inject('p', { type: 'hang' });
+    const pending = raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('still hanging'), 100)),
+    ]);
+    expect(outcome).toBe('still hanging');
+    await simulator.close();
+    await expect(pending).rejects.toThrow();
+  });
+
+  it('calls the page hook before each page, with the page index', async () => {
+    const simulator = await start();
+    const calls: Array<[string, number]> = [];
+    simulator.onPage((principal, index) => calls.push([principal, index]));
+    let next = '0';
+    while (next !== '-1')
+      next = nextOf((await raw(simulator, `/v1/apikey/match?principal=p&next=${next}`)).text);
+    simulator.onPage(undefined);
+    await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    expect(calls).toEqual([
+      ['p', 0],
+      ['p', 1],
+      ['p', 2],
+    ]);
+  });
+
+  it('counts requests, connections and requests per principal', async () => {
+    const simulator = await start();
+    await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    await raw(simulator, '/v1/apikey/match?principal=svc%20a%26b&next=0');
+    await raw(simulator, '/v1/principal/match?next=0');
+    expect(simulator.stats.requests).toBe(3);
+    expect(simulator.stats.connections).toBeGreaterThanOrEqual(1);
+    expect(simulator.stats.requestsByPrincipal).toEqual({ p: 1, 'svc a&b': 1 });
+    simulator.resetStats();
+    expect(simulator.stats).toEqual({ requests: 0, connections: 0, requestsByPrincipal: {} });
+  });
+
+  it('adds the configured latency to every response', async () => {
+    const simulator = await start({ latencyMs: 60 });
+    const started = performance.now();
+    await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    await raw(simulator, '/v1/apikey/match?principal=p&next=0', { key: 'wrong' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(110);
+  });
+
+  it('rejects invalid options', async () => {
+    await expect(start({ pageSize: 0 })).rejects.toThrow(/pageSize/);
+    await expect(start({ latencyMs: -1 })).rejects.toThrow(/latencyMs/);
+    const simulator = await start();
+    expect(() => simulator.inject('p', { type: 'reset' }, { times: 0 })).toThrow(/times/);
+  });
+});

@@ -1,0 +1,157 @@
+/** Shared helpers of the BigState tests: real servers on loopback, a recording sleep, a key provider. */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BigStateClient, type BigStateClientOptions } from '../../functions/bigstate/client.js';
+import { type Simulator, type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+
+export const DEMO_KEY = 'bigstate-demo-key';
+
+/** A sleep that records each wait and returns at once (still honouring an aborted signal). */
+export function recordingSleep(): {
+  sleeps: number[];
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+} {
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    sleep: async (ms, signal) => {
+      sleeps.push(ms);
+      signal?.throwIfAborted();
+    },
+  };
+}
+
+/** A key provider that behaves like a cached secret: `refresh` re-reads `store.current`. */
+export function rotatingKey(initial: string): {
+  provider: BigStateClientOptions['apiKey'];
+  store: { current: string };
+  calls: { plain: number; refresh: number };
+} {
+  const store = { current: initial };
+  const calls = { plain: 0, refresh: 0 };
+  let cached = initial;
+  return {
+    store,
+    calls,
+    provider: async ({ refresh }) => {
+      if (refresh) {
+        calls.refresh += 1;
+        cached = store.current;
+      } else {
+        calls.plain += 1;
+      }
+      return cached;
+    },
+  };
+}
+
+/** Collects a walk into an array. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+/** Runs a promise that must reject and returns its error. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, got a result');
+}
+
+/** Keeps track of clients and simulators so one `afterEach` closes them all. */
+export class Fixture {
+  readonly #closers: Array<() => Promise<void>> = [];
+
+  async simulator(options: SimulatorOptions = {}): Promise<Simulator> {
+    const simulator = await startSimulator(options);
+    this.#closers.push(() => simulator.close());
+    return simulator;
+  }
+
+  client(host: string, options: Partial<BigStateClientOptions> = {}): BigStateClient {
+    const client = new BigStateClient({
+      host,
+      apiKey: async () => DEMO_KEY,
+      sleep: recordingSleep().sleep,
+      ...options,
+    });
+    this.#closers.push(() => client.close());
+    return client;
+  }
+
+  async fakeServer(handler: FakeHandler): Promise<FakeServer> {
+    const server = await startFakeServer(handler);
+    this.#closers.push(() => server.close());
+    return server;
+  }
+
+  async close(): Promise<void> {
+    const closers = this.#closers.splice(0).reverse();
+    for (const close of closers) await close();
+  }
+}
+
+/** One request as a fake server saw it. */
+export interface SeenRequest {
+  readonly method: string;
+  /** Raw request target: path and query exactly as sent. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export interface FakeReply {
+  status?: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+export type FakeHandler = (request: SeenRequest, index: number) => FakeReply;
+
+export interface FakeServer {
+  readonly url: string;
+  readonly requests: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** A tiny scripted HTTP server, for response shapes the simulator does not produce. */
+export async function startFakeServer(handler: FakeHandler): Promise<FakeServer> {
+  const requests: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    const seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    requests.push(seen);
+    const reply = handler(seen, requests.length - 1);
+    const body = reply.body ?? '';
+    res.writeHead(reply.status ?? 200, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      ...reply.headers,
+    });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The decoded query parameters of a seen request. */
+export function queryOf(request: SeenRequest | undefined): URLSearchParams {
+  return new URL(request?.url ?? '/', 'http://x').searchParams;
+}
+
+/** `count` key names `k000`, `k001`...: sorted order equals creation order. */
+export function names(count: number, prefix = 'k'): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, '0')}`);
+}
