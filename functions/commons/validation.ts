@@ -16,7 +16,10 @@ export const hostSchema = z
   .string()
   .trim()
   .min(1, 'is required')
-  .refine((value) => URL.canParse(value), 'must be an absolute URL such as https://api.bigstate.dev')
+  .refine((value) => URL.canParse(value), {
+    message: 'must be an absolute URL such as https://api.bigstate.dev',
+    abort: true,
+  })
   .refine((value) => {
     const url = new URL(value);
     return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));

@@ -1,0 +1,67 @@
+/**
+ * The deployable stack: configuration from the CDK context, one {@link KeyAudit}, and outputs for operating it.
+ */
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { readKeyAuditContext } from './config.js';
+import { KeyAudit, type KeyAuditProps } from './key-audit.js';
+
+/** Construct properties that are not context keys: for tests and for stacks that embed the audit. */
+export type KeyAuditOptions = Pick<
+  KeyAuditProps,
+  'eventBusName' | 'heartbeatPeriod' | 'historyRetention' | 'logRetention' | 'entry'
+>;
+
+/** Properties of a {@link KeyAuditStack}. */
+export interface KeyAuditStackProps extends StackProps {
+  /**
+   * Settings of the audit beyond the context keys.
+   * @default - the construct's defaults
+   */
+  readonly keyAudit?: KeyAuditOptions;
+}
+
+/**
+ * The BigState key audit stack. Reads `bigstateHost`, `principals`, `pattern`, `schedule`, `apiKeySecretName`
+ * and `notificationEmails` from the CDK context.
+ * @throws ConfigurationError when a context value is missing or invalid, naming the key.
+ */
+export class KeyAuditStack extends Stack {
+  /** The audit itself. */
+  readonly audit: KeyAudit;
+
+  constructor(scope: Construct, id: string, props: KeyAuditStackProps = {}) {
+    super(scope, id, {
+      description: 'BigState key audit: scheduled inventory of BigState API keys, with change notifications',
+      ...props,
+    });
+    const config = readKeyAuditContext(this.node);
+    this.audit = new KeyAudit(this, 'KeyAudit', { ...config, ...props.keyAudit });
+
+    const functionName = this.audit.function.functionName;
+    const invoke = (payload: string, outfile: string) =>
+      `aws lambda invoke --region ${Aws.REGION} --function-name ${functionName} --cli-binary-format raw-in-base64-out --payload '${payload}' ${outfile}`;
+    new CfnOutput(this, 'FunctionName', { value: functionName, description: 'The audit function' });
+    new CfnOutput(this, 'BucketName', {
+      value: this.audit.bucket.bucketName,
+      description: 'Snapshots (snapshots/) and change records (history/)',
+    });
+    new CfnOutput(this, 'TopicArn', {
+      value: this.audit.topic.topicArn,
+      description: 'Change notices and alarms',
+    });
+    new CfnOutput(this, 'SecretArn', {
+      value: this.audit.secret.secretArn,
+      description: 'Put the BigState API key here: {"apiKey": "..."}',
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.audit.dashboard.dashboardName });
+    new CfnOutput(this, 'ManualRunCommand', {
+      value: invoke('{}', 'audit-result.json'),
+      description: 'A full run now; the JSON summary lands in audit-result.json',
+    });
+    new CfnOutput(this, 'DryRunCommand', {
+      value: invoke('{"dryRun":true}', 'audit-dry-run.json'),
+      description: 'Walks and diffs, publishes and writes nothing',
+    });
+  }
+}

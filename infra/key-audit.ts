@@ -1,0 +1,552 @@
+/**
+ * The `KeyAudit` construct: everything one BigState key audit needs, reusable in any stack.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws, type CfnResource, Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  SearchExpression,
+  Stats,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { ContextAttribute, Schedule, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ConfigurationError, resolveKeyAuditConfig } from './config.js';
+import { heartbeatWindow, parseSchedule } from './schedule.js';
+
+/** Names the Lambda code relies on: the Powertools service and the metrics it emits. */
+export const SERVICE_NAME = 'bigstate-key-audit';
+/** CloudWatch namespace of the function's metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
+export const METRICS_NAMESPACE = 'BigStateKeyAudit';
+/** `source` of the input the schedule sends to the function. */
+export const SCHEDULE_SOURCE = 'bigstate.key-audit.schedule';
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEFAULT_ENTRY = join(PROJECT_ROOT, 'functions', 'audit.ts');
+const FUNCTION_TIMEOUT = Duration.minutes(5);
+
+/** Properties of a {@link KeyAudit}. The first six are the contract's configuration keys. */
+export interface KeyAuditProps {
+  /**
+   * BigState base URL, e.g. `https://api.bigstate.dev`. `https` only; plain `http` for loopback hosts alone.
+   * The function receives it exactly as given.
+   */
+  readonly bigstateHost: string;
+  /**
+   * The principals whose keys are audited: distinct, non-empty names (spaces, `&`, `#`, non-ASCII letters are
+   * fine).
+   */
+  readonly principals: readonly string[];
+  /**
+   * Glob passed to `apikey/match`: `x`, `*x`, `x*` or `*x*`.
+   * @default - no pattern: every key
+   */
+  readonly pattern?: string;
+  /**
+   * EventBridge Scheduler expression, `rate(...)` or `cron(...)` (UTC).
+   * @default 'rate(1 hour)'
+   */
+  readonly schedule?: string;
+  /**
+   * Name of an existing Secrets Manager secret holding the BigState API key (raw, or JSON `{"apiKey": "..."}`).
+   * @default - a new secret holding `{"apiKey": ""}`, for you to fill
+   */
+  readonly apiKeySecretName?: string;
+  /**
+   * E-mail addresses subscribed to the notification topic (each confirms by mail).
+   * @default - no subscriptions
+   */
+  readonly notificationEmails?: readonly string[];
+  /**
+   * The event bus the function publishes change events to.
+   * @default 'default'
+   */
+  readonly eventBusName?: string;
+  /**
+   * The expected time between runs, for the "no successful run" alarm, which fires after two of them pass
+   * without one. A whole number of minutes.
+   * @default - the interval of a `rate(...)` schedule; one day for a `cron(...)` schedule
+   */
+  readonly heartbeatPeriod?: Duration;
+  /**
+   * How long change records under `history/` are kept. They are small (a few KB), below the 128 KB minimum
+   * billable object size of the infrequent-access storage classes, so they expire rather than transition.
+   * @default Duration.days(365)
+   */
+  readonly historyRetention?: Duration;
+  /**
+   * Retention of the function's log group.
+   * @default RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * The function's entry file (TypeScript), exporting `handler`.
+   * @default - `functions/audit.ts` of this project
+   */
+  readonly entry?: string;
+}
+
+/**
+ * A scheduled BigState key audit: the function and its schedule, the snapshot bucket, the API-key secret, the
+ * notification topic, permission to put events on a bus, alarms (with actions) and a dashboard.
+ *
+ * Every resource is granted to the function's own role with `grant*` methods; nothing is granted on `*`.
+ * @throws ConfigurationError when a property is missing or invalid, naming it.
+ */
+export class KeyAudit extends Construct {
+  /** The audit function. */
+  readonly function: NodejsFunction;
+  /** Snapshots (`snapshots/`) and change records (`history/`). */
+  readonly bucket: Bucket;
+  /** Server access logs of {@link bucket}. */
+  readonly accessLogsBucket: Bucket;
+  /** Change notices for people; also the alarms' action. */
+  readonly topic: Topic;
+  /** The secret holding the BigState API key. */
+  readonly secret: ISecret;
+  /** The bus the function puts change events on. */
+  readonly eventBus: IEventBus;
+  /** The EventBridge Scheduler schedule that runs the audit. */
+  readonly schedule: Schedule;
+  /** Where the schedule puts invocations it could not deliver. */
+  readonly scheduleDeadLetterQueue: Queue;
+  /** Where Lambda puts asynchronous invocations that failed. */
+  readonly failureQueue: Queue;
+  /** Every alarm; each notifies {@link topic}. */
+  readonly alarms: readonly Alarm[];
+  /** Keys per principal, changes, failures, durations and Lambda health. */
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: KeyAuditProps) {
+    super(scope, id);
+    const config = resolveKeyAuditConfig(props);
+    const parsedSchedule = parseSchedule(config.schedule);
+    if ('problem' in parsedSchedule) throw new ConfigurationError(`schedule ${parsedSchedule.problem}`);
+    const heartbeat = heartbeatOf(props.heartbeatPeriod ?? parsedSchedule.interval ?? Duration.days(1));
+
+    // --- The API key -------------------------------------------------------------------------------------
+    if (config.apiKeySecretName !== undefined) {
+      this.secret = Secret.fromSecretNameV2(this, 'ApiKeySecret', config.apiKeySecretName);
+    } else {
+      const secret = new Secret(this, 'ApiKeySecret', {
+        description: 'BigState API key for the key audit: {"apiKey": "<key>"} (or the raw key)',
+        // Not a leak: this is a fixed, empty template, the same in every deployment, not a credential. The user
+        // writes the real key with `put-secret-value`, which CloudFormation never sees; and since this template
+        // value never changes, a later deployment never overwrites it. Never a generated random value: a
+        // random string would be a "key" that BigState rejects, hiding that the secret was never filled.
+        secretStringValue: SecretValue.unsafePlainText(JSON.stringify({ apiKey: '' })),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      acknowledge(secret, {
+        'AwsSolutions-SMG4':
+          'BigState API keys are issued in BigState, not by an AWS rotation function; rotation is a documented manual step (put-secret-value), and the function re-reads the secret on a 401.',
+      });
+      this.secret = secret;
+    }
+
+    // --- Storage -----------------------------------------------------------------------------------------
+    // SSE-S3 rather than KMS: the objects hold key names and counts, never the API key; access is controlled by
+    // IAM alone (only the function's role), and SSE-S3 has no per-request KMS charges or key policy to keep.
+    // The access-log bucket must use SSE-S3 anyway: S3 server access logging cannot write to SSE-KMS buckets.
+    this.accessLogsBucket = new Bucket(this, 'AccessLogsBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      // Object ownership left to CDK: with the serverAccessLogsUseBucketPolicy flag, logs arrive through a bucket
+      // policy and S3's default (bucket owner enforced) applies; without it, CDK needs the ObjectWriter ACL setup.
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'expire-access-logs',
+          expiration: Duration.days(365),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+    acknowledge(this.accessLogsBucket, {
+      'AwsSolutions-S1':
+        'This is the server-access-log target of the snapshot bucket; logging it would log the log deliveries themselves.',
+    });
+
+    this.bucket = new Bucket(this, 'SnapshotBucket', {
+      versioned: true,
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      // Snapshots and the change history are the audit trail: deleting the stack must not delete them.
+      removalPolicy: RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'snapshot-bucket/',
+      lifecycleRules: [
+        {
+          // Every run overwrites snapshots: keep replaced versions 90 days for recovery, then let them go.
+          id: 'expire-noncurrent-versions',
+          noncurrentVersionExpiration: Duration.days(90),
+          expiredObjectDeleteMarker: true,
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        {
+          id: 'expire-history',
+          prefix: 'history/',
+          expiration: props.historyRetention ?? Duration.days(365),
+        },
+      ],
+    });
+
+    // --- Notifications -----------------------------------------------------------------------------------
+    // A customer managed key, not alias/aws/sns: the AWS managed key's policy cannot be changed, so CloudWatch
+    // alarms (which notify this topic) could not publish to a topic encrypted with it.
+    const topicKey = new Key(this, 'TopicKey', {
+      description: 'Encrypts the BigState key audit topic',
+      enableKeyRotation: true,
+      // The key protects messages in flight only (SNS keeps nothing after delivery): nothing to keep it for.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    topicKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.topic = new Topic(this, 'Topic', {
+      displayName: 'BigState key audit',
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    for (const email of config.notificationEmails) {
+      this.topic.addSubscription(new EmailSubscription(email));
+    }
+    acknowledge(this.topic, {
+      'Serverless-SNSRedrivePolicy':
+        'The subscriptions are e-mail addresses of people; every notice is also kept in S3 (history/) and put on EventBridge, so an e-mail SNS cannot deliver is not the only copy.',
+    });
+    this.eventBus = EventBus.fromEventBusName(this, 'Bus', props.eventBusName ?? 'default');
+
+    // --- The function ------------------------------------------------------------------------------------
+    const logGroup = new LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // An own role instead of the default one: AWSLambdaBasicExecutionRole would allow writing to any log group.
+    const role = new Role(this, 'FunctionRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'BigState key audit function',
+    });
+    logGroup.grantWrite(role);
+    const bucketArn = `<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>`;
+    acknowledge(role, {
+      'AwsSolutions-IAM5[Action::s3:GetObject*]':
+        'From bucket.grantRead: reads snapshots and change records (GetObject and its read-only variants) in this one bucket.',
+      'AwsSolutions-IAM5[Action::s3:GetBucket*]':
+        'From bucket.grantRead: read-only metadata (location, versioning) of this one bucket, never of another.',
+      'AwsSolutions-IAM5[Action::s3:List*]':
+        'From bucket.grantRead: ListBucket on this one bucket makes a missing snapshot a 404 instead of a 403; the first (baseline) run depends on telling them apart.',
+      'AwsSolutions-IAM5[Action::s3:Abort*]':
+        'From bucket.grantPut: lets the SDK abort its own failed multipart uploads (large change sets) in this one bucket.',
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/*]`]:
+        'Objects are named per principal and change (snapshots/, history/), unknown at deploy time; the wildcard is confined to this one bucket.',
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':
+        'From topic.grantPublish: publishing to the encrypted topic needs a data key from its own key (the * covers the GenerateDataKeyWithoutPlaintext variant); the resource is that one key.',
+    });
+
+    this.failureQueue = secureQueue(this, 'FailureQueue');
+    this.function = new NodejsFunction(this, 'Function', {
+      description: 'Audits the API keys of the configured BigState principals',
+      entry: props.entry ?? DEFAULT_ENTRY,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 512,
+      timeout: FUNCTION_TIMEOUT,
+      // One run at a time (guarantee 5): a second invocation waits in Lambda's queue instead of overlapping.
+      reservedConcurrentExecutions: 1,
+      role,
+      logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel.INFO,
+      systemLogLevelV2: SystemLogLevel.WARN,
+      // No automatic retry: the audit is idempotent and the next scheduled run repeats it anyway, while a retry
+      // minutes later would mostly hit the same fault (a bad key, a 403) and publish its failure notices twice.
+      retryAttempts: 0,
+      // An invocation still queued after an hour (a previous run held the one slot) is superseded by later ones.
+      maxEventAge: Duration.hours(1),
+      onFailure: new SqsDestination(this.failureQueue),
+      environment: {
+        BIGSTATE_HOST: config.bigstateHost,
+        BIGSTATE_PRINCIPALS: JSON.stringify(config.principals),
+        ...(config.pattern === undefined ? {} : { BIGSTATE_PATTERN: config.pattern }),
+        API_KEY_SECRET_ARN: this.secret.secretArn,
+        SNAPSHOT_BUCKET_NAME: this.bucket.bucketName,
+        TOPIC_ARN: this.topic.topicArn,
+        EVENT_BUS_NAME: this.eventBus.eventBusName,
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        // Some bundled dependencies are CommonJS and call `require`, which ES modules do not have.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        minify: true,
+        keepNames: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // The nodejs24.x runtime provides the AWS SDK v3.
+        externalModules: ['@aws-sdk/*'],
+      },
+    });
+    acknowledge(this.function, {
+      'Serverless-LambdaDLQ':
+        'Asynchronous failures go to an on-failure destination (the failure queue), which records more than a DLQ (the error and the request); a DLQ as well would duplicate it.',
+      'Serverless-LambdaTracing':
+        'The function is not instrumented for X-Ray; structured logs and Powertools metrics cover it, without the tracing cost and the "*" permission X-Ray needs.',
+    });
+
+    // --- Least privilege ---------------------------------------------------------------------------------
+    this.secret.grantRead(this.function);
+    if (config.apiKeySecretName !== undefined) {
+      acknowledge(role, {
+        [`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${config.apiKeySecretName}-??????]`]:
+          'Secrets Manager appends six random characters to every secret ARN; the imported secret is known by name only, so "-??????" matches exactly that one secret.',
+      });
+    }
+    // Read (with ListBucket, so a missing snapshot is a 404 and not a 403) and put; never delete.
+    this.bucket.grantRead(this.function);
+    this.bucket.grantPut(this.function);
+    this.topic.grantPublish(this.function);
+    this.eventBus.grantPutEventsTo(this.function);
+
+    // --- The schedule ------------------------------------------------------------------------------------
+    this.scheduleDeadLetterQueue = secureQueue(this, 'ScheduleDeadLetterQueue');
+    // An own role (rather than the stack-wide one LambdaInvoke would create) keeps its grant, trust conditions
+    // and acknowledgement inside this construct.
+    const scheduleRole = new Role(this, 'ScheduleRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com').withConditions({
+        StringEquals: {
+          'aws:SourceAccount': Aws.ACCOUNT_ID,
+          'aws:SourceArn': Stack.of(this).formatArn({
+            service: 'scheduler',
+            resource: 'schedule-group',
+            resourceName: 'default',
+          }),
+        },
+      }),
+      description: 'Lets EventBridge Scheduler invoke the BigState key audit function',
+    });
+    acknowledge(scheduleRole, {
+      [`AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnResource)}.Arn>:*]`]:
+        'From function.grantInvoke (LambdaInvoke): ":*" covers the versions and aliases of this one function, and nothing else.',
+    });
+    this.schedule = new Schedule(this, 'Schedule', {
+      description: `Runs the BigState key audit, ${config.schedule}`,
+      schedule: parsedSchedule.expression,
+      target: new LambdaInvoke(this.function, {
+        role: scheduleRole,
+        input: ScheduleTargetInput.fromObject({
+          source: SCHEDULE_SOURCE,
+          scheduledTime: ContextAttribute.scheduledTime,
+          executionId: ContextAttribute.executionId,
+        }),
+        // Retries cover failures to hand the invocation to Lambda; the function's own errors are not retried.
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(1),
+        deadLetterQueue: this.scheduleDeadLetterQueue,
+      }),
+    });
+
+    // --- Alarms ------------------------------------------------------------------------------------------
+    const fiveMinutes = Duration.minutes(5);
+    const runSucceeded = auditMetric('RunSucceeded', Stats.SUM, heartbeat.period);
+    const alarms = [
+      new Alarm(this, 'ErrorsAlarm', {
+        alarmDescription: 'The audit function failed (a principal failed, or the run itself). See its logs.',
+        metric: this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'ThrottlesAlarm', {
+        alarmDescription: 'An audit invocation was throttled: runs overlap (schedule shorter than a run?).',
+        metric: this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'NoSuccessfulRunAlarm', {
+        alarmDescription: `No successful audit run within ${heartbeat.evaluationPeriods} × ${heartbeat.period.toHumanString()}.`,
+        metric: runSucceeded,
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: heartbeat.evaluationPeriods,
+        datapointsToAlarm: heartbeat.evaluationPeriods,
+        // No data means no run reported success: that is exactly what this alarm is for.
+        treatMissingData: TreatMissingData.BREACHING,
+      }),
+      new Alarm(this, 'ScheduleDeadLetterQueueAlarm', {
+        alarmDescription: 'The schedule could not invoke the audit function; see the dead-letter queue.',
+        metric: this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: Stats.MAXIMUM,
+          period: fiveMinutes,
+        }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, 'FailureQueueAlarm', {
+        alarmDescription: 'An audit invocation failed or expired; see the on-failure queue.',
+        metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: Stats.MAXIMUM,
+          period: fiveMinutes,
+        }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    // The notification topic is where people already listen; alarm messages carry no `changeType` attribute,
+    // so subscriptions filtering on it (machines) do not receive them.
+    const action = new SnsAction(this.topic);
+    for (const alarm of alarms) alarm.addAlarmAction(action);
+    this.alarms = alarms;
+
+    // --- Dashboard ---------------------------------------------------------------------------------------
+    const period = heartbeat.period;
+    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# BigState key audit\n${config.principals.length} principal(s), schedule \`${config.schedule}\`.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Keys per principal',
+        left: [
+          new SearchExpression({
+            // Every principal's KeyCount series, including principals added later, without one widget each.
+            expression: `SEARCH('{${METRICS_NAMESPACE},principal,service} MetricName="KeyCount" service="${SERVICE_NAME}"', 'Maximum', ${period.toSeconds()})`,
+            label: '',
+            period,
+          }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Keys added / removed',
+        left: [auditMetric('KeysAdded', Stats.SUM, period), auditMetric('KeysRemoved', Stats.SUM, period)],
+        width: 12,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Runs: succeeded / principals failed',
+        left: [runSucceeded.with({ period }), auditMetric('PrincipalsFailed', Stats.SUM, period)],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Run duration (ms)',
+        left: [
+          auditMetric('RunDuration', Stats.MAXIMUM, period),
+          auditMetric('RunDuration', Stats.AVERAGE, period),
+        ],
+        width: 8,
+      }),
+      new AlarmStatusWidget({ title: 'Alarms', alarms, width: 8 }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Lambda invocations, errors, throttles',
+        left: [
+          this.function.metricInvocations({ statistic: Stats.SUM, period: fiveMinutes }),
+          this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
+          this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Lambda duration (ms)',
+        left: [
+          this.function.metricDuration({ statistic: Stats.MAXIMUM, period: fiveMinutes }),
+          this.function.metricDuration({ statistic: Stats.p(50), period: fiveMinutes }),
+        ],
+        width: 12,
+      }),
+    );
+  }
+}
+
+/** A metric the function emits through Powertools, with its default `service` dimension. */
+function auditMetric(metricName: string, statistic: string, period: Duration): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service: SERVICE_NAME },
+    statistic,
+    period,
+  });
+}
+
+function heartbeatOf(interval: Duration): ReturnType<typeof heartbeatWindow> {
+  try {
+    return heartbeatWindow(interval);
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message, { cause: error });
+  }
+}
+
+/** An SQS queue for failed deliveries: encrypted (SSE-SQS), TLS only, kept for the longest SQS allows. */
+function secureQueue(scope: Construct, id: string): Queue {
+  const queue = new Queue(scope, id, {
+    encryption: QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  acknowledge(queue, {
+    'AwsSolutions-SQS3':
+      'This queue is itself a dead-letter/on-failure destination, read by a person after its alarm fires; a DLQ of a DLQ would only move the same messages.',
+    'Serverless-SQSRedrivePolicy':
+      'This queue is itself a dead-letter/on-failure destination: nothing consumes it automatically, so there is no failed processing to redrive.',
+  });
+  return queue;
+}
+
+/** cdk-nag acknowledgements, each a rule (or finding) id with its own reason, on the narrowest scope. */
+function acknowledge(scope: Construct, reasons: Readonly<Record<string, string>>): void {
+  for (const [id, reason] of Object.entries(reasons)) Validations.of(scope).acknowledge({ id, reason });
+}
