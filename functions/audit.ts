@@ -56,6 +56,7 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
   const runId = context.awsRequestId;
   logger.appendKeys({ runId });
   const invocation = parseInvocation(event, config.principals);
+  const budgetMs = walkBudgetMs(context.getRemainingTimeInMillis());
   const summary = await runAudit(
     { bigstate, store, publisher, logger },
     {
@@ -63,7 +64,8 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
       principals: invocation.principals,
       pattern: config.pattern,
       dryRun: invocation.dryRun,
-      signal: AbortSignal.timeout(walkBudgetMs(context.getRemainingTimeInMillis())),
+      signal: AbortSignal.timeout(budgetMs),
+      deadline: Date.now() + budgetMs,
     },
   );
   addRunMetrics(metrics, summary);

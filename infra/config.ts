@@ -4,6 +4,7 @@
  */
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import * as zm from 'zod/mini';
 import { ConfigurationError } from '../functions/commons/errors.js';
 import {
   formatIssue,
@@ -62,9 +63,12 @@ const distinct = (what: string) => (values: readonly string[], ctx: z.Refinement
 
 const schemas = {
   bigstateHost: hostSchema,
-  principals: principalsSchema.refine(
-    (names) => Buffer.byteLength(JSON.stringify(names)) <= MAX_PRINCIPALS_JSON_BYTES,
-    `must fit in ${MAX_PRINCIPALS_JSON_BYTES} bytes as JSON (Lambda limits the size of its environment)`,
+  // The shared schemas use zod's mini API (small Lambda bundle); refine them with its `check`.
+  principals: principalsSchema.check(
+    zm.refine(
+      (names) => Buffer.byteLength(JSON.stringify(names)) <= MAX_PRINCIPALS_JSON_BYTES,
+      `must fit in ${MAX_PRINCIPALS_JSON_BYTES} bytes as JSON (Lambda limits the size of its environment)`,
+    ),
   ),
   pattern: patternSchema,
   schedule: z
@@ -89,7 +93,7 @@ const schemas = {
       )
       .superRefine(distinct('address')),
   ),
-} satisfies Record<ContextKey, z.ZodType>;
+} satisfies Record<ContextKey, z.core.$ZodType>;
 
 const REQUIRED: ReadonlySet<ContextKey> = new Set(['bigstateHost', 'principals']);
 
@@ -136,7 +140,7 @@ export function resolveKeyAuditConfig(raw: Readonly<Partial<Record<ContextKey, u
       problems.push(`${key} ${early}`);
       continue;
     }
-    const result = schemas[key].safeParse(value);
+    const result = z.safeParse(schemas[key], value);
     if (result.success) values[key] = result.data;
     else problems.push(formatIssue(key, result.error));
   }

@@ -2,7 +2,7 @@
  * The one place that reads the environment. The Lambda's configuration is validated once, at cold start,
  * and a bad value fails with the variable's name.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigurationError } from './errors.js';
 import { formatIssue, hostSchema, patternSchema, principalsSchema } from './validation.js';
 
@@ -18,24 +18,26 @@ export interface LambdaConfig {
   readonly eventBusName: string;
 }
 
-const required = z.string().trim().min(1, 'is required');
+const required = z.string({ error: 'must be a string' }).check(z.trim(), z.minLength(1, 'is required'));
 
 /** Environment variables of the function, with the schema each must satisfy. */
 const lambdaVariables = {
   BIGSTATE_HOST: hostSchema,
   BIGSTATE_PRINCIPALS: principalsSchema,
-  BIGSTATE_PATTERN: patternSchema.optional(),
+  BIGSTATE_PATTERN: z.optional(patternSchema),
   API_KEY_SECRET_ARN: required,
   SNAPSHOT_BUCKET_NAME: required,
   TOPIC_ARN: required,
   EVENT_BUS_NAME: required,
 } as const;
 
-function read<S extends z.ZodType>(env: NodeJS.ProcessEnv, name: string, schema: S): z.output<S> {
+function read<S extends z.ZodMiniType>(env: NodeJS.ProcessEnv, name: string, schema: S): z.output<S> {
   const raw = env[name];
-  const result = schema.safeParse(raw === '' ? undefined : raw);
+  // An empty variable is an unset one: "is required", not zod's "expected string, received undefined".
+  const value = raw === '' ? undefined : raw;
+  const result = schema.safeParse(value);
   if (!result.success) {
-    const message = raw === undefined ? `${name} is required` : formatIssue(name, result.error);
+    const message = value === undefined ? `${name} is required` : formatIssue(name, result.error);
     throw new ConfigurationError(`invalid environment: ${message}`);
   }
   return result.data;

@@ -2,7 +2,8 @@
  * Validation of the configuration values the product contract names, shared by the CDK stack (context
  * keys), the Lambda (environment) and the CLI (flags), so the three agree on what is valid.
  */
-import { z } from 'zod';
+// zod's mini API: tree-shakeable, so the Lambda bundle carries only the checks used here.
+import * as z from 'zod/mini';
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -12,52 +13,54 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /** A BigState base URL: `https`, or `http` on a loopback host; no query or fragment. */
-export const hostSchema = z
-  .string()
-  .trim()
-  .min(1, 'is required')
-  .refine((value) => URL.canParse(value), {
-    message: 'must be an absolute URL such as https://api.bigstate.dev',
+export const hostSchema = z.string({ error: 'must be a URL string' }).check(
+  z.trim(),
+  z.minLength(1, 'is required'),
+  z.refine((value) => URL.canParse(value), {
+    error: 'must be an absolute URL such as https://api.bigstate.dev',
     abort: true,
-  })
-  .refine((value) => {
+  }),
+  z.refine((value) => {
     const url = new URL(value);
     return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  }, 'must use https (plain http is accepted for loopback hosts only)')
-  .refine((value) => {
+  }, 'must use https (plain http is accepted for loopback hosts only)'),
+  z.refine((value) => {
     const url = new URL(value);
     return url.search === '' && url.hash === '' && url.username === '' && url.password === '';
-  }, 'must not carry a query, fragment or credentials');
+  }, 'must not carry a query, fragment or credentials'),
+);
 
 /** The four glob forms of the seed (`x`, `*x`, `x*`, `*x*`), `*` alone meaning every key. */
-export const patternSchema = z
-  .string()
-  .min(1, 'must not be empty')
-  .refine(
+export const patternSchema = z.string({ error: 'must be a string' }).check(
+  z.minLength(1, 'must not be empty'),
+  z.refine(
     (value) => value === '*' || /^\*?[^*]+\*?$/.test(value),
     'must be one of the forms x, *x, x*, *x* (a * only at the start or end)',
-  );
+  ),
+);
 
-const principalName = z
-  .string()
-  .min(1, 'a principal name must not be empty')
-  .refine((value) => value.trim() !== '', 'a principal name must not be blank')
-  .refine(
+const principalName = z.string({ error: 'a principal name must be a string' }).check(
+  z.minLength(1, 'a principal name must not be empty'),
+  z.refine((value) => value.trim() !== '', 'a principal name must not be blank'),
+  z.refine(
     (value) => ![...value].some((c) => c < ' ' || c === '\u007f'),
     'a principal name must not hold control characters',
-  );
+  ),
+);
 
 /** A non-empty list of distinct principal names. */
 export const principalListSchema = z
-  .array(principalName)
-  .min(1, 'must name at least one principal')
-  .superRefine((names, ctx) => {
-    const seen = new Set<string>();
-    for (const name of names) {
-      if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists ${JSON.stringify(name)} twice` });
-      seen.add(name);
-    }
-  });
+  .array(principalName, { error: 'must be a list of principal names' })
+  .check(
+    z.minLength(1, 'must name at least one principal'),
+    z.superRefine((names, ctx) => {
+      const seen = new Set<string>();
+      for (const name of names) {
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists ${JSON.stringify(name)} twice` });
+        seen.add(name);
+      }
+    }),
+  );
 
 /**
  * Reads a list given as a JSON array (`["a","b c"]`) or a comma-separated string (`a, b c`), or passed
@@ -77,10 +80,10 @@ export function parseList(value: unknown): unknown {
 }
 
 /** Principals as a JSON array or comma list. */
-export const principalsSchema = z.preprocess(parseList, principalListSchema);
+export const principalsSchema = z.pipe(z.transform(parseList), principalListSchema);
 
 /** The first problem zod found, as "`key` must ..." with the path inside the value when there is one. */
-export function formatIssue(key: string, error: z.ZodError): string {
+export function formatIssue(key: string, error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (!issue) return `${key} is invalid`;
   const where = issue.path.length > 0 ? `${key}[${issue.path.map(String).join('][')}]` : key;

@@ -12,7 +12,7 @@ import {
   type Inventory,
   reconcile,
   removalCandidates,
-  snapshotNames,
+  snapshotIndex,
 } from './diff.js';
 import type {
   AuditLogger,
@@ -46,6 +46,11 @@ export interface AuditRequest {
   readonly dryRun?: boolean | undefined;
   /** The time budget for BigState: once aborted, walks stop and principals not yet audited fail. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * When the time budget ends (epoch ms), alongside `signal`: lets the client refuse a back-off wait that
+   * would outlast it instead of sleeping into the abort.
+   */
+  readonly deadline?: number | undefined;
   /** Principals audited at once. @default 4 */
   readonly concurrency?: number | undefined;
 }
@@ -143,7 +148,7 @@ async function auditPrincipal(
     let added: string[] = [];
     let removed: string[] = [];
     if (!baseline) {
-      const previous = snapshotNames(stored.snapshot);
+      const previous = snapshotIndex(stored.snapshot);
       const candidates = removalCandidates(previous, first);
       let second: Inventory | undefined;
       if (candidates.length > 0) {

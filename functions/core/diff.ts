@@ -9,27 +9,50 @@ import type { KeyRecord, Snapshot } from './ports.js';
 /** A principal's keys as one complete walk saw them, by name. */
 export type Inventory = ReadonlyMap<string, ApiKeyEntry>;
 
-/** Names sorted by code unit, the same on every machine and locale. */
+/** Names sorted by UTF-16 code unit (the default sort order): the same on every machine and locale. */
 export function sortNames(names: Iterable<string>): string[] {
-  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = [...names];
+  // Walks usually arrive sorted already: checking is one pass, sorting a million names is not.
+  for (let i = 1; i < sorted.length; i += 1) {
+    if ((sorted[i - 1] as string) > (sorted[i] as string)) return sorted.sort();
+  }
+  return sorted;
+}
+
+/** The names of a set of keys, by membership: a Set of names, or a Map from name. */
+export interface NameSet {
+  has(name: string): boolean;
+  keys(): Iterable<string>;
+}
+
+const indexes = new WeakMap<Snapshot, ReadonlyMap<string, KeyRecord>>();
+
+/** A snapshot's keys by name; computed once per snapshot object, so a run indexes a large snapshot once. */
+export function snapshotIndex(snapshot: Snapshot): ReadonlyMap<string, KeyRecord> {
+  let index = indexes.get(snapshot);
+  if (!index) {
+    index = new Map(snapshot.keys.map((key) => [key.name, key]));
+    indexes.set(snapshot, index);
+  }
+  return index;
 }
 
 /** The names of a snapshot, as a set. */
 export function snapshotNames(snapshot: Snapshot): Set<string> {
-  return new Set(snapshot.keys.map((key) => key.name));
+  return new Set(snapshotIndex(snapshot).keys());
 }
 
 /** Names the previous snapshot had that the first walk did not see: removals still to be confirmed. */
-export function removalCandidates(previous: ReadonlySet<string>, first: Inventory): string[] {
+export function removalCandidates(previous: NameSet, first: Inventory): string[] {
   const missing: string[] = [];
-  for (const name of previous) if (!first.has(name)) missing.push(name);
+  for (const name of previous.keys()) if (!first.has(name)) missing.push(name);
   return sortNames(missing);
 }
 
 /** The outcome of comparing a snapshot with the walks of one run. */
 export interface Reconciliation {
   /** Every key seen by either walk (the first walk's entry wins). */
-  readonly inventory: Map<string, ApiKeyEntry>;
+  readonly inventory: Inventory;
   /** Sorted names present now and absent from the previous snapshot. */
   readonly added: string[];
   /** Sorted names of the previous snapshot that neither walk saw. */
@@ -41,19 +64,16 @@ export interface Reconciliation {
  * only when it is missing from both. A removal needs a second walk to confirm it: called with removal
  * candidates and no second walk, this throws rather than report an unconfirmed removal.
  */
-export function reconcile(
-  previous: ReadonlySet<string>,
-  first: Inventory,
-  second?: Inventory,
-): Reconciliation {
-  const inventory = new Map(first);
+export function reconcile(previous: NameSet, first: Inventory, second?: Inventory): Reconciliation {
+  let inventory = first;
   if (second) {
-    for (const [name, entry] of second) if (!inventory.has(name)) inventory.set(name, entry);
+    const late = [...second].filter(([name]) => !first.has(name));
+    if (late.length > 0) inventory = new Map([...first, ...late]);
   }
   const added: string[] = [];
   for (const name of inventory.keys()) if (!previous.has(name)) added.push(name);
   const removed: string[] = [];
-  for (const name of previous) if (!inventory.has(name)) removed.push(name);
+  for (const name of previous.keys()) if (!inventory.has(name)) removed.push(name);
   if (removed.length > 0 && !second) {
     throw new Error('reconcile: a removal must be confirmed by a second walk');
   }
@@ -89,13 +109,12 @@ export function buildSnapshot(
   meta: SnapshotMeta,
 ): Snapshot {
   const now = meta.now.toISOString();
-  const before = new Map<string, KeyRecord>();
-  if (previous && previous.pattern === meta.pattern)
-    for (const key of previous.keys) before.set(key.name, key);
+  const before = previous && previous.pattern === meta.pattern ? snapshotIndex(previous) : undefined;
   const keys = sortNames(inventory.keys()).map((name): KeyRecord => {
-    const entry = inventory.get(name) ?? { name };
-    const attributes = attributesOf(entry) ?? before.get(name)?.attributes;
-    const firstSeen = before.get(name)?.firstSeen ?? now;
+    const earlier = before?.get(name);
+    const entry = inventory.get(name);
+    const attributes = (entry && attributesOf(entry)) ?? earlier?.attributes;
+    const firstSeen = earlier?.firstSeen ?? now;
     return attributes ? { name, firstSeen, lastSeen: now, attributes } : { name, firstSeen, lastSeen: now };
   });
   return {

@@ -2,7 +2,7 @@
  * What an invocation asks for. Scheduled events run everything; a manual payload may pick principals and
  * ask for a dry run; anything else is refused before any BigState call, naming the field.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidRequestError } from '../commons/errors.js';
 
 /** The `source` of the input the stack's schedule sends. */
@@ -17,11 +17,14 @@ export interface Invocation {
 }
 
 const manualSchema = z.strictObject({
-  principals: z
-    .array(z.string().min(1, 'must not be empty'))
-    .min(1, 'must list at least one principal')
-    .optional(),
-  dryRun: z.boolean().optional(),
+  principals: z.optional(
+    z
+      .array(z.string({ error: 'must hold strings' }).check(z.minLength(1, 'must not hold an empty name')), {
+        error: 'must be a list of principal names',
+      })
+      .check(z.minLength(1, 'must list at least one principal')),
+  ),
+  dryRun: z.optional(z.boolean({ error: 'must be true or false' })),
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {

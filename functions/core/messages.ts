@@ -108,7 +108,10 @@ export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
     ].join('\n');
   }
   const header = `API keys of principal ${JSON.stringify(record.principal)}${patternText(record)} changed: ${record.counts.added} added, ${record.counts.removed} removed.`;
-  const fixed = bytes(header) + bytes(footer) + 16 + 200; // blank lines, and the "... more" lines
+  // Blank lines, and room for two "... and N more: the full list is in <location>" lines, which name the
+  // location: an S3 key may be 1 KB long.
+  const more = 2 * (80 + bytes(record.changeRecordLocation));
+  const fixed = bytes(header) + bytes(footer) + 16 + more;
   const budget = Math.max(0, maxBytes - fixed);
   const sections: string[] = [header, ''];
   // Removals first, with at least half the room: they are what a security team acts on.

@@ -2,24 +2,24 @@
  * Schemas of what the stores read back. A snapshot that does not parse is an error, never "no snapshot":
  * treating it as missing would start a baseline and forget every key.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
 import type { Snapshot } from './ports.js';
 
 const keyRecordSchema = z.object({
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   firstSeen: z.string(),
   lastSeen: z.string(),
-  attributes: z.record(z.string(), z.unknown()).optional(),
+  attributes: z.optional(z.record(z.string(), z.unknown())),
 });
 
 const snapshotSchema = z.object({
   schemaVersion: z.literal(1),
   principal: z.string(),
-  pattern: z.string().nullable(),
+  pattern: z.nullable(z.string()),
   auditedAt: z.string(),
   runId: z.string(),
-  keyCount: z.number().int().nonnegative(),
+  keyCount: z.int().check(z.nonnegative()),
   keys: z.array(keyRecordSchema),
 });
 
@@ -37,8 +37,9 @@ export function parseSnapshot(text: string, principal: string, location: string)
   const result = snapshotSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
+    // zod/mini carries no message texts: the issue's code and path say what is wrong.
     throw new StorageError(
-      `snapshot ${location} is not a snapshot: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+      `snapshot ${location} is not a snapshot: ${issue?.code ?? 'invalid'} at ${issue?.path.join('.') || '(root)'}`,
     );
   }
   if (result.data.principal !== principal) {

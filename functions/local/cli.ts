@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { consolePublisher, formatSummary, lineLogger, type Write } from '../adapters/local/console.js';
 import { environmentSecretSource } from '../adapters/local/env-secret.js';
 import { FileSnapshotStore } from '../adapters/local/fs-store.js';
@@ -77,7 +77,7 @@ function parseOptions(argv: readonly string[]): CliOptions | 'help' {
     throw new UsageError(describeError(error));
   }
   if (values.help) return 'help';
-  const check = <S extends z.ZodType>(flag: string, schema: S, value: unknown): z.output<S> => {
+  const check = <S extends z.ZodMiniType>(flag: string, schema: S, value: unknown): z.output<S> => {
     if (value === undefined) throw new UsageError(`${flag} is required`);
     const result = schema.safeParse(value);
     if (!result.success) throw new UsageError(formatIssue(flag, result.error));

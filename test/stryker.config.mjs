@@ -1,0 +1,23 @@
+// Mutation testing of functions/ with Stryker's vitest runner: `npm run mutate` (all of functions/, slow),
+// or `npm run mutate -- --mutate 'functions/core/diff.ts'` for one file. Not part of `npm test`.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'test/vitest.config.ts', related: true },
+  mutate: [
+    'functions/**/*.ts',
+    // Entry points whose module scope starts programs; covered by the e2e suite instead.
+    '!functions/local/demo.ts',
+    '!functions/bigstate/simulator-cli.ts',
+  ],
+  // The e2e, infra and benchmark suites test the bundle and the stack, not these mutants.
+  ignorePatterns: ['cdk.out', '.bigstate-audit', 'reports'],
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 80, break: null },
+  timeoutMS: 10000,
+  tempDirName: '.stryker-tmp',
+};
