@@ -1,0 +1,129 @@
+/**
+ * Walk benchmark: 40 principals x 25 pages at 20 ms simulated latency, through the real audit core and
+ * client, against the critical path (pages per principal x latency x principals per concurrency slot).
+ * A naive peer (sequential, a new connection per request) runs in the same process for comparison.
+ */
+import { performance } from 'node:perf_hooks';
+import { Agent, fetch } from 'undici';
+import { BigStateClient } from '../../functions/bigstate/client.js';
+import { runAudit } from '../../functions/core/audit.js';
+import type { ChangePublisher, SnapshotStore } from '../../functions/core/ports.js';
+import { startRemoteSimulator } from './remote-simulator.js';
+
+export interface WalkFigures {
+  readonly principals: number;
+  readonly pagesPerPrincipal: number;
+  readonly latencyMs: number;
+  readonly concurrency: number;
+  readonly criticalPathMs: number;
+  readonly walkMs: number;
+  readonly ratio: number;
+  readonly connections: number;
+  readonly connectionLimit: number;
+  readonly requests: number;
+  readonly naive: { readonly walkMs: number; readonly connections: number; readonly ratio: number };
+}
+
+const KEY = 'bench-key';
+const PAGE_SIZE = 20;
+
+/** A store with no snapshots that keeps nothing: the benchmark measures walking, not storage. */
+const emptyStore: SnapshotStore = {
+  read: async () => undefined,
+  write: async () => {},
+  writeChangeRecord: async () => {},
+  snapshotLocation: (principal) => `memory://${principal}`,
+  changeRecordLocation: (principal, id) => `memory://${principal}/${id}`,
+};
+const nowhere: ChangePublisher = { publish: async () => {} };
+
+export async function benchWalk(options: {
+  principals?: number;
+  pages?: number;
+  latencyMs?: number;
+  concurrency?: number;
+}): Promise<WalkFigures> {
+  const principalCount = options.principals ?? 40;
+  const pages = options.pages ?? 25;
+  const latencyMs = options.latencyMs ?? 20;
+  const concurrency = options.concurrency ?? 4;
+  // The last page holds keys too: 24 full pages and a last one with 10.
+  const keysPerPrincipal = (pages - 1) * PAGE_SIZE + PAGE_SIZE / 2;
+  const principals: Record<string, { keys: string[] }> = {};
+  for (let p = 0; p < principalCount; p += 1) {
+    principals[`principal-${p}`] = {
+      keys: Array.from({ length: keysPerPrincipal }, (_, k) => `key-${p}-${String(k).padStart(4, '0')}`),
+    };
+  }
+  const simulator = await startRemoteSimulator({
+    apiKeys: [KEY],
+    principals,
+    pageSize: PAGE_SIZE,
+    latencyMs,
+  });
+  try {
+    const names = Object.keys(principals);
+    const client = new BigStateClient({
+      host: simulator.url,
+      apiKey: async () => KEY,
+      maxConnections: concurrency,
+    });
+    // Warm nothing up: connection set-up is part of what a real run pays.
+    const started = performance.now();
+    const summary = await runAudit(
+      { bigstate: client, store: emptyStore, publisher: nowhere },
+      { runId: 'bench', principals: names, dryRun: true, concurrency },
+    );
+    const walkMs = performance.now() - started;
+    await client.close();
+    if (!summary.ok) throw new Error('benchmark walk failed');
+    for (const result of summary.principals) {
+      if (result.keyCount !== keysPerPrincipal) throw new Error(`incomplete walk of ${result.principal}`);
+    }
+    const { connections, requests } = await simulator.stats();
+    const criticalPathMs = pages * latencyMs * Math.ceil(principalCount / concurrency);
+
+    simulator.resetStats();
+    const naiveStarted = performance.now();
+    for (const principal of names) await naiveWalk(simulator.url, principal);
+    const naiveMs = performance.now() - naiveStarted;
+    const naiveConnections = (await simulator.stats()).connections;
+
+    return {
+      principals: principalCount,
+      pagesPerPrincipal: pages,
+      latencyMs,
+      concurrency,
+      criticalPathMs,
+      walkMs,
+      ratio: walkMs / criticalPathMs,
+      connections,
+      connectionLimit: concurrency + 2,
+      requests,
+      naive: { walkMs: naiveMs, connections: naiveConnections, ratio: naiveMs / criticalPathMs },
+    };
+  } finally {
+    await simulator.close();
+  }
+}
+
+/** The peer: one page after another, a fresh connection for each request. */
+async function naiveWalk(host: string, principal: string): Promise<number> {
+  let next = '0';
+  let count = 0;
+  do {
+    const dispatcher = new Agent({ pipelining: 0 });
+    const url = `${host}/v1/apikey/match?principal=${encodeURIComponent(principal)}&next=${next}`;
+    const response = await fetch(url, {
+      headers: { 'x-api-key': KEY, accept: 'application/json', 'content-type': 'application/json' },
+      dispatcher,
+    });
+    const text = await response.text();
+    await dispatcher.close();
+    const cursor = /"next"\s*:\s*(-?\d+)/.exec(text)?.[1];
+    if (cursor === undefined) throw new Error('naive walk: no cursor');
+    count += (JSON.parse(text) as { apiKeys: unknown[] }).apiKeys.length;
+    next = cursor;
+  } while (next !== '-1');
+  return count;
+}
