@@ -41,10 +41,12 @@ const MAX_NAMES_IN_RESPONSE = 1000;
 
 /**
  * Time kept back from the walks for publishing, storing and failing loudly before Lambda's own timeout:
- * a fifth of what is left, at least 1 s and at most 30 s.
+ * a fifth of what is left, at least 1 s and at most 30 s. Whole milliseconds: `AbortSignal.timeout` throws a
+ * RangeError for a fraction.
  */
 export function walkBudgetMs(remainingMs: number): number {
-  return Math.max(0, remainingMs - Math.min(30_000, Math.max(1_000, remainingMs / 5)));
+  const reserve = Math.min(30_000, Math.max(1_000, Math.ceil(remainingMs / 5)));
+  return Math.max(0, Math.floor(remainingMs - reserve));
 }
 
 /**

@@ -2,8 +2,9 @@
  * The BigState HTTP client: sign-in and revocation of session tokens, and complete, deduplicated walks of a
  * principal's API keys and of the principals the key can see.
  */
-import { z } from 'zod';
-import { describeIssues, parseApiKeyPage, parsePrincipal, parsePrincipalPage, walk } from './cursor.js';
+// zod's mini API: tree-shakeable, so the Lambda bundle carries only the schemas used here.
+import * as z from 'zod/mini';
+import { parseApiKeyPage, parsePrincipal, parsePrincipalPage, parseWith, walk } from './cursor.js';
 import { ConfigurationError, type RequestErrorDetails } from './errors.js';
 import {
   type BigStateLogger,
@@ -33,7 +34,11 @@ export interface BigStateClientOptions {
   host: string | URL;
   /** Supplies the API key; asked again with `refresh: true` once per request after a 401. */
   apiKey: ApiKeyProvider;
-  /** Most concurrent connections (keep-alive). @default 8 */
+  /**
+   * Most requests in flight at a time, hence most keep-alive connections in use (HTTP/1.1, no pipelining). The
+   * connections live in Node's global fetch pool: clients of the same host share it, each with its own cap.
+   * @default 8
+   */
   maxConnections?: number;
   /** Timeout of one attempt, until the whole body has arrived. @default 10_000 */
   requestTimeoutMs?: number;
@@ -63,7 +68,7 @@ const DEFAULTS = {
   retry: { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 30_000 },
 } as const;
 
-const signInSchema = z.looseObject({ token: z.string().min(1), expirationTime: z.string() });
+const signInSchema = z.looseObject({ token: z.string().check(z.minLength(1)), expirationTime: z.string() });
 
 /**
  * A client for BigState's REST API.
@@ -114,7 +119,10 @@ export class BigStateClient implements ApiKeyLister {
     });
   }
 
-  /** Requests sent (every attempt) and connections opened so far. */
+  /**
+   * Requests sent (every attempt) and connections opened so far: connections Node's fetch opened to this host while
+   * this client had requests under way (another client of the same host busy at the same time is counted too).
+   */
   get stats(): { readonly requests: number; readonly connections: number } {
     return { requests: this.#transport.requests, connections: this.#transport.connections };
   }
@@ -133,13 +141,12 @@ export class BigStateClient implements ApiKeyLister {
       signal: options?.signal,
       deadline: options?.deadline,
       parse: (body) => {
-        const parsed = signInSchema.safeParse(body.json);
-        if (!parsed.success) throw new MalformedBodyError(describeIssues(parsed.error));
-        const expirationTime = parseExpirationTime(parsed.data.expirationTime);
+        const parsed = parseWith(signInSchema, body.json);
+        const expirationTime = parseExpirationTime(parsed.expirationTime);
         if (expirationTime === undefined) {
           throw new MalformedBodyError('expirationTime is not an ISO 8601 date-time with an offset');
         }
-        return { token: parsed.data.token, expirationTime };
+        return { token: parsed.token, expirationTime };
       },
     });
     if (result === undefined) throw new Error('unreachable: sign-in has a parser');
@@ -215,7 +222,11 @@ export class BigStateClient implements ApiKeyLister {
     });
   }
 
-  /** Closes idle connections, once requests under way have finished. */
+  /**
+   * Resolves once requests under way have finished; requests after it fail with a NetworkError. Idle keep-alive
+   * connections stay in Node's global fetch pool, which closes them after a few seconds of idleness and never lets
+   * them keep the process alive.
+   */
   async close(): Promise<void> {
     await this.#transport.close();
   }

@@ -2,7 +2,8 @@
  * Cursor pagination as BigState does it: `next=0` first, then exactly the cursor the previous page returned, until
  * a page says `-1`. Cursors are opaque decimal text: never computed, never passed through a `number`.
  */
-import { z } from 'zod';
+// zod's mini API: tree-shakeable, so the Lambda bundle carries only the schemas used here.
+import * as z from 'zod/mini';
 import { CursorLoopError, type RequestErrorDetails, TooManyPagesError } from './errors.js';
 import { MalformedBodyError, type ParsedBody } from './transport.js';
 import type { ApiKeyEntry, PrincipalEntry } from './types.js';
@@ -58,13 +59,13 @@ export async function* walk<T>(source: WalkSource<T>): AsyncGenerator<T, void, u
 const CURSOR_TEXT = /^(?:-1|0|[1-9][0-9]*)$/;
 
 const apiKeyPageSchema = z.object({
-  apiKeys: z.array(z.looseObject({ name: z.string().min(1) })),
+  apiKeys: z.array(z.looseObject({ name: z.string().check(z.minLength(1)) })),
 });
 
 const principalSchema = z.looseObject({
-  principal: z.string().min(1),
-  type: z.number().optional(),
-  name: z.string().optional(),
+  principal: z.string().check(z.minLength(1)),
+  type: z.optional(z.number()),
+  name: z.optional(z.string()),
 });
 
 const principalPageSchema = z.object({ principals: z.array(principalSchema) });
@@ -94,9 +95,7 @@ export function readNext(body: ParsedBody): string {
  */
 export function parseApiKeyPage(body: ParsedBody): { next: string; items: ApiKeyEntry[] } {
   const next = readNext(body);
-  const result = apiKeyPageSchema.safeParse(body.json);
-  if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
-  return { next, items: result.data.apiKeys };
+  return { next, items: parseWith(apiKeyPageSchema, body.json).apiKeys };
 }
 
 /**
@@ -105,9 +104,7 @@ export function parseApiKeyPage(body: ParsedBody): { next: string; items: ApiKey
  */
 export function parsePrincipalPage(body: ParsedBody): { next: string; items: PrincipalEntry[] } {
   const next = readNext(body);
-  const result = principalPageSchema.safeParse(body.json);
-  if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
-  return { next, items: result.data.principals };
+  return { next, items: parseWith(principalPageSchema, body.json).principals };
 }
 
 /**
@@ -115,15 +112,47 @@ export function parsePrincipalPage(body: ParsedBody): { next: string; items: Pri
  * @throws MalformedBodyError when it is not a principal object.
  */
 export function parsePrincipal(body: ParsedBody): PrincipalEntry {
-  const result = principalSchema.safeParse(body.json);
+  return parseWith(principalSchema, body.json);
+}
+
+/**
+ * Validates a body against a schema, with the messages of `issueMessage`.
+ * @throws MalformedBodyError naming where the body differs from the schema.
+ */
+export function parseWith<S extends z.ZodMiniType>(schema: S, json: unknown): z.infer<S> {
+  const result = schema.safeParse(json, { error: issueMessage });
   if (!result.success) throw new MalformedBodyError(describeIssues(result.error));
   return result.data;
 }
 
-/** Names where the body differs from the schema; never echoes values from the body. */
-export function describeIssues(error: z.ZodError): string {
+/** Names where the body differs from the schema, e.g. `apiKeys.0.name: expected string, received number`. */
+export function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.length === 0 ? '(body)' : issue.path.join('.')}: ${issue.message}`)
     .join('; ');
+}
+
+/**
+ * The message of one issue. zod/mini loads no locale (its default message is a bare "Invalid input"), so the
+ * client writes its own. It names the expected and the received type, never a value from the body.
+ */
+export function issueMessage(issue: z.core.$ZodRawIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}, received ${typeOf(issue.input)}`;
+    case 'too_small':
+      return issue.origin === 'string'
+        ? `expected a string of at least ${issue.minimum} character${issue.minimum === 1 ? '' : 's'}`
+        : `expected ${issue.origin} of at least ${issue.minimum}`;
+    default:
+      return `invalid value (${issue.code})`;
+  }
+}
+
+/** The JSON type of a value as messages name it (`null` and `array` apart from `object`). */
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
 }

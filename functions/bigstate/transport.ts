@@ -1,9 +1,13 @@
 /**
- * One BigState request with everything around it: URL building, headers, a keep-alive connection pool, a
+ * One BigState request with everything around it: URL building, headers, a cap on concurrent connections, a
  * per-attempt timeout, retries with backoff and `Retry-After`, one key refresh on 401, the caller's deadline, and
  * the mapping of every failure to a named error. It never logs or stores the API key or a token value.
+ *
+ * Requests go through Node's global `fetch` (undici built into Node), whose global dispatcher keeps connections
+ * alive and reuses idle ones. The `undici` package is not imported: it would add about 0.5 MB and 100 ms of module
+ * loading to the Lambda's cold start for what Node already has.
  */
-import { Agent, fetch } from 'undici';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import {
   BadRequestError,
   type BigStateError,
@@ -129,21 +133,46 @@ const NOT_PROCESSED_STATUSES = new Set([408, 429, 503]);
 /** Header values must be printable ASCII; anything else would make undici throw with the value in its message. */
 const VALID_KEY = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
-/** Sends BigState requests over one keep-alive connection pool. */
+/**
+ * Published by Node's built-in undici for every connection it opens, for any origin and any caller in the process
+ * (`{ connectParams: { protocol, host, hostname, port, ... }, socket }`).
+ */
+const CONNECTED_CHANNEL = 'undici:client:connected';
+
+/**
+ * Sends BigState requests with Node's global `fetch`, at most `maxConnections` at a time.
+ *
+ * HTTP/1.1 without pipelining carries one request per connection at a time, so capping the requests in flight caps
+ * the connections in use; the global dispatcher keeps them alive and hands idle ones to the next request.
+ */
 export class Transport {
   readonly #settings: TransportSettings;
-  readonly #agent: Agent;
   readonly #prefix: string;
+  readonly #slots: Slots;
   #requests = 0;
   #connections = 0;
+  /** Attempts under way: waiting for a slot, sent, or reading their body. */
+  #pending = 0;
+  #closed = false;
+  readonly #idle: Array<() => void> = [];
+
+  /**
+   * Counts connections to this client's origin (`protocol` and `host`, the port included). Subscribed only while
+   * attempts are under way: connections to other hosts, or to this one while the client is idle, are not counted,
+   * and a client that is never closed leaves no subscriber behind. The channel cannot tell which caller a
+   * connection is for, so another client of the same host busy at the same time is counted too.
+   */
+  readonly #onConnected = (message: unknown): void => {
+    const params = (message as { connectParams?: { protocol?: unknown; host?: unknown } } | null)
+      ?.connectParams;
+    const { protocol, host } = this.#settings.baseUrl;
+    if (params?.protocol === protocol && params.host === host) this.#connections += 1;
+  };
 
   constructor(settings: TransportSettings) {
     this.#settings = settings;
     this.#prefix = settings.baseUrl.pathname.replace(/\/+$/, '');
-    this.#agent = new Agent({ connections: settings.maxConnections, pipelining: 1 });
-    this.#agent.on('connect', () => {
-      this.#connections += 1;
-    });
+    this.#slots = new Slots(settings.maxConnections);
   }
 
   /** HTTP requests sent so far (every attempt counts). */
@@ -151,14 +180,20 @@ export class Transport {
     return this.#requests;
   }
 
-  /** Connections opened so far. */
+  /** Connections to the origin opened so far for this transport's requests (see `#onConnected`). */
   get connections(): number {
     return this.#connections;
   }
 
-  /** Closes the pool once requests under way have finished. */
+  /**
+   * Resolves once the attempts under way (also those waiting for a connection) have finished; later attempts fail
+   * with a NetworkError. There is no pool of our own to close: idle keep-alive sockets belong to Node's global
+   * dispatcher, which closes them after its keep-alive timeout and does not let them hold the process open.
+   */
   async close(): Promise<void> {
-    await this.#agent.close();
+    this.#closed = true;
+    if (this.#pending === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   /**
@@ -263,7 +298,45 @@ export class Transport {
     return key;
   }
 
+  /** One attempt: waits for a free connection slot (not counted against the timeout), then sends. */
   async #attempt<T>(
+    url: string,
+    spec: RequestSpec<T>,
+    key: string,
+    outer: AbortSignal | undefined,
+    base: { method: string; path: string },
+    attempt: number,
+  ): Promise<Attempt<T>> {
+    if (this.#closed) {
+      return {
+        kind: 'fatal',
+        error: (attempts) => new NetworkError('the client was closed', { ...base, attempts }),
+      };
+    }
+    if (this.#pending++ === 0) subscribe(CONNECTED_CHANNEL, this.#onConnected);
+    try {
+      try {
+        await this.#slots.acquire(outer);
+      } catch {
+        return { kind: 'deadline' };
+      }
+      try {
+        return await this.#send(url, spec, key, outer, base, attempt);
+      } finally {
+        // Node's fetch gives the connection back to its pool in a setImmediate after the response ended: a slot
+        // freed earlier would let the next request open a new connection instead of reusing this one.
+        await new Promise((resolve) => setImmediate(resolve));
+        this.#slots.release();
+      }
+    } finally {
+      if (--this.#pending === 0) {
+        unsubscribe(CONNECTED_CHANNEL, this.#onConnected);
+        for (const resolve of this.#idle.splice(0)) resolve();
+      }
+    }
+  }
+
+  async #send<T>(
     url: string,
     spec: RequestSpec<T>,
     key: string,
@@ -290,7 +363,6 @@ export class Transport {
         // A redirect would carry the x-api-key header to wherever it points: refuse it instead.
         redirect: 'manual',
         signal,
-        dispatcher: this.#agent,
       });
       status = response.status;
       // Read the whole body under the same timeout, also on errors, so the connection goes back to the pool.
@@ -466,6 +538,50 @@ function describeCause(error: unknown): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A counting semaphore: at most `size` holders at a time, waiters served in arrival order; a waiter whose signal
+ * aborts leaves the queue and rejects with the signal's reason.
+ */
+class Slots {
+  #free: number;
+  // A Set keeps insertion order and lets an aborted waiter leave from the middle.
+  readonly #waiting = new Set<() => void>();
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  acquire(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#waiting.delete(grant);
+        reject(signal?.reason);
+      };
+      this.#waiting.add(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.#waiting.values().next();
+    if (next.done) {
+      this.#free += 1;
+      return;
+    }
+    this.#waiting.delete(next.value);
+    next.value();
+  }
 }
 
 interface DeadlineScope {

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ApiKeyEntry } from '../../functions/bigstate/types.js';
-import { buildSnapshot, reconcile, removalCandidates, snapshotNames } from '../../functions/core/diff.js';
+import { buildSnapshot, reconcile, removalCandidates } from '../../functions/core/diff.js';
 import type { KeyRecord, Snapshot } from '../../functions/core/ports.js';
 
 export interface DiffFigures {
@@ -22,29 +22,33 @@ const MiB = 1024 * 1024;
 
 export function benchDiff(keys = 1_000_000, churn = 0.1): DiffFigures {
   const then = '2026-01-01T00:00:00.000Z';
+  const name = (i: number) => `key-${String(i).padStart(8, '0')}`;
   const records: KeyRecord[] = [];
-  for (let i = 0; i < keys; i += 1) {
-    records.push({ name: `key-${String(i).padStart(8, '0')}`, firstSeen: then, lastSeen: then });
-  }
-  const previous: Snapshot = {
-    schemaVersion: 1,
-    principal: 'bench',
-    pattern: null,
-    auditedAt: then,
-    runId: 'before',
-    keyCount: keys,
-    keys: records,
-  };
+  for (let i = 0; i < keys; i += 1) records.push({ name: name(i), firstSeen: then, lastSeen: then });
+  // Through JSON, as a run gets them: the snapshot from S3, the walk from BigState's pages.
+  const previous = JSON.parse(
+    JSON.stringify({
+      schemaVersion: 1,
+      principal: 'bench',
+      pattern: null,
+      auditedAt: then,
+      runId: 'before',
+      keyCount: keys,
+      keys: records,
+    }),
+  ) as Snapshot;
+  records.length = 0;
   const step = Math.round(2 / churn); // every step-th key removed, as many added
-  const walk = new Map<string, ApiKeyEntry>();
-  for (let i = 0; i < keys; i += 1) {
-    if (i % step !== 0)
-      walk.set(`key-${String(i).padStart(8, '0')}`, { name: `key-${String(i).padStart(8, '0')}` });
-  }
-  const removedCount = keys - walk.size;
-  for (let i = 0; i < removedCount; i += 1) walk.set(`new-${i}`, { name: `new-${i}` });
-  // The confirming walk sees the same inventory.
-  const confirm = walk;
+  const seen: ApiKeyEntry[] = [];
+  for (let i = 0; i < keys; i += 1) if (i % step !== 0) seen.push({ name: name(i) });
+  const removedCount = keys - seen.length;
+  for (let i = 0; i < removedCount; i += 1) seen.push({ name: `new-${String(i).padStart(8, '0')}` });
+  const walkOf = (entries: ApiKeyEntry[]) =>
+    new Map((JSON.parse(JSON.stringify(entries)) as ApiKeyEntry[]).map((entry) => [entry.name, entry]));
+  const walk = walkOf(seen);
+  // The confirming walk is a second walk: the same keys, parsed again.
+  const confirm = walkOf(seen);
+  seen.length = 0;
 
   globalThis.gc?.();
   const baseline = process.memoryUsage();
@@ -53,9 +57,9 @@ export function benchDiff(keys = 1_000_000, churn = 0.1): DiffFigures {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 5);
   const started = performance.now();
-  const names = snapshotNames(previous);
-  const candidates = removalCandidates(names, walk);
-  const result = reconcile(names, walk, candidates.length > 0 ? confirm : undefined);
+  // Exactly what a run does for one principal once its walks are in.
+  const candidates = removalCandidates(previous, walk);
+  const result = reconcile(previous, walk, candidates.length > 0 ? confirm : undefined);
   const next = buildSnapshot(previous, result.inventory, {
     principal: 'bench',
     pattern: null,

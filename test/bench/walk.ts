@@ -3,8 +3,8 @@
  * client, against the critical path (pages per principal x latency x principals per concurrency slot).
  * A naive peer (sequential, a new connection per request) runs in the same process for comparison.
  */
+import { get } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Agent, fetch } from 'undici';
 import { BigStateClient } from '../../functions/bigstate/client.js';
 import { runAudit } from '../../functions/core/audit.js';
 import type { ChangePublisher, SnapshotStore } from '../../functions/core/ports.js';
@@ -107,19 +107,31 @@ export async function benchWalk(options: {
   }
 }
 
-/** The peer: one page after another, a fresh connection for each request. */
+/** The peer: one page after another, a fresh connection for each request (no agent, no keep-alive). */
 async function naiveWalk(host: string, principal: string): Promise<number> {
   let next = '0';
   let count = 0;
   do {
-    const dispatcher = new Agent({ pipelining: 0 });
     const url = `${host}/v1/apikey/match?principal=${encodeURIComponent(principal)}&next=${next}`;
-    const response = await fetch(url, {
-      headers: { 'x-api-key': KEY, accept: 'application/json', 'content-type': 'application/json' },
-      dispatcher,
+    const text = await new Promise<string>((resolve, reject) => {
+      const request = get(
+        url,
+        {
+          agent: false,
+          headers: { 'x-api-key': KEY, accept: 'application/json', 'content-type': 'application/json' },
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () => resolve(body));
+          response.on('error', reject);
+        },
+      );
+      request.on('error', reject);
     });
-    const text = await response.text();
-    await dispatcher.close();
     const cursor = /"next"\s*:\s*(-?\d+)/.exec(text)?.[1];
     if (cursor === undefined) throw new Error('naive walk: no cursor');
     count += (JSON.parse(text) as { apiKeys: unknown[] }).apiKeys.length;

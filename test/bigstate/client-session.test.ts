@@ -1,9 +1,14 @@
+import { channel } from 'node:diagnostics_channel';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BigStateClient, parseExpirationTime } from '../../functions/bigstate/client.js';
 import {
   BadRequestError,
   ConfigurationError,
+  DeadlineExceededError,
   HttpStatusError,
+  NetworkError,
   ProtocolError,
   UnauthorizedError,
 } from '../../functions/bigstate/errors.js';
@@ -97,6 +102,20 @@ describe('signIn and revokeToken', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it.each([
+    { body: '{"token":"t"}', says: 'expirationTime: expected string, received undefined' },
+    { body: '{"token":"","expirationTime":"x"}', says: 'token: expected a string of at least 1 character' },
+    {
+      body: '{"token":"t","expirationTime":1774972157}',
+      says: 'expirationTime: expected string, received number',
+    },
+    { body: '"t"', says: '(body): expected object, received string' },
+  ])('says what is wrong with a sign-in answer: $says', async ({ body, says }) => {
+    const server = await fixture.fakeServer(() => ({ body }));
+    const error = await failure(fixture.client(server.url).signIn('root'));
+    expect((error as Error).message).toContain(`malformed response: ${says}`);
+  });
+
   it('retries sign-in only where the server cannot have acted on it', async () => {
     const ok = '{"token":"t","expirationTime":"2026-03-31T15:49:17.2245429+00:00"}';
     const unavailable = await fixture.fakeServer((_, index) =>
@@ -139,6 +158,122 @@ describe('connections', () => {
     expect(client.stats.requests).toBe(60);
     expect(client.stats.connections).toBeGreaterThanOrEqual(1);
     expect(client.stats.connections).toBeLessThanOrEqual(3);
+  });
+
+  it('runs parallel walks over one connection when maxConnections is 1', async () => {
+    const principals = Object.fromEntries(names(4, 'p').map((p) => [p, { keys: names(12) }]));
+    const simulator = await fixture.simulator({ pageSize: 3, latencyMs: 1, principals });
+    const client = fixture.client(simulator.url, { maxConnections: 1 });
+    const results = await Promise.all(Object.keys(principals).map((p) => collect(client.listApiKeys(p))));
+    expect(results.map((r) => r.length)).toEqual([12, 12, 12, 12]);
+    expect(client.stats.requests).toBe(16);
+    expect(client.stats.connections).toBe(1);
+    expect(simulator.stats.connections).toBe(1);
+  });
+
+  it('counts only the connections to its own host, with another client busy at the same time', async () => {
+    const one = await fixture.simulator({
+      pageSize: 2,
+      latencyMs: 1,
+      principals: { p: { keys: names(20) } },
+    });
+    const two = await fixture.simulator({
+      pageSize: 2,
+      latencyMs: 1,
+      principals: { p: { keys: names(20) } },
+    });
+    const first = fixture.client(one.url, { maxConnections: 2 });
+    const second = fixture.client(two.url, { maxConnections: 3 });
+    const walks = [first, second, first, second, second].map((client) => collect(client.listApiKeys('p')));
+    await Promise.all(walks);
+    expect(first.stats.connections).toBe(one.stats.connections);
+    expect(second.stats.connections).toBe(two.stats.connections);
+    expect(first.stats.connections).toBeGreaterThanOrEqual(1);
+    expect(first.stats.connections).toBeLessThanOrEqual(2);
+    expect(second.stats.connections).toBeGreaterThanOrEqual(1);
+    expect(second.stats.connections).toBeLessThanOrEqual(3);
+  });
+
+  it('asks for keep-alive, never Connection: close', async () => {
+    const server = await fixture.fakeServer(() => ({ body: '{"next":-1,"apiKeys":[]}' }));
+    await collect(fixture.client(server.url).listApiKeys('p'));
+    expect(server.requests[0]?.headers.connection).toBe('keep-alive');
+  });
+
+  it('does not count the wait for a free connection against the request timeout', async () => {
+    const principals = Object.fromEntries(names(6, 'p').map((p) => [p, { keys: ['a'] }]));
+    const simulator = await fixture.simulator({ latencyMs: 20, principals });
+    // Served one at a time, the six requests take about 120 ms: longer than the 80 ms timeout of each.
+    const client = fixture.client(simulator.url, {
+      maxConnections: 1,
+      requestTimeoutMs: 80,
+      retry: { maxAttempts: 1 },
+    });
+    const results = await Promise.all(Object.keys(principals).map((p) => collect(client.listApiKeys(p))));
+    expect(results.flat()).toHaveLength(6);
+    expect(client.stats.requests).toBe(6);
+  });
+
+  it('ends a request still waiting for a free connection when its deadline passes', async () => {
+    const simulator = await fixture.simulator({ principals: { slow: { keys: ['a'] }, p: { keys: ['b'] } } });
+    simulator.inject('slow', { type: 'hang' });
+    const client = fixture.client(simulator.url, { maxConnections: 1 });
+    const stop = new AbortController();
+    const hung = failure(collect(client.listApiKeys('slow', { signal: stop.signal })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: Date.now() + 30 })));
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(client.stats.requests).toBe(1);
+    stop.abort();
+    expect(await hung).toBeInstanceOf(DeadlineExceededError);
+  });
+
+  it('close() waits for requests under way; later requests fail without being sent', async () => {
+    // A server that answers only when the test says so.
+    let answer = () => {};
+    let arrived = () => {};
+    const arrival = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let seen = 0;
+    const server = createServer((request, response) => {
+      request.resume();
+      seen += 1;
+      answer = () => response.end('{"next":-1,"apiKeys":[{"name":"a"}]}');
+      arrived();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = fixture.client(`http://127.0.0.1:${port}`);
+      const walk = collect(client.listApiKeys('p'));
+      await arrival;
+      let closed = false;
+      const closing = client.close().then(() => {
+        closed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(closed).toBe(false);
+      answer();
+      await closing;
+      expect(await walk).toEqual([{ name: 'a' }]);
+      const error = await failure(client.getPrincipal('p'));
+      expect(error).toBeInstanceOf(NetworkError);
+      expect((error as Error).message).toContain('the client was closed');
+      expect(client.stats.requests).toBe(1);
+      expect(seen).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('leaves no connection listener behind once its requests are done, even unclosed', async () => {
+    const connected = channel('undici:client:connected');
+    const simulator = await fixture.simulator({ principals: { p: { keys: ['a'] } } });
+    const client = new BigStateClient({ host: simulator.url, apiKey: async () => 'bigstate-demo-key' });
+    expect(await collect(client.listApiKeys('p'))).toEqual([{ name: 'a' }]);
+    expect(client.stats.connections).toBe(1);
+    expect(connected.hasSubscribers).toBe(false);
   });
 });
 

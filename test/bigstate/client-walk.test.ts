@@ -147,6 +147,41 @@ describe('listApiKeys with shapes only a scripted server produces', () => {
     expect(error).toBeInstanceOf(ProtocolError);
     expect((error as ProtocolError).message).toContain('GET /v1/apikey/match?principal=p&next=0');
   });
+
+  it.each([
+    { body: '{"next":-1}', says: 'apiKeys: expected array, received undefined' },
+    { body: '{"next":-1,"apiKeys":{"name":"a"}}', says: 'apiKeys: expected array, received object' },
+    { body: '{"next":-1,"apiKeys":[{"name":7}]}', says: 'apiKeys.0.name: expected string, received number' },
+    {
+      body: '{"next":-1,"apiKeys":[{"name":""}]}',
+      says: 'apiKeys.0.name: expected a string of at least 1 character',
+    },
+    {
+      body: '{"next":-1,"apiKeys":["a",null,{"id":"x"}]}',
+      says:
+        'apiKeys.0: expected object, received string; apiKeys.1: expected object, received null; ' +
+        'apiKeys.2.name: expected string, received undefined',
+    },
+  ])('says where a page differs from the documented shape: $says', async ({ body, says }) => {
+    const server = await fixture.fakeServer(() => ({ body }));
+    const client = fixture.client(server.url, { retry: { maxAttempts: 1 } });
+    const error = await failure(collect(client.listApiKeys('p')));
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).message).toBe(
+      `BigState GET /v1/apikey/match?principal=p&next=0 -> HTTP 200: malformed response: ${says} (after 1 attempt)`,
+    );
+  });
+
+  it('names the type of a wrong value in a page, never the value', async () => {
+    const body = '{"next":-1,"apiKeys":[{"name":["do-not-echo"]},{"name":{"k":"do-not-echo"}}]}';
+    const server = await fixture.fakeServer(() => ({ body }));
+    const client = fixture.client(server.url, { retry: { maxAttempts: 1 } });
+    const error = await failure(collect(client.listApiKeys('p')));
+    expect((error as Error).message).toContain(
+      'apiKeys.0.name: expected string, received array; apiKeys.1.name: expected string, received object',
+    );
+    expect((error as Error).message).not.toContain('do-not-echo');
+  });
 });
 
 describe('listApiKeys patterns and names', () => {
@@ -280,6 +315,18 @@ describe('listPrincipals and getPrincipal', () => {
   it('rejects a malformed principal list', async () => {
     const server = await fixture.fakeServer(() => ({ body: '{"next":-1,"principals":[{"principal":5}]}' }));
     const client = fixture.client(server.url, { retry: { maxAttempts: 1 } });
-    expect(await failure(collect(client.listPrincipals()))).toBeInstanceOf(ProtocolError);
+    const error = await failure(collect(client.listPrincipals()));
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as Error).message).toContain('principals.0.principal: expected string, received number');
+  });
+
+  it('rejects a principal whose optional fields have the wrong type', async () => {
+    const server = await fixture.fakeServer(() => ({ body: '{"principal":"p","type":"1","name":2}' }));
+    const client = fixture.client(server.url, { retry: { maxAttempts: 1 } });
+    const error = await failure(client.getPrincipal('p'));
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as Error).message).toContain(
+      'malformed response: type: expected number, received string; name: expected string, received number',
+    );
   });
 });
