@@ -225,6 +225,14 @@ export class Transport {
             if (refreshed)
               throw new UnauthorizedError({ ...base, attempts }, 'the API key was refused again');
             refreshed = true;
+            // Requests under way together all meet the same 401 of a rotation. When another one has already
+            // re-read the key (the key source now holds a different key), retry with that instead of reading
+            // the secret once more per request.
+            const current = await this.#readKey(false);
+            if (current !== key) {
+              key = current;
+              continue;
+            }
             this.#settings.logger?.warn('BigState refused the API key; reading it again', {
               ...base,
               attempts,

@@ -6,14 +6,7 @@
 import pLimit from 'p-limit';
 import type { ApiKeyEntry, ApiKeyLister } from '../bigstate/types.js';
 import { AuditRunFailedError, describeError, TimeBudgetError } from '../commons/errors.js';
-import {
-  buildSnapshot,
-  changeId,
-  type Inventory,
-  reconcile,
-  removalCandidates,
-  snapshotIndex,
-} from './diff.js';
+import { buildSnapshot, changeId, type Inventory, reconcile, removalCandidates } from './diff.js';
 import type {
   AuditLogger,
   ChangePublisher,
@@ -144,11 +137,11 @@ async function auditPrincipal(
     stage = 'walking the keys';
     const first = await walk(bigstate, principal, request);
     const baseline = stored === undefined || stored.snapshot.pattern !== pattern;
-    let inventory: Inventory = first;
+    let inventory: Inventory | readonly ApiKeyEntry[] = first;
     let added: string[] = [];
     let removed: string[] = [];
     if (!baseline) {
-      const previous = snapshotIndex(stored.snapshot);
+      const previous = stored.snapshot;
       const candidates = removalCandidates(previous, first);
       let second: Inventory | undefined;
       if (candidates.length > 0) {
@@ -245,6 +238,7 @@ async function walk(
   for await (const entry of bigstate.listApiKeys(principal, {
     pattern: request.pattern,
     signal: request.signal,
+    deadline: request.deadline,
   })) {
     if (!inventory.has(entry.name)) inventory.set(entry.name, entry);
   }

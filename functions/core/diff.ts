@@ -9,6 +9,20 @@ import type { KeyRecord, Snapshot } from './ports.js';
 /** A principal's keys as one complete walk saw them, by name. */
 export type Inventory = ReadonlyMap<string, ApiKeyEntry>;
 
+// Everything below works on lists sorted by name and merges them in one pass. A snapshot of a million keys
+// is then compared without hashing a million names (which costs seconds where a merge costs milliseconds).
+
+const byName = (a: { readonly name: string }, b: { readonly name: string }): number =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+
+/** Sorted with each name once (strictly ascending). */
+function isSortedByName(items: ReadonlyArray<{ readonly name: string }>): boolean {
+  for (let i = 1; i < items.length; i += 1) {
+    if ((items[i - 1] as { name: string }).name >= (items[i] as { name: string }).name) return false;
+  }
+  return true;
+}
+
 /** Names sorted by UTF-16 code unit (the default sort order): the same on every machine and locale. */
 export function sortNames(names: Iterable<string>): string[] {
   const sorted = [...names];
@@ -19,40 +33,71 @@ export function sortNames(names: Iterable<string>): string[] {
   return sorted;
 }
 
-/** The names of a set of keys, by membership: a Set of names, or a Map from name. */
-export interface NameSet {
-  has(name: string): boolean;
-  keys(): Iterable<string>;
+const sortedWalks = new WeakMap<Inventory, readonly ApiKeyEntry[]>();
+
+/** A walk's entries sorted by name; computed once per walk, which a run compares more than once. */
+export function sortedEntries(inventory: Inventory): readonly ApiKeyEntry[] {
+  let entries = sortedWalks.get(inventory);
+  if (!entries) {
+    const values = [...inventory.values()];
+    entries = isSortedByName(values) ? values : values.sort(byName);
+    sortedWalks.set(inventory, entries);
+  }
+  return entries;
 }
 
-const indexes = new WeakMap<Snapshot, ReadonlyMap<string, KeyRecord>>();
-
-/** A snapshot's keys by name; computed once per snapshot object, so a run indexes a large snapshot once. */
-export function snapshotIndex(snapshot: Snapshot): ReadonlyMap<string, KeyRecord> {
-  let index = indexes.get(snapshot);
-  if (!index) {
-    index = new Map(snapshot.keys.map((key) => [key.name, key]));
-    indexes.set(snapshot, index);
-  }
-  return index;
+/** A snapshot's keys sorted by name, each name once: as stored, unless someone edited the file by hand. */
+function sortedKeys(snapshot: Snapshot): readonly KeyRecord[] {
+  if (isSortedByName(snapshot.keys)) return snapshot.keys;
+  const sorted = [...snapshot.keys].sort(byName);
+  // A name listed twice would meet one walk entry in the merge and leave its twin as a false removal.
+  return sorted.filter((key, i) => i === 0 || key.name !== sorted[i - 1]?.name);
 }
 
 /** The names of a snapshot, as a set. */
 export function snapshotNames(snapshot: Snapshot): Set<string> {
-  return new Set(snapshotIndex(snapshot).keys());
+  return new Set(snapshot.keys.map((key) => key.name));
+}
+
+/**
+ * Walks two name-sorted lists together, calling `onlyLeft`, `onlyRight` or `both` for every name: the one
+ * loop every comparison here is made of.
+ */
+function merge<L extends { readonly name: string }, R extends { readonly name: string }>(
+  left: readonly L[],
+  right: readonly R[],
+  visit: { onlyLeft?(item: L): void; onlyRight?(item: R): void; both?(l: L, r: R): void },
+): void {
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    const l = left[i];
+    const r = right[j];
+    if (r === undefined || (l !== undefined && l.name < r.name)) {
+      visit.onlyLeft?.(l as L);
+      i += 1;
+    } else if (l === undefined || r.name < l.name) {
+      visit.onlyRight?.(r);
+      j += 1;
+    } else {
+      visit.both?.(l, r);
+      i += 1;
+      j += 1;
+    }
+  }
 }
 
 /** Names the previous snapshot had that the first walk did not see: removals still to be confirmed. */
-export function removalCandidates(previous: NameSet, first: Inventory): string[] {
+export function removalCandidates(previous: Snapshot, first: Inventory): string[] {
   const missing: string[] = [];
-  for (const name of previous.keys()) if (!first.has(name)) missing.push(name);
-  return sortNames(missing);
+  merge(sortedKeys(previous), sortedEntries(first), { onlyLeft: (key) => missing.push(key.name) });
+  return missing;
 }
 
 /** The outcome of comparing a snapshot with the walks of one run. */
 export interface Reconciliation {
-  /** Every key seen by either walk (the first walk's entry wins). */
-  readonly inventory: Inventory;
+  /** Every key seen by either walk, sorted by name (the first walk's entry wins). */
+  readonly inventory: readonly ApiKeyEntry[];
   /** Sorted names present now and absent from the previous snapshot. */
   readonly added: string[];
   /** Sorted names of the previous snapshot that neither walk saw. */
@@ -64,20 +109,24 @@ export interface Reconciliation {
  * only when it is missing from both. A removal needs a second walk to confirm it: called with removal
  * candidates and no second walk, this throws rather than report an unconfirmed removal.
  */
-export function reconcile(previous: NameSet, first: Inventory, second?: Inventory): Reconciliation {
-  let inventory = first;
+export function reconcile(previous: Snapshot, first: Inventory, second?: Inventory): Reconciliation {
+  let inventory = sortedEntries(first);
   if (second) {
-    const late = [...second].filter(([name]) => !first.has(name));
-    if (late.length > 0) inventory = new Map([...first, ...late]);
+    const union: ApiKeyEntry[] = [];
+    const keep = (entry: ApiKeyEntry) => union.push(entry);
+    merge(inventory, sortedEntries(second), { onlyLeft: keep, onlyRight: keep, both: keep });
+    inventory = union;
   }
   const added: string[] = [];
-  for (const name of inventory.keys()) if (!previous.has(name)) added.push(name);
   const removed: string[] = [];
-  for (const name of previous.keys()) if (!inventory.has(name)) removed.push(name);
+  merge(inventory, sortedKeys(previous), {
+    onlyLeft: (entry) => added.push(entry.name),
+    onlyRight: (key) => removed.push(key.name),
+  });
   if (removed.length > 0 && !second) {
     throw new Error('reconcile: a removal must be confirmed by a second walk');
   }
-  return { inventory, added: sortNames(added), removed: sortNames(removed) };
+  return { inventory, added, removed };
 }
 
 /** The fields of an entry besides its name, or `undefined` when it has none. */
@@ -100,22 +149,34 @@ export interface SnapshotMeta {
 }
 
 /**
- * Builds the snapshot that replaces `previous`: every key of the inventory, sorted, with its first-seen time
- * carried over (or now, for a new key), last-seen now, and BigState's other fields as attributes.
+ * Builds the snapshot that replaces `previous`: every key of the inventory (a walk, or a reconciliation's
+ * sorted list), sorted, with its first-seen time carried over (or now, for a new key; a pattern change
+ * starts over), last-seen now, and BigState's other fields as attributes.
  */
 export function buildSnapshot(
   previous: Snapshot | undefined,
-  inventory: Inventory,
+  inventory: Inventory | readonly ApiKeyEntry[],
   meta: SnapshotMeta,
 ): Snapshot {
   const now = meta.now.toISOString();
-  const before = previous && previous.pattern === meta.pattern ? snapshotIndex(previous) : undefined;
-  const keys = sortNames(inventory.keys()).map((name): KeyRecord => {
-    const earlier = before?.get(name);
-    const entry = inventory.get(name);
-    const attributes = (entry && attributesOf(entry)) ?? earlier?.attributes;
+  const entries = Array.isArray(inventory)
+    ? isSortedByName(inventory)
+      ? inventory
+      : [...inventory].sort(byName)
+    : sortedEntries(inventory as Inventory);
+  const before = previous && previous.pattern === meta.pattern ? sortedKeys(previous) : [];
+  const keys: KeyRecord[] = [];
+  const record = (entry: ApiKeyEntry, earlier?: KeyRecord) => {
+    const attributes = attributesOf(entry) ?? earlier?.attributes;
     const firstSeen = earlier?.firstSeen ?? now;
-    return attributes ? { name, firstSeen, lastSeen: now, attributes } : { name, firstSeen, lastSeen: now };
+    const name = entry.name;
+    keys.push(
+      attributes ? { name, firstSeen, lastSeen: now, attributes } : { name, firstSeen, lastSeen: now },
+    );
+  };
+  merge(entries, before, {
+    onlyLeft: (entry) => record(entry),
+    both: (entry, earlier) => record(entry, earlier),
   });
   return {
     schemaVersion: 1,

@@ -1,0 +1,518 @@
+/**
+ * End to end through the deployable bundle: the product contract's guarantees 1-7, one or more tests each. The
+ * stack is synthesized once for the file; every test gets fresh AWS fakes and a cold sandbox (see suite.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { changeIdInBody, eventsFor, outcomeOf, snsAttributes, snsFor, succeeded } from './harness.js';
+import {
+  ASCII_SUBJECT,
+  CANARY,
+  DETAIL_TYPE,
+  eventKinds,
+  failureOf,
+  HISTORY_PREFIX,
+  INITIAL_KEYS,
+  PRINCIPALS,
+  SNAPSHOT_KEY,
+  useE2e,
+} from './suite.js';
+import { jsonLogLines } from './support/index.js';
+
+const e2e = useE2e();
+const INFINITE = { times: Number.POSITIVE_INFINITY };
+
+describe('guarantee 1: baseline', () => {
+  it('stores every snapshot with If-None-Match and publishes one baseline notice per principal, no added flood', async () => {
+    const { world } = e2e;
+    const invocation = await world.invoke({});
+    const result = succeeded(invocation);
+    expect(result).toMatchObject({ runId: invocation.requestId, ok: true, dryRun: false });
+    expect(
+      result.principals.map((o) => [o.principal, o.status, o.baseline, o.keyCount, o.added, o.removed]),
+    ).toEqual([
+      ['root', 'ok', true, 3, 0, 0],
+      ['svc a&b', 'ok', true, 2, 0, 0],
+      ['zürich #1', 'ok', true, 1, 0, 0],
+    ]);
+
+    const messages = world.sns();
+    const events = world.events();
+    expect(messages).toHaveLength(3);
+    expect(eventKinds(events)).toEqual(PRINCIPALS.map((principal) => [DETAIL_TYPE.baseline, principal]));
+    const { bucketName } = world.resources;
+    for (const principal of PRINCIPALS) {
+      const outcome = outcomeOf(result, principal);
+      const keys = INITIAL_KEYS[principal];
+      expect(outcome.changeId).toMatch(/^chg-[0-9a-f]{32}$/);
+
+      const [message, ...moreMessages] = snsFor(messages, principal);
+      expect(moreMessages).toEqual([]);
+      if (message === undefined) throw new Error(`no SNS message for ${principal}`);
+      expect(message.topicArn).toBe(world.resources.topicArn);
+      expect(snsAttributes(message)).toEqual({
+        principal: { type: 'String', value: principal },
+        changeType: { type: 'String.Array', value: ['baseline'] },
+      });
+      expect(message.subject).toMatch(ASCII_SUBJECT);
+      expect(message.subject).toMatch(/baseline/i);
+      // One notice with the count.
+      expect(`${message.subject}\n${message.message}`).toMatch(new RegExp(`\\b${keys.length} keys?\\b`));
+      expect(changeIdInBody(message)).toBe(outcome.changeId);
+      // A baseline is a count, not a list of "added" keys.
+      for (const key of keys) expect(message.message).not.toContain(key);
+
+      const [event] = eventsFor(events, principal);
+      expect(event).toMatchObject({ source: 'bigstate.key-audit', eventBusName: 'default' });
+      expect(event?.detailJson).toEqual({
+        changeId: outcome.changeId,
+        runId: invocation.requestId,
+        principal,
+        pattern: null,
+        detectedAt: expect.any(String),
+        counts: { added: 0, removed: 0, total: keys.length },
+        snapshotLocation: `s3://${bucketName}/${SNAPSHOT_KEY[principal]}`,
+        changeRecordLocation: `s3://${bucketName}/${HISTORY_PREFIX[principal]}${outcome.changeId}.json`,
+      });
+
+      const puts = world.s3Calls('PutObject').filter((call) => call.input.key === SNAPSHOT_KEY[principal]);
+      expect(puts.map((call) => [call.headers['if-none-match'], call.headers['if-match']])).toEqual([
+        ['*', undefined],
+      ]);
+      expect(world.json(SNAPSHOT_KEY[principal])).toMatchObject({
+        schemaVersion: 1,
+        principal,
+        pattern: null,
+        runId: invocation.requestId,
+        keyCount: keys.length,
+      });
+      expect(e2e.snapshotNames(principal)).toEqual([...keys].sort());
+      expect(world.json(`${HISTORY_PREFIX[principal]}${outcome.changeId}.json`)).toMatchObject({
+        changeId: outcome.changeId,
+        kind: 'baseline',
+        principal,
+        added: [],
+        removed: [],
+        previousSnapshotVersion: null,
+      });
+    }
+    expect(world.fakes.s3.objects(bucketName)).toHaveLength(6);
+  });
+});
+
+describe('guarantee 2: complete walks only', () => {
+  it('reads every page of a 25-page principal, and a walk refused on its last page replaces nothing', async () => {
+    const { world, simulator } = e2e;
+    const many = Array.from({ length: 100 }, (_, i) => `key-${String(i + 1).padStart(3, '0')}`);
+    simulator.setKeys('root', many);
+    const first = succeeded(await world.invoke({}));
+    expect(simulator.stats.requestsByPrincipal.root).toBe(25);
+    expect(outcomeOf(first, 'root').keyCount).toBe(100);
+    expect(e2e.snapshotNames('root')).toEqual(many);
+    expect(eventsFor(world.events(), 'root')[0]?.detailJson.counts).toEqual({
+      added: 0,
+      removed: 0,
+      total: 100,
+    });
+
+    // A key gone from the middle and one new on the last page: two complete walks (the second confirms).
+    simulator.resetStats();
+    simulator.removeKeys('root', 'key-050');
+    simulator.addKeys('root', 'key-zz-last');
+    let mark = world.mark();
+    const second = succeeded(await world.invoke({}));
+    expect(simulator.stats.requestsByPrincipal.root).toBe(50);
+    expect(outcomeOf(second, 'root')).toMatchObject({ addedKeys: ['key-zz-last'], removedKeys: ['key-050'] });
+    expect(eventsFor(world.events(mark), 'root').map((event) => event.detailJson)).toMatchObject([
+      { added: ['key-zz-last'], removed: ['key-050'] },
+    ]);
+
+    // The 25th page refused: 24 pages are not a walk. The snapshot stays, no removal is reported.
+    simulator.resetStats();
+    simulator.removeKeys('root', 'key-001');
+    simulator.inject('root', { type: 'status', status: 403 }, { ...INFINITE, onPage: 24 });
+    const versions = e2e.snapshotVersions();
+    mark = world.mark();
+    const third = await world.invoke({});
+    expect(failureOf(third).errorType).toBe('AuditRunFailedError');
+    expect(simulator.stats.requestsByPrincipal.root).toBe(25);
+    expect(e2e.snapshotVersions().root).toBe(versions.root);
+    expect(e2e.snapshotNames('root')).toContain('key-001');
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'root']]);
+  });
+});
+
+describe('guarantee 3: no false removals', () => {
+  it('a principal refused with 403 or 400 keeps its snapshot, others publish, the run fails naming it, the next run is clean', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.resetStats();
+    simulator.removeKeys('root', 'grafana-read');
+    simulator.removeKeys('zürich #1', 'monitoring');
+    simulator.addKeys('svc a&b', 'new-svc-key');
+    simulator.inject('root', { type: 'status', status: 403 }, INFINITE);
+    simulator.inject('zürich #1', { type: 'status', status: 400 }, INFINITE);
+    const versions = e2e.snapshotVersions();
+    const mark = world.mark();
+    const invocation = await world.invoke({});
+
+    const error = failureOf(invocation);
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toContain(invocation.requestId);
+    expect(error.errorMessage).toContain('2 of 3');
+    expect(error.errorMessage).toMatch(/"root": [^;]*403/);
+    expect(error.errorMessage).toMatch(/"zürich #1": [^;]*400/);
+    expect(error.errorMessage).not.toContain('"svc a&b"');
+    // 403 and 400 are answers, not hiccups: not retried.
+    expect(simulator.stats.requestsByPrincipal).toMatchObject({ root: 1, 'zürich #1': 1 });
+    expect(e2e.snapshotVersions()).toEqual({ ...versions, 'svc a&b': versions['svc a&b'] + 1 });
+    expect(e2e.snapshotNames('root')).toContain('grafana-read');
+    expect(e2e.snapshotNames('zürich #1')).toEqual(['monitoring']);
+    expect(e2e.snapshotNames('svc a&b')).toContain('new-svc-key');
+
+    const messages = world.sns(mark);
+    expect(
+      messages
+        .map((message) => {
+          const attributes = snsAttributes(message);
+          return [attributes.principal?.value, attributes.changeType?.value];
+        })
+        .sort(),
+    ).toEqual([
+      ['root', ['failed']],
+      ['svc a&b', ['added']],
+      ['zürich #1', ['failed']],
+    ]);
+    for (const message of messages) expect(message.subject).toMatch(ASCII_SUBJECT);
+    const events = world.events(mark);
+    expect(eventKinds(events)).toEqual([
+      [DETAIL_TYPE.changed, 'svc a&b'],
+      [DETAIL_TYPE.failed, 'root'],
+      [DETAIL_TYPE.failed, 'zürich #1'],
+    ]);
+    for (const [principal, status] of [
+      ['root', '403'],
+      ['zürich #1', '400'],
+    ] as const) {
+      expect(eventsFor(events, principal)[0]?.detailJson).toEqual({
+        runId: invocation.requestId,
+        principal,
+        reason: expect.stringContaining(status),
+        errorName: expect.any(String),
+        detectedAt: expect.any(String),
+      });
+    }
+
+    simulator.clearFaults();
+    const next = world.mark();
+    const clean = succeeded(await world.invoke({}));
+    expect(clean.principals.map((o) => [o.principal, o.status, o.addedKeys, o.removedKeys])).toEqual([
+      ['root', 'ok', [], ['grafana-read']],
+      ['svc a&b', 'ok', [], []],
+      ['zürich #1', 'ok', [], ['monitoring']],
+    ]);
+    expect(eventKinds(world.events(next))).toEqual([
+      [DETAIL_TYPE.changed, 'root'],
+      [DETAIL_TYPE.changed, 'zürich #1'],
+    ]);
+  });
+
+  it('a repeated cursor fails the principal at once instead of looping', async () => {
+    const { world, simulator } = e2e;
+    const twelve = Array.from({ length: 12 }, (_, i) => `loop-${String(i + 1).padStart(2, '0')}`);
+    simulator.setKeys('root', twelve);
+    await e2e.baseline();
+    simulator.resetStats();
+    simulator.removeKeys('root', 'loop-12');
+    simulator.inject('root', { type: 'loop-cursor' }, { ...INFINITE, onPage: 1 });
+    const versions = e2e.snapshotVersions();
+    const mark = world.mark();
+    const invocation = await world.invoke({});
+    const error = failureOf(invocation);
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"root": [^;]*cursor/);
+    expect(invocation.durationMs).toBeLessThan(5_000);
+    expect(simulator.stats.requestsByPrincipal.root).toBeLessThanOrEqual(3);
+    expect(e2e.snapshotVersions().root).toBe(versions.root);
+    expect(e2e.snapshotNames('root')).toEqual(twelve);
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'root']]);
+  });
+
+  it('a malformed page fails the principal once its retries are spent', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.resetStats();
+    simulator.removeKeys('svc a&b', '#primary');
+    simulator.inject('svc a&b', { type: 'malformed' }, INFINITE);
+    const versions = e2e.snapshotVersions();
+    const mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b": [^;]*malformed/);
+    expect(simulator.stats.requestsByPrincipal['svc a&b']).toBeGreaterThan(1);
+    expect(e2e.snapshotVersions()['svc a&b']).toBe(versions['svc a&b']);
+    expect(e2e.snapshotNames('svc a&b')).toContain('#primary');
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'svc a&b']]);
+    const [notice, ...more] = world.sns(mark);
+    expect(more).toEqual([]);
+    expect(notice && snsAttributes(notice).changeType?.value).toEqual(['failed']);
+  });
+
+  it('reports no removal when the second walk still sees the key, and a removal when both walks miss it', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    let walks = 0;
+    simulator.onPage((principal, page) => {
+      if (principal !== 'root' || page !== 0) return;
+      walks += 1;
+      // Hidden during the first walk only, as a list that shifts while it is paged can do.
+      if (walks === 1) simulator.removeKeys('root', 'grafana-read');
+      else simulator.addKeys('root', 'grafana-read');
+    });
+    let mark = world.mark();
+    const flicker = succeeded(await world.invoke({}));
+    expect(walks).toBe(2);
+    expect(outcomeOf(flicker, 'root')).toMatchObject({ removed: 0, added: 0, keyCount: 3 });
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+    expect(e2e.snapshotNames('root')).toContain('grafana-read');
+
+    simulator.onPage(undefined);
+    simulator.removeKeys('root', 'grafana-read');
+    mark = world.mark();
+    const gone = succeeded(await world.invoke({}));
+    expect(outcomeOf(gone, 'root').removedKeys).toEqual(['grafana-read']);
+    expect(eventsFor(world.events(mark), 'root')[0]?.detailJson.removed).toEqual(['grafana-read']);
+  });
+});
+
+describe('guarantee 4: no lost changes', () => {
+  it('SNS down: the run fails, the snapshot stays; once SNS is back the same change goes out with the same id', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.addKeys('root', 'while-sns-down');
+    world.fakes.sns.fail('always');
+    const versions = e2e.snapshotVersions();
+    let mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"root": [^;]*SNS/);
+    expect(e2e.snapshotVersions()).toEqual({ root: versions.root, 'svc a&b': 2, 'zürich #1': 2 });
+    expect(e2e.snapshotNames('root')).not.toContain('while-sns-down');
+    expect(world.sns(mark)).toEqual([]);
+    // EventBridge took it: delivery is at least once, and the change id is what deduplicates.
+    const firstTry = eventsFor(world.events(mark), 'root').find((e) => e.detailType === DETAIL_TYPE.changed);
+    const changeId = firstTry?.detailJson.changeId;
+    expect(changeId).toMatch(/^chg-[0-9a-f]{32}$/);
+
+    world.fakes.recover();
+    mark = world.mark();
+    const again = succeeded(await world.invoke({}));
+    expect(outcomeOf(again, 'root')).toMatchObject({ addedKeys: ['while-sns-down'], changeId });
+    const [message, ...more] = world.sns(mark);
+    expect(more).toEqual([]);
+    if (message === undefined) throw new Error('nothing published on SNS after it recovered');
+    expect(changeIdInBody(message)).toBe(changeId);
+    expect(snsAttributes(message).changeType?.value).toEqual(['added']);
+    expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
+      [DETAIL_TYPE.changed, changeId],
+    ]);
+    expect(e2e.snapshotNames('root')).toContain('while-sns-down');
+
+    mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+  });
+
+  it('snapshot write refused: the change is published, then again with the same id once S3 takes the write', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.removeKeys('svc a&b', 'zürich-backup');
+    const svcSnapshot = SNAPSHOT_KEY['svc a&b'];
+    world.fakes.s3.fail((call) => call.operation === 'PutObject' && call.input.key === svcSnapshot);
+    let mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b"/);
+    expect(world.versions(svcSnapshot)).toHaveLength(1);
+    expect(e2e.snapshotNames('svc a&b')).toContain('zürich-backup');
+    const published = eventsFor(world.events(mark), 'svc a&b').find(
+      (event) => event.detailType === DETAIL_TYPE.changed,
+    );
+    const changeId = String(published?.detailJson.changeId);
+    expect(published?.detailJson.removed).toEqual(['zürich-backup']);
+    const recordKey = `${HISTORY_PREFIX['svc a&b']}${changeId}.json`;
+    expect(world.versions(recordKey)).toHaveLength(1);
+
+    world.fakes.recover();
+    mark = world.mark();
+    const again = succeeded(await world.invoke({}));
+    expect(outcomeOf(again, 'svc a&b')).toMatchObject({ removedKeys: ['zürich-backup'], changeId });
+    expect(snsFor(world.sns(mark), 'svc a&b').map(changeIdInBody)).toEqual([changeId]);
+    expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
+      [DETAIL_TYPE.changed, changeId],
+    ]);
+    // The record is immutable: stored once; the second write was refused by If-None-Match.
+    expect(world.versions(recordKey)).toHaveLength(1);
+    expect(world.versions(svcSnapshot)).toHaveLength(2);
+    expect(e2e.snapshotNames('svc a&b')).toEqual(['#primary']);
+  });
+
+  it('S3 down: every principal fails with no change published; once S3 is back the change is published', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.addKeys('root', 'while-s3-down');
+    world.fakes.s3.fail('always');
+    let mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toContain('3 of 3');
+    expect(eventKinds(world.events(mark))).toEqual(
+      PRINCIPALS.map((principal) => [DETAIL_TYPE.failed, principal]),
+    );
+    expect(world.sns(mark).map((message) => snsAttributes(message).changeType?.value)).toEqual([
+      ['failed'],
+      ['failed'],
+      ['failed'],
+    ]);
+
+    world.fakes.recover();
+    mark = world.mark();
+    const again = succeeded(await world.invoke({}));
+    expect(outcomeOf(again, 'root').addedKeys).toEqual(['while-s3-down']);
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.changed, 'root']]);
+    expect(e2e.snapshotNames('root')).toContain('while-s3-down');
+  });
+});
+
+describe('guarantee 5: no overlapping runs', () => {
+  it('runs one at a time, and never overwrites a snapshot someone else wrote since it was read', async () => {
+    const { world, simulator, audit } = e2e;
+    const fn = Object.values(audit.resources).find((resource) => resource.Type === 'AWS::Lambda::Function');
+    expect(fn?.Properties?.ReservedConcurrentExecutions).toBe(1);
+
+    await e2e.baseline();
+    const [read] = world.versions(SNAPSHOT_KEY.root);
+    const theirs = read?.text.replace(/"runId":"[^"]+"/, '"runId":"another-writer"') ?? '';
+    expect(theirs).toContain('another-writer');
+    simulator.addKeys('root', 'racing-key');
+    let written = false;
+    simulator.onPage((principal) => {
+      if (principal !== 'root' || written) return;
+      written = true;
+      world.fakes.s3.put(world.resources.bucketName, SNAPSHOT_KEY.root, theirs, {
+        contentType: 'application/json',
+      });
+    });
+    const mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"root"/);
+    const refused = world.s3Calls('PutObject', mark).filter((call) => call.input.key === SNAPSHOT_KEY.root);
+    expect(refused.map((call) => [call.status, call.headers['if-match']])).toEqual([[412, read?.etag]]);
+    expect(world.fakes.s3.get(world.resources.bucketName, SNAPSHOT_KEY.root)?.text).toBe(theirs);
+  });
+});
+
+describe('guarantee 6: secret rotation', () => {
+  it('picks up each rotated key in the warm container with exactly one more GetSecretValue', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    expect(world.secretReads()).toBe(1);
+    // The principals are walked at once, so they all meet the 401 of a rotation: one re-read must serve them
+    // all. Several rotations, since which requests overlap varies from run to run.
+    for (let rotation = 1; rotation <= 8; rotation += 1) {
+      const rotated = `${CANARY}-ROTATED-${rotation}`;
+      simulator.setApiKeys([rotated]);
+      world.fakes.secretsManager.setSecret(world.secretName, rotated);
+      simulator.addKeys('root', `after-rotation-${rotation}`);
+      const mark = world.mark();
+      const invocation = await world.invoke({});
+      expect(invocation.coldStart).toBe(false);
+      expect(outcomeOf(succeeded(invocation), 'root').addedKeys).toEqual([`after-rotation-${rotation}`]);
+      expect(
+        jsonLogLines(invocation.logs).some(
+          (line) => line.level === 'WARN' && String(line.message).includes('refused the API key'),
+        ),
+      ).toBe(true);
+      expect(world.secretReads(mark), `GetSecretValue calls for rotation ${rotation}`).toBe(1);
+    }
+    const mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(world.secretReads(mark)).toBe(0);
+  });
+
+  it('a key refused again after re-reading the secret fails every principal, with no removal', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.setApiKeys([`${CANARY}-NOT-IN-THE-SECRET`]);
+    simulator.removeKeys('root', 'ci-deploy');
+    const versions = e2e.snapshotVersions();
+    const mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toContain('3 of 3');
+    expect(error.errorMessage).toContain('401');
+    expect(world.secretReads(mark)).toBeGreaterThanOrEqual(1);
+    expect(e2e.snapshotVersions()).toEqual(versions);
+    expect(eventKinds(world.events(mark))).toEqual(
+      PRINCIPALS.map((principal) => [DETAIL_TYPE.failed, principal]),
+    );
+  });
+});
+
+describe('guarantee 7: bounded', () => {
+  it('rides out 429 (Retry-After 1 and 0), 500, 503, a reset and a cut-off body', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.resetStats();
+    simulator.addKeys('root', 'after-faults');
+    simulator.inject('root', { type: 'status', status: 429, retryAfter: '1' });
+    simulator.inject('svc a&b', { type: 'status', status: 429, retryAfter: '0' });
+    simulator.inject('svc a&b', { type: 'status', status: 500 });
+    simulator.inject('zürich #1', { type: 'status', status: 503 });
+    simulator.inject('zürich #1', { type: 'reset' });
+    simulator.inject('zürich #1', { type: 'truncated' });
+    const mark = world.mark();
+    const result = succeeded(await world.invoke({}));
+    expect(result.principals.map((o) => [o.principal, o.status, o.added, o.removed])).toEqual([
+      ['root', 'ok', 1, 0],
+      ['svc a&b', 'ok', 0, 0],
+      ['zürich #1', 'ok', 0, 0],
+    ]);
+    // Each fault cost one more request, and no more.
+    expect(simulator.stats.requestsByPrincipal).toEqual({ root: 2, 'svc a&b': 3, 'zürich #1': 4 });
+    // Retry-After: 1 was honoured.
+    expect(result.durationMs).toBeGreaterThanOrEqual(1_000);
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.changed, 'root']]);
+    expect(world.sns(mark)).toHaveLength(1);
+  });
+
+  it('a principal whose requests hang fails with a clear error before the Lambda timeout; the others publish', async () => {
+    const { world, simulator } = e2e;
+    // Warm first, so that the invocation's duration is the run's alone.
+    succeeded(await world.invoke({ principals: ['root'], dryRun: true }));
+    simulator.inject('zürich #1', { type: 'hang' }, INFINITE);
+    const timeoutMs = 5_000;
+    const invocation = await world.invoke({}, { timeoutMs });
+    expect(invocation.coldStart).toBe(false);
+    const error = failureOf(invocation);
+    // The function's own error, not Lambda's "Task timed out".
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"zürich #1": [^;]*deadline/);
+    expect(invocation.durationMs).toBeLessThan(timeoutMs);
+    expect(eventKinds(world.events())).toEqual([
+      [DETAIL_TYPE.baseline, 'root'],
+      [DETAIL_TYPE.baseline, 'svc a&b'],
+      [DETAIL_TYPE.failed, 'zürich #1'],
+    ]);
+    expect(world.sns()).toHaveLength(3);
+    expect(world.versions(SNAPSHOT_KEY['zürich #1'])).toEqual([]);
+
+    // The warm container is fine afterwards.
+    simulator.clearFaults();
+    const next = await world.invoke({}, { timeoutMs });
+    expect(next.coldStart).toBe(false);
+    expect(outcomeOf(succeeded(next), 'zürich #1').baseline).toBe(true);
+  }, 20_000);
+});
