@@ -1,0 +1,114 @@
+import './support.js';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { EventBridgePublisher } from '../../../functions/adapters/aws/eventbridge-publisher.js';
+import { PublishError } from '../../../functions/commons/errors.js';
+import type { Notice } from '../../../functions/core/ports.js';
+import { baselineNotice, changedNotice, failedNotice } from './support.js';
+
+const BUS = 'audit-bus';
+const events = mockClient(EventBridgeClient);
+const publisher = new EventBridgePublisher(new EventBridgeClient({ region: 'eu-central-1' }), BUS);
+
+beforeEach(() => {
+  events.reset();
+});
+
+async function failure(notice: Notice): Promise<PublishError> {
+  try {
+    await publisher.publish(notice);
+  } catch (error) {
+    expect(error).toBeInstanceOf(PublishError);
+    return error as PublishError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** The one entry the publisher sent. */
+function sentEntry() {
+  const calls = events.commandCalls(PutEventsCommand);
+  expect(calls).toHaveLength(1);
+  const entries = calls[0]?.args[0].input.Entries ?? [];
+  expect(entries).toHaveLength(1);
+  return entries[0];
+}
+
+describe('EventBridgePublisher', () => {
+  it('puts one "BigState API Keys Changed" event from bigstate.key-audit on the bus', async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+    await publisher.publish(changedNotice());
+    const entry = sentEntry();
+    expect(entry).toStrictEqual({
+      EventBusName: BUS,
+      Source: 'bigstate.key-audit',
+      DetailType: 'BigState API Keys Changed',
+      Detail: expect.any(String),
+    });
+    expect(JSON.parse(entry?.Detail ?? '')).toStrictEqual({
+      changeId: 'chg-0123456789abcdef0123456789abcdef',
+      runId: 'run-1',
+      principal: 'root',
+      pattern: null,
+      detectedAt: '2025-06-01T12:00:00.000Z',
+      counts: { added: 1, removed: 1, total: 7 },
+      snapshotLocation: 's3://audit-bucket/snapshots/root.json',
+      changeRecordLocation: 's3://audit-bucket/history/root/chg-0123456789abcdef0123456789abcdef.json',
+      added: ['new-key'],
+      removed: ['old-key'],
+      truncated: false,
+    });
+  });
+
+  it('puts a baseline and a failure under their own detail-types', async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    await publisher.publish(baselineNotice());
+    await publisher.publish(failedNotice());
+    expect(events).toReceiveNthCommandWith(PutEventsCommand, 1, {
+      Entries: [
+        expect.objectContaining({ DetailType: 'BigState Key Audit Baseline', Source: 'bigstate.key-audit' }),
+      ],
+    });
+    expect(events).toReceiveNthCommandWith(PutEventsCommand, 2, {
+      Entries: [expect.objectContaining({ DetailType: 'BigState Key Audit Failed', EventBusName: BUS })],
+    });
+    const failedDetail = JSON.parse(
+      events.commandCalls(PutEventsCommand)[1]?.args[0].input.Entries?.[0]?.Detail ?? '',
+    );
+    expect(failedDetail.principal).toBe('zürich-ops');
+    expect(failedDetail.errorName).toBe('ForbiddenError');
+  });
+
+  it('accepts a response without FailedEntryCount', async () => {
+    events.on(PutEventsCommand).resolves({});
+    await expect(publisher.publish(changedNotice())).resolves.toBeUndefined();
+  });
+
+  it('fails with PublishError naming the error code when EventBridge refuses the entry', async () => {
+    events.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }],
+    });
+    const error = await failure(changedNotice());
+    expect(error.message).toBe(
+      'EventBridge refused the BigState API Keys Changed event on audit-bus: ThrottlingException Rate exceeded',
+    );
+  });
+
+  it('says "unknown" when a refused entry carries no error code', async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 1 });
+    expect((await failure(failedNotice())).message).toBe(
+      'EventBridge refused the BigState Key Audit Failed event on audit-bus: unknown',
+    );
+  });
+
+  it('fails with PublishError naming the bus when the call fails', async () => {
+    const cause = new Error('AccessDeniedException: not authorized');
+    events.on(PutEventsCommand).rejects(cause);
+    const error = await failure(baselineNotice());
+    expect(error.message).toBe(
+      'EventBridge PutEvents to audit-bus failed: AccessDeniedException: not authorized',
+    );
+    expect(error.cause).toBe(cause);
+  });
+});

@@ -1,0 +1,75 @@
+import './support.js';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { SnsPublisher } from '../../../functions/adapters/aws/sns-publisher.js';
+import { PublishError } from '../../../functions/commons/errors.js';
+import { snsBody } from '../../../functions/core/messages.js';
+import { baselineNotice, changedNotice, failedNotice } from './support.js';
+
+const TOPIC = 'arn:aws:sns:eu-central-1:123456789012:bigstate-key-audit';
+const sns = mockClient(SNSClient);
+const publisher = new SnsPublisher(new SNSClient({ region: 'eu-central-1' }), TOPIC);
+
+beforeEach(() => {
+  sns.reset();
+});
+
+describe('SnsPublisher', () => {
+  it('publishes a change with its subject, body and filter attributes', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+    const notice = changedNotice();
+    await publisher.publish(notice);
+    expect(sns).toReceiveCommandTimes(PublishCommand, 1);
+    expect(sns.commandCalls(PublishCommand)[0]?.args[0].input).toStrictEqual({
+      TopicArn: TOPIC,
+      Subject: 'BigState API keys changed for root (+1 -1)',
+      Message: snsBody(notice),
+      MessageAttributes: {
+        principal: { DataType: 'String', StringValue: 'root' },
+        changeType: { DataType: 'String.Array', StringValue: '["added","removed"]' },
+      },
+    });
+    expect(snsBody(notice)).toContain('  - old-key\n');
+    expect(snsBody(notice)).toContain('  + new-key\n');
+  });
+
+  it('publishes a baseline', async () => {
+    sns.on(PublishCommand).resolves({});
+    await publisher.publish(baselineNotice());
+    expect(sns).toReceiveCommandWith(PublishCommand, {
+      TopicArn: TOPIC,
+      Subject: 'BigState key audit baseline for root (7 keys)',
+      MessageAttributes: {
+        principal: { DataType: 'String', StringValue: 'root' },
+        changeType: { DataType: 'String.Array', StringValue: '["baseline"]' },
+      },
+    });
+  });
+
+  it('publishes a failure with an ASCII subject and the exact principal as attribute', async () => {
+    sns.on(PublishCommand).resolves({});
+    const notice = failedNotice();
+    await publisher.publish(notice);
+    expect(sns).toReceiveCommandWith(PublishCommand, {
+      Subject: 'BigState key audit FAILED for zurich-ops',
+      Message: snsBody(notice),
+      MessageAttributes: {
+        principal: { DataType: 'String', StringValue: 'zürich-ops' },
+        changeType: { DataType: 'String.Array', StringValue: '["failed"]' },
+      },
+    });
+  });
+
+  it('fails with PublishError naming the topic when SNS refuses', async () => {
+    const cause = new Error('Rate exceeded');
+    sns.on(PublishCommand).rejects(cause);
+    const error = await publisher.publish(changedNotice()).then(
+      () => undefined,
+      (rejection: unknown) => rejection as Error,
+    );
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error?.message).toBe(`SNS publish to ${TOPIC} failed: Rate exceeded`);
+    expect(error?.cause).toBe(cause);
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AuditRunFailedError,
+  ConcurrentWriteError,
+  ConfigurationError,
+  describeError,
+  InvalidRequestError,
+  KeyAuditError,
+  PublishError,
+  SecretError,
+  StorageError,
+  TimeBudgetError,
+} from '../../functions/commons/errors.js';
+
+describe('the error family', () => {
+  const cause = new Error('root cause');
+
+  it.each([
+    ['KeyAuditError', new KeyAuditError('m', { cause })],
+    ['ConfigurationError', new ConfigurationError('m', { cause })],
+    ['ConcurrentWriteError', new ConcurrentWriteError('m', { cause })],
+    ['StorageError', new StorageError('m', { cause })],
+    ['PublishError', new PublishError('m', { cause })],
+    ['TimeBudgetError', new TimeBudgetError('m', { cause })],
+    ['InvalidRequestError', new InvalidRequestError('field', 'm', { cause })],
+    ['SecretError', new SecretError('secret-id', 'm', { cause })],
+  ])('%s is a named KeyAuditError that keeps its cause', (name, error) => {
+    expect(error).toBeInstanceOf(KeyAuditError);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe(name);
+    expect(error.message).toBe('m');
+    expect(error.cause).toBe(cause);
+  });
+
+  it('InvalidRequestError names the field, SecretError the secret', () => {
+    expect(new InvalidRequestError('principals', 'm').field).toBe('principals');
+    expect(new SecretError('arn:x', 'm').secretId).toBe('arn:x');
+  });
+
+  it('AuditRunFailedError lists the failures', () => {
+    const error = new AuditRunFailedError(
+      'run-7',
+      [
+        { principal: 'a', reason: 'r1' },
+        { principal: 'b "c"', reason: 'r2' },
+      ],
+      5,
+    );
+    expect(error).toBeInstanceOf(KeyAuditError);
+    expect(error.name).toBe('AuditRunFailedError');
+    expect(error.message).toBe('run run-7: 2 of 5 principal(s) failed: "a": r1; "b \\"c\\"": r2');
+    expect(error.failures).toEqual([
+      { principal: 'a', reason: 'r1' },
+      { principal: 'b "c"', reason: 'r2' },
+    ]);
+  });
+});
+
+describe('describeError', () => {
+  it('is the message of an Error, the text of a string, and nothing of anything else', () => {
+    expect(describeError(new TypeError('bad'))).toBe('bad');
+    expect(describeError('plain')).toBe('plain');
+    expect(describeError({ apiKey: 'sk-do-not-show' })).toBe('unknown error');
+    expect(describeError(undefined)).toBe('unknown error');
+    expect(describeError(42)).toBe('unknown error');
+  });
+});

@@ -1,0 +1,491 @@
+/**
+ * The Lambda handler (functions/audit.ts) end to end in-process: configuration read at import, mocked AWS clients
+ * (aws-sdk-client-mock patches the client prototypes, so the module-scope clients are covered), an in-memory S3
+ * with conditional writes, and the BigState simulator on loopback.
+ */
+import '../adapters/aws/support.js';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  GetObjectCommand,
+  type GetObjectCommandInput,
+  NoSuchKey,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
+// The module is imported afresh per test (vi.resetModules), so its errors are checked by name, not instanceof.
+import type { AuditRunFailedError, InvalidRequestError } from '../../functions/commons/errors.js';
+import type { AuditResult } from '../../functions/core/result.js';
+import { objectBody, s3Error } from '../adapters/aws/support.js';
+
+const KEY = 'bsk_handler-Secret-4242';
+const ROTATED_KEY = 'bsk_handler-Rotated-9191';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:bigstate-AbCdEf';
+const BUCKET = 'audit-bucket';
+const TOPIC = 'arn:aws:sns:eu-central-1:123456789012:bigstate-key-audit';
+const BUS = 'audit-bus';
+
+const s3 = mockClient(S3Client);
+const sm = mockClient(SecretsManagerClient);
+const sns = mockClient(SNSClient);
+const events = mockClient(EventBridgeClient);
+
+type HandlerModule = typeof import('../../functions/audit.js');
+
+let simulator: Simulator;
+/** The bucket: key -> body and ETag. */
+let objects: Map<string, { body: string; etag: string }>;
+/** Principals are audited concurrently, so notices are compared as sorted lists. */
+/** Everything the function wrote to stdout and stderr (Powertools' Logger and Metrics). */
+let output: string[];
+
+beforeAll(async () => {
+  simulator = await startSimulator({ apiKeys: [KEY], pageSize: 2 });
+});
+
+afterAll(async () => {
+  await simulator.close();
+});
+
+beforeEach(() => {
+  s3.reset();
+  sm.reset();
+  sns.reset();
+  events.reset();
+  simulator.clearFaults();
+  simulator.setApiKeys([KEY]);
+  simulator.setKeys('root', ['ci-deploy', 'grafana-read', 'ops-laptop']);
+  simulator.setKeys('svc a&b', ['#primary', 'zürich-backup']);
+  simulator.resetStats();
+
+  objects = new Map();
+  let etags = 0;
+  s3.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
+    const object = objects.get(String(input.Key));
+    if (object === undefined) {
+      throw new NoSuchKey({
+        message: 'The specified key does not exist.',
+        $metadata: { httpStatusCode: 404 },
+      });
+    }
+    return { Body: objectBody(object.body), ETag: object.etag };
+  });
+  s3.on(PutObjectCommand).callsFake((input: PutObjectCommandInput) => {
+    const key = String(input.Key);
+    const current = objects.get(key);
+    if (input.IfNoneMatch === '*' && current !== undefined) throw s3Error('PreconditionFailed', 412);
+    if (input.IfMatch !== undefined && current?.etag !== input.IfMatch)
+      throw s3Error('PreconditionFailed', 412);
+    etags += 1;
+    const etag = `"etag-${etags}"`;
+    objects.set(key, { body: String(input.Body), etag });
+    return { ETag: etag };
+  });
+  sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: KEY }) });
+  sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+
+  output = [];
+  const capture = ((chunk: unknown) => {
+    output.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+
+  stubEnvironment();
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+function stubEnvironment(overrides: Record<string, string | undefined> = {}): void {
+  const env: Record<string, string | undefined> = {
+    AWS_REGION: 'eu-central-1',
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    BIGSTATE_HOST: simulator.url,
+    BIGSTATE_PRINCIPALS: '["root","svc a&b"]',
+    BIGSTATE_PATTERN: undefined,
+    API_KEY_SECRET_ARN: SECRET_ARN,
+    SNAPSHOT_BUCKET_NAME: BUCKET,
+    TOPIC_ARN: TOPIC,
+    EVENT_BUS_NAME: BUS,
+    POWERTOOLS_SERVICE_NAME: 'bigstate-key-audit',
+    POWERTOOLS_METRICS_NAMESPACE: 'BigStateKeyAudit',
+    POWERTOOLS_DEV: undefined,
+    POWERTOOLS_METRICS_DISABLED: undefined,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    ...overrides,
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+}
+
+/** A fresh copy of the handler module, so the configuration is read again (a cold start). */
+async function coldStart(): Promise<HandlerModule> {
+  vi.resetModules();
+  return import('../../functions/audit.js');
+}
+
+let requests = 0;
+function context(remainingMs = 60_000): Context {
+  requests += 1;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: 'bigstate-key-audit',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-central-1:123456789012:function:bigstate-key-audit',
+    memoryLimitInMB: '512',
+    awsRequestId: `req-${requests}`,
+    logGroupName: '/aws/lambda/bigstate-key-audit',
+    logStreamName: '2025/06/01/[$LATEST]abc',
+    getRemainingTimeInMillis: () => remainingMs,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+const SCHEDULED = {
+  source: 'bigstate.key-audit.schedule',
+  scheduledTime: '2025-06-01T12:00:00Z',
+  executionId: 'x',
+};
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the invocation to fail');
+}
+
+function published(): PublishCommandInput[] {
+  return sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+}
+
+function eventDetailTypes(): string[] {
+  return events
+    .commandCalls(PutEventsCommand)
+    .flatMap((call) => call.args[0].input.Entries ?? [])
+    .map((entry) => String(entry.DetailType));
+}
+
+function putKeys(): string[] {
+  return s3.commandCalls(PutObjectCommand).map((call) => String(call.args[0].input.Key));
+}
+
+describe('the audit Lambda: configuration', () => {
+  it.each([
+    'BIGSTATE_HOST',
+    'BIGSTATE_PRINCIPALS',
+    'API_KEY_SECRET_ARN',
+    'SNAPSHOT_BUCKET_NAME',
+    'TOPIC_ARN',
+    'EVENT_BUS_NAME',
+  ])('fails at cold start, naming %s, when it is missing', async (name) => {
+    stubEnvironment({ [name]: undefined });
+    const error = await rejection(coldStart());
+    expect(error.name).toBe('ConfigurationError');
+    expect(error.message).toBe(`invalid environment: ${name} is required`);
+  });
+
+  it('fails at cold start, naming BIGSTATE_HOST, for plain http to a remote host', async () => {
+    stubEnvironment({ BIGSTATE_HOST: 'http://api.bigstate.dev' });
+    expect((await rejection(coldStart())).message).toBe(
+      'invalid environment: BIGSTATE_HOST must use https (plain http is accepted for loopback hosts only)',
+    );
+  });
+
+  it('reads no secret and calls nothing at cold start', async () => {
+    await coldStart();
+    expect(sm).not.toReceiveAnyCommand();
+    expect(s3).not.toReceiveAnyCommand();
+    expect(simulator.stats.requests).toBe(0);
+  });
+});
+
+describe('walkBudgetMs', () => {
+  it.each([
+    [0, 0],
+    [500, 0],
+    [1_000, 0],
+    [1_001, 1],
+    [4_999, 3_999],
+    [5_000, 4_000],
+    [5_003, 4_002],
+    [5_005, 4_004],
+    [7_777, 6_221],
+    [10_000, 8_000],
+    [150_000, 120_000],
+    [150_005, 120_005],
+    [300_000, 270_000],
+    [900_000, 870_000],
+  ])('keeps back a fifth of %i ms (1 s to 30 s): %i ms for the walks', async (remaining, budget) => {
+    const { walkBudgetMs } = await coldStart();
+    expect(walkBudgetMs(remaining)).toBe(budget);
+  });
+});
+
+describe('walkBudgetMs in whole milliseconds', () => {
+  it('never returns a fraction (AbortSignal.timeout refuses one)', async () => {
+    const { walkBudgetMs } = await coldStart();
+    for (let remaining = 0; remaining <= 200_000; remaining += 997) {
+      const budget = walkBudgetMs(remaining);
+      expect(Number.isInteger(budget)).toBe(true);
+      expect(() => AbortSignal.timeout(budget)).not.toThrow();
+    }
+  });
+});
+
+describe('the audit Lambda: invocations', () => {
+  it.each([
+    ['a principals field that is not a list', { principals: 'root' }, 'principals'],
+    ['an empty principals list', { principals: [] }, 'principals'],
+    ['an unknown field', { dryrun: true }, 'dryrun'],
+    ['a principal that is not configured', { principals: ['root', 'intruder'] }, 'principals'],
+    ['a dryRun that is not a boolean', { dryRun: 'true' }, 'dryRun'],
+    ['null', null, '(payload)'],
+    ['an array', [], '(payload)'],
+    ['a string', 'run', '(payload)'],
+  ])('refuses %s before any BigState call, writing and publishing nothing', async (_what, event, field) => {
+    const { handler } = await coldStart();
+    const error = await rejection(handler(event, context()));
+    expect(error.name).toBe('InvalidRequestError');
+    expect((error as InvalidRequestError).field).toBe(field);
+    expect(error.message).toContain(field === '(payload)' ? 'payload' : `"${field}"`);
+    expect(simulator.stats.requests).toBe(0);
+    expect(sm).not.toReceiveAnyCommand();
+    expect(s3).not.toReceiveAnyCommand();
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+  });
+
+  it('runs a scheduled baseline, then publishes the changes it finds', async () => {
+    const { handler } = await coldStart();
+    const first = (await handler(SCHEDULED, context())) as AuditResult;
+    expect(first).toMatchObject({ runId: `req-${requests}`, ok: true, dryRun: false });
+    expect(
+      first.principals.map((p) => [p.principal, p.status, p.baseline, p.keyCount, p.added, p.removed]),
+    ).toEqual([
+      ['root', 'ok', true, 3, 0, 0],
+      ['svc a&b', 'ok', true, 2, 0, 0],
+    ]);
+    expect(
+      published()
+        .map((input) => input.Subject)
+        .sort(),
+    ).toEqual([
+      'BigState key audit baseline for root (3 keys)',
+      'BigState key audit baseline for svc a&b (2 keys)',
+    ]);
+    expect(eventDetailTypes().sort()).toEqual(['BigState Key Audit Baseline', 'BigState Key Audit Baseline']);
+    expect(sns).toReceiveCommandWith(PublishCommand, { TopicArn: TOPIC });
+    expect(events).toReceiveCommandWith(PutEventsCommand, {
+      Entries: [expect.objectContaining({ EventBusName: BUS, Source: 'bigstate.key-audit' })],
+    });
+    expect([...objects.keys()].filter((key) => key.startsWith('snapshots/')).sort()).toEqual([
+      'snapshots/root.json',
+      'snapshots/svc%20a%26b.json',
+    ]);
+    expect(s3).toReceiveCommandWith(PutObjectCommand, {
+      Bucket: BUCKET,
+      Key: 'snapshots/root.json',
+      IfNoneMatch: '*',
+    });
+    expect(sm).toReceiveCommandExactlyOnceWith(GetSecretValueCommand, { SecretId: SECRET_ARN });
+
+    sns.resetHistory();
+    events.resetHistory();
+    s3.resetHistory();
+    sm.resetHistory();
+    simulator.addKeys('root', 'unknown-laptop');
+    simulator.removeKeys('svc a&b', '#primary');
+    const second = (await handler({}, context())) as AuditResult;
+    expect(second.ok).toBe(true);
+    expect(second.principals[0]).toMatchObject({
+      principal: 'root',
+      added: 1,
+      removed: 0,
+      addedKeys: ['unknown-laptop'],
+    });
+    expect(second.principals[1]).toMatchObject({
+      principal: 'svc a&b',
+      added: 0,
+      removed: 1,
+      removedKeys: ['#primary'],
+    });
+    expect(
+      published()
+        .map((input) => input.Subject)
+        .sort(),
+    ).toEqual([
+      'BigState API keys changed for root (+1 -0)',
+      'BigState API keys changed for svc a&b (+0 -1)',
+    ]);
+    expect(eventDetailTypes().sort()).toEqual(['BigState API Keys Changed', 'BigState API Keys Changed']);
+    expect(s3).toReceiveCommandWith(PutObjectCommand, {
+      Key: 'snapshots/root.json',
+      IfMatch: expect.stringMatching(/^"etag-\d+"$/),
+    });
+    // The warm container reused the cached key.
+    expect(sm).not.toReceiveAnyCommand();
+  });
+
+  it('audits only the principals a manual payload names, touching only their snapshots', async () => {
+    const { handler } = await coldStart();
+    const result = (await handler({ principals: ['svc a&b'] }, context())) as AuditResult;
+    expect(result.principals.map((p) => p.principal)).toEqual(['svc a&b']);
+    expect(putKeys().every((key) => key.includes('svc%20a%26b'))).toBe(true);
+    expect(simulator.stats.requestsByPrincipal.root).toBeUndefined();
+  });
+
+  it('walks and diffs a dry run, writing and publishing nothing', async () => {
+    const { handler } = await coldStart();
+    const result = (await handler({ dryRun: true }, context())) as AuditResult;
+    expect(result.dryRun).toBe(true);
+    expect(result.principals.map((p) => [p.principal, p.baseline, p.keyCount])).toEqual([
+      ['root', true, 3],
+      ['svc a&b', true, 2],
+    ]);
+    expect(s3).not.toReceiveCommand(PutObjectCommand);
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+  });
+
+  it('fails the invocation after publishing what it could when a principal fails', async () => {
+    const { handler } = await coldStart();
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    const error = await rejection(handler(SCHEDULED, context()));
+    expect(error.name).toBe('AuditRunFailedError');
+    expect(error.message).toMatch(
+      /^run req-\d+: 1 of 2 principal\(s\) failed: "svc a&b": walking the keys: /,
+    );
+    expect((error as AuditRunFailedError).failures.map((f) => f.principal)).toEqual(['svc a&b']);
+
+    expect(
+      published()
+        .map((input) => input.Subject)
+        .sort(),
+    ).toEqual(['BigState key audit FAILED for svc a&b', 'BigState key audit baseline for root (3 keys)']);
+    expect(eventDetailTypes().sort()).toEqual(['BigState Key Audit Baseline', 'BigState Key Audit Failed']);
+    expect([...objects.keys()].filter((key) => key.startsWith('snapshots/'))).toEqual([
+      'snapshots/root.json',
+    ]);
+    expect(output.join('')).toContain('"RunSucceeded":0');
+  });
+
+  it('fails the invocation when publishing fails, leaving the snapshot behind', async () => {
+    const { handler } = await coldStart();
+    events
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+    const error = await rejection(handler({ principals: ['root'] }, context()));
+    expect(error.name).toBe('AuditRunFailedError');
+    expect(error.message).toContain('publishing the change: ');
+    expect(error.message).toContain('InternalFailure');
+    expect(objects.has('snapshots/root.json')).toBe(false);
+  });
+
+  it('stops a hanging walk with a clear error well before the Lambda timeout', async () => {
+    const { handler } = await coldStart();
+    simulator.inject('*', { type: 'hang' }, { times: 10 });
+    const started = Date.now();
+    // 1.1 s left: 1 s is kept back, so the walks get 100 ms.
+    const error = await rejection(handler(SCHEDULED, context(1_100)));
+    expect(Date.now() - started).toBeLessThan(1_100);
+    expect(error.name).toBe('AuditRunFailedError');
+    expect(error.message).toContain('2 of 2 principal(s) failed');
+    expect(error.message).toMatch(/deadline|time budget/);
+    expect(objects.size).toBe(0);
+  });
+
+  it('gives up at once, rather than sleep, when a Retry-After outlasts the time budget', async () => {
+    const { handler } = await coldStart();
+    simulator.inject('root', { type: 'status', status: 503, retryAfter: '5' });
+    const started = Date.now();
+    // 6 s left: 1.2 s kept back, 4.8 s for the walks, less than the 5 s BigState asks to wait.
+    const error = await rejection(handler({ principals: ['root'] }, context(6_000)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.name).toBe('AuditRunFailedError');
+    expect(error.message).toContain('HTTP 503');
+  });
+
+  it('re-reads a rotated key once after a 401 and completes the run', async () => {
+    const { handler } = await coldStart();
+    await handler({ principals: ['root'] }, context());
+    simulator.setApiKeys([ROTATED_KEY]);
+    sm.on(GetSecretValueCommand).resolves({ SecretString: ROTATED_KEY });
+    const result = (await handler({ principals: ['root'] }, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    expect(sm).toReceiveCommandTimes(GetSecretValueCommand, 2);
+  });
+
+  it('lists at most 1000 names per principal in its response; the counts stay whole', async () => {
+    const big = await startSimulator({ apiKeys: [KEY], pageSize: 1_000 });
+    try {
+      stubEnvironment({ BIGSTATE_HOST: big.url, BIGSTATE_PRINCIPALS: 'root' });
+      const { handler } = await coldStart();
+      big.setKeys('root', ['seed']);
+      await handler({}, context());
+      big.setKeys('root', [
+        'seed',
+        ...Array.from({ length: 1_001 }, (_, i) => `k${String(i).padStart(4, '0')}`),
+      ]);
+      const result = (await handler({}, context())) as AuditResult;
+      const root = result.principals[0];
+      expect(root?.added).toBe(1_001);
+      expect(root?.addedKeys).toHaveLength(1_000);
+      expect(root?.addedKeys.at(-1)).toBe('k0999');
+      expect(root?.keysTruncated).toBe(true);
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('writes the summary, metrics and no secret to the logs', async () => {
+    const { handler } = await coldStart();
+    const first = context();
+    await handler(SCHEDULED, first);
+    simulator.setApiKeys([ROTATED_KEY]);
+    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: ROTATED_KEY }) });
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    const second = context();
+    await rejection(handler(SCHEDULED, second));
+
+    const text = output.join('');
+    expect(text).not.toContain(KEY);
+    expect(text).not.toContain(ROTATED_KEY);
+    expect(text).not.toContain('bsk_handler');
+
+    const lines = text
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const logs = (message: string) => lines.filter((line) => line.message === message);
+    const results = logs('audit result');
+    expect(results.map((line) => [line.runId, line.trigger])).toEqual([
+      [first.awsRequestId, 'schedule'],
+      [second.awsRequestId, 'schedule'],
+    ]);
+    expect(results[0]?.result).toMatchObject({ runId: first.awsRequestId, ok: true });
+    expect(results[1]?.result).toMatchObject({ runId: second.awsRequestId, ok: false });
+    expect(logs('BigState refused the API key; reading it again')[0]?.runId).toBe(second.awsRequestId);
+    expect(logs('principal failed')[0]).toMatchObject({ runId: second.awsRequestId, principal: 'svc a&b' });
+
+    const metrics = lines.filter((line) => '_aws' in line);
+    expect(metrics.filter((line) => 'RunSucceeded' in line).map((line) => line.RunSucceeded)).toEqual([1, 0]);
+    expect(metrics.filter((line) => line.principal === 'root').map((line) => line.KeyCount)).toEqual([3, 3]);
+    // Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE: the first invocation of a container is its cold start.
+    expect(metrics.filter((line) => 'ColdStart' in line)).toEqual([
+      expect.objectContaining({ ColdStart: 1, function_name: 'bigstate-key-audit' }),
+    ]);
+  });
+});
