@@ -200,7 +200,9 @@ async function auditPrincipal(
       keyCount: next.keyCount,
       added,
       removed,
-      ...(record ? { changeId: record.changeId, changeRecordLocation: record.changeRecordLocation } : {}),
+      ...(record ? { changeId: record.changeId } : {}),
+      // A dry run writes nothing: there is no record to point at.
+      ...(record && !dryRun ? { changeRecordLocation: record.changeRecordLocation } : {}),
     };
   } catch (error) {
     const reason = `${stage}: ${describeError(error)}`;

@@ -167,7 +167,8 @@ export function buildSnapshot(
   const before = previous && previous.pattern === meta.pattern ? sortedKeys(previous) : [];
   const keys: KeyRecord[] = [];
   const record = (entry: ApiKeyEntry, earlier?: KeyRecord) => {
-    const attributes = attributesOf(entry) ?? earlier?.attributes;
+    // The walk is the truth: a field BigState no longer returns is no longer kept.
+    const attributes = attributesOf(entry);
     const firstSeen = earlier?.firstSeen ?? now;
     const name = entry.name;
     keys.push(

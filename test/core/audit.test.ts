@@ -607,6 +607,18 @@ describe('runAudit: dry run', () => {
     expect(publisher.attempts).toEqual([]);
   });
 
+  it('names the change id of a dry run but no record location, since nothing was written', async () => {
+    const { run, store } = setup({ root: ['a', 'new'] });
+    store.seed(snapshotOf('root', ['a']));
+    const [dry] = (await run({ principals: ['root'], dryRun: true })).principals;
+    expect(dry?.changeId).toMatch(/^chg-[0-9a-f]{32}$/);
+    expect(dry).not.toHaveProperty('changeRecordLocation');
+    const [real] = (await run({ principals: ['root'] })).principals;
+    // The same change, so the same id; now it was stored, so it has a location.
+    expect(real?.changeId).toBe(dry?.changeId);
+    expect(real?.changeRecordLocation).toContain(dry?.changeId ?? 'missing');
+  });
+
   it('publishes no failure notice for a failed principal in a dry run', async () => {
     const walks = (): WalkScript => ({ error: new Error('boom') });
     const { run, publisher } = setup({}, { walks });

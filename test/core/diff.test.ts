@@ -262,6 +262,14 @@ describe('buildSnapshot', () => {
     expect(snapshot.keys[0]?.firstSeen).toBe(EARLIER);
   });
 
+  it('drops an attribute BigState no longer returns: the walk is the truth', () => {
+    const previous = snapshotOf('p', [], {
+      keys: [{ name: 'a', firstSeen: EARLIER, lastSeen: EARLIER, attributes: { scopes: ['admin'] } }],
+    });
+    const snapshot = buildSnapshot(previous, inventory('a'), meta);
+    expect(snapshot.keys).toStrictEqual([{ name: 'a', firstSeen: EARLIER, lastSeen: NOW.toISOString() }]);
+  });
+
   it('builds from a list of entries too, in any order', () => {
     const snapshot = buildSnapshot(
       snapshotOf('p', ['b'], { at: EARLIER }),

@@ -63,7 +63,14 @@ export class SecretsManagerSecretSource implements SecretSource {
         },
       );
     }
-    const key = parseApiKeySecret(this.#secretId, secretString);
+    let key: string;
+    try {
+      key = parseApiKeySecret(this.#secretId, secretString);
+    } catch (error) {
+      // A secret that no longer holds a usable key must not leave the old one in use.
+      this.#cached = undefined;
+      throw error;
+    }
     this.#cached = { key, expiresAt: this.#now() + this.#ttlMs };
     return key;
   }

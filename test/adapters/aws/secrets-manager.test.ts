@@ -142,6 +142,19 @@ describe('SecretsManagerSecretSource', () => {
     expect(sm).toReceiveCommandTimes(GetSecretValueCommand, 3);
   });
 
+  it('forgets the cached key when the secret now holds no usable key', async () => {
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: 'old-key' })
+      .resolvesOnce({ SecretString: '{"apiKey": ""}' })
+      .resolves({ SecretString: 'fixed-key' });
+    const { secret } = source();
+    await expect(secret.getApiKey({ refresh: false })).resolves.toBe('old-key');
+    await failure(secret.getApiKey({ refresh: true }));
+    // Not the old key from the cache: the secret is read again.
+    await expect(secret.getApiKey({ refresh: false })).resolves.toBe('fixed-key');
+    expect(sm).toReceiveCommandTimes(GetSecretValueCommand, 3);
+  });
+
   it('a failed shared read fails every waiter, and the next call tries again', async () => {
     sm.on(GetSecretValueCommand).rejectsOnce(new Error('throttled')).resolves({ SecretString: 'k' });
     const { secret } = source();
