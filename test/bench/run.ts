@@ -77,6 +77,7 @@ const results = {
   bundle: { ...bundle, ownVsEmptyMs: ownVsEmpty, totalVsEmptyMs: totalVsEmpty },
   targets: {
     walkRatio: walk.ratio <= 1.1,
+    walkRatioToMeasuredFloor: walk.ratioToFloor <= 1.1,
     connections: walk.connections <= walk.connectionLimit,
     diffTime: diff.diffMs < 1000,
     diffMemory: diff.peakDiffMemoryMiB < 512,

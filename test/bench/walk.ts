@@ -22,6 +22,14 @@ export interface WalkFigures {
   readonly connectionLimit: number;
   readonly requests: number;
   readonly naive: { readonly walkMs: number; readonly connections: number; readonly ratio: number };
+  /**
+   * The measured floor: the same number of requests in the same pattern (one chain per concurrency slot)
+   * as bare keep-alive `fetch` calls with no client logic: what this machine, loopback and the simulator's
+   * latency cost before the audit adds anything.
+   */
+  readonly floor: { readonly walkMs: number; readonly ratio: number };
+  /** The audit's walk against that floor. */
+  readonly ratioToFloor: number;
 }
 
 const KEY = 'bench-key';
@@ -83,6 +91,20 @@ export async function benchWalk(options: {
     const { connections, requests } = await simulator.stats();
     const criticalPathMs = pages * latencyMs * Math.ceil(principalCount / concurrency);
 
+    const perSlot = pages * Math.ceil(principalCount / concurrency);
+    const floorStarted = performance.now();
+    await Promise.all(
+      names.slice(0, concurrency).map(async (principal) => {
+        for (let i = 0; i < perSlot; i += 1) {
+          const response = await fetch(`${simulator.url}/v1/apikey/match?principal=${principal}&next=0`, {
+            headers: { 'x-api-key': KEY, accept: 'application/json', 'content-type': 'application/json' },
+          });
+          await response.text();
+        }
+      }),
+    );
+    const floorMs = performance.now() - floorStarted;
+
     simulator.resetStats();
     const naiveStarted = performance.now();
     for (const principal of names) await naiveWalk(simulator.url, principal);
@@ -101,6 +123,8 @@ export async function benchWalk(options: {
       connectionLimit: concurrency + 2,
       requests,
       naive: { walkMs: naiveMs, connections: naiveConnections, ratio: naiveMs / criticalPathMs },
+      floor: { walkMs: floorMs, ratio: floorMs / criticalPathMs },
+      ratioToFloor: walkMs / floorMs,
     };
   } finally {
     await simulator.close();
