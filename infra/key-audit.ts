@@ -107,6 +107,12 @@ export interface KeyAuditProps {
    */
   readonly logRetention?: RetentionDays;
   /**
+   * Memory of the function, in MB. A principal with hundreds of thousands of keys holds its snapshot and two
+   * walks at once: raise it for such inventories (see the README's performance section).
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
    * The function's entry file (TypeScript), exporting `handler`.
    * @default - `functions/audit.ts` of this project
    */
@@ -284,7 +290,7 @@ export class KeyAudit extends Construct {
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
-      memorySize: 512,
+      memorySize: props.memorySize ?? 512,
       timeout: FUNCTION_TIMEOUT,
       // One run at a time (guarantee 5): a second invocation waits in Lambda's queue instead of overlapping.
       reservedConcurrentExecutions: 1,

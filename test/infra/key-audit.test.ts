@@ -17,6 +17,7 @@ describe('KeyAudit in another stack', () => {
       notificationEmails: ['ops@example.com'],
       eventBusName: 'platform-events',
       historyRetention: Duration.days(30),
+      memorySize: 2048,
     });
     const template = Template.fromStack(stack);
 
@@ -39,6 +40,7 @@ describe('KeyAudit in another stack', () => {
       EvaluationPeriods: 4,
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(2 days)' });
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 2048 });
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
