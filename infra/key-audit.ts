@@ -421,28 +421,16 @@ export class KeyAudit extends Construct {
         // No data means no run reported success: that is exactly what this alarm is for.
         treatMissingData: TreatMissingData.BREACHING,
       }),
-      new Alarm(this, 'ScheduleDeadLetterQueueAlarm', {
-        alarmDescription: 'The schedule could not invoke the audit function; see the dead-letter queue.',
-        metric: this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          statistic: Stats.MAXIMUM,
-          period: fiveMinutes,
-        }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'FailureQueueAlarm', {
-        alarmDescription: 'An audit invocation failed or expired; see the on-failure queue.',
-        metric: this.failureQueue.metricApproximateNumberOfMessagesVisible({
-          statistic: Stats.MAXIMUM,
-          period: fiveMinutes,
-        }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      this.#queueNotEmptyAlarm(
+        'ScheduleDeadLetterQueueAlarm',
+        'The schedule could not invoke the audit function; see the dead-letter queue.',
+        this.scheduleDeadLetterQueue,
+      ),
+      this.#queueNotEmptyAlarm(
+        'FailureQueueAlarm',
+        'An audit invocation failed or expired; see the on-failure queue.',
+        this.failureQueue,
+      ),
     ];
     // The notification topic is where people already listen; alarm messages carry no `changeType` attribute,
     // so subscriptions filtering on it (machines) do not receive them.
@@ -514,6 +502,21 @@ export class KeyAudit extends Construct {
         width: 12,
       }),
     );
+  }
+
+  /** An alarm for messages waiting in a queue where only failures land. */
+  #queueNotEmptyAlarm(id: string, alarmDescription: string, queue: Queue): Alarm {
+    return new Alarm(this, id, {
+      alarmDescription,
+      metric: queue.metricApproximateNumberOfMessagesVisible({
+        statistic: Stats.MAXIMUM,
+        period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
   }
 }
 

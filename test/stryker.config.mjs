@@ -1,5 +1,8 @@
 // Mutation testing of functions/ with Stryker's vitest runner: `npm run mutate` (all of functions/, slow),
 // or `npm run mutate -- --mutate 'functions/core/diff.ts'` for one file. Not part of `npm test`.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -21,6 +24,6 @@ export default {
   jsonReporter: { fileName: 'node_modules/.cache/mutation/mutation.json' },
   thresholds: { high: 90, low: 80, break: null },
   timeoutMS: 10000,
-  // Keep the project's top level as it is.
-  tempDirName: 'node_modules/.stryker-tmp',
+  // Outside the project (its top level stays as it is), and not under node_modules, which vitest ignores.
+  tempDirName: join(tmpdir(), 'bigstate-key-audit-stryker'),
 };

@@ -3,10 +3,12 @@
  * taken from the cloud assembly exactly as CloudFormation would deploy it, and run by the Lambda runner against
  * the AWS fakes and the BigState simulator.
  */
+
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { AuditResult, PrincipalOutcome } from '../../functions/core/result.js';
 import { KeyAuditStack } from '../../infra/key-audit-stack.js';
 import { appWith } from '../infra/support.js';
 import {
@@ -307,32 +309,9 @@ export function classicScheduledEvent(at: Date = new Date()): Record<string, unk
   };
 }
 
-/** One principal in the JSON summary an invocation returns. */
-export interface PrincipalOutcome {
-  readonly principal: string;
-  readonly status: 'ok' | 'failed';
-  readonly reason?: string;
-  readonly baseline: boolean;
-  readonly keyCount: number | null;
-  readonly added: number;
-  readonly removed: number;
-  readonly changeId?: string;
-  readonly changeRecordLocation?: string;
-  readonly addedKeys: readonly string[];
-  readonly removedKeys: readonly string[];
-  readonly keysTruncated: boolean;
-}
-
-/** The JSON summary an invocation returns. */
-export interface AuditResultJson {
-  readonly runId: string;
-  readonly ok: boolean;
-  readonly dryRun: boolean;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-  readonly durationMs: number;
-  readonly principals: readonly PrincipalOutcome[];
-}
+/** The JSON summary an invocation returns (its values are checked by the tests, field by field). */
+export type AuditResultJson = AuditResult;
+export type { PrincipalOutcome };
 
 /**
  * The successful result of an invocation.
