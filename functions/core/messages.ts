@@ -55,7 +55,10 @@ function subjectParts(notice: Notice): [string, string] {
     case 'failed':
       return ['BigState key audit FAILED for ', ''];
     case 'baseline':
-      return ['BigState key audit baseline for ', ` (${notice.record.counts.total} keys)`];
+      return [
+        'BigState key audit baseline for ',
+        ` (${notice.record.counts.total} ${notice.record.counts.total === 1 ? 'key' : 'keys'})`,
+      ];
     case 'changed':
       return [
         'BigState API keys changed for ',

@@ -108,6 +108,9 @@ describe('snsSubject', () => {
   it('says what happened, to whom, with the counts', () => {
     expect(snsSubject(changed())).toBe('BigState API keys changed for root (+2 -1)');
     expect(snsSubject(baseline())).toBe('BigState key audit baseline for root (42 keys)');
+    expect(snsSubject(baseline({ counts: { added: 0, removed: 0, total: 1 } }))).toBe(
+      'BigState key audit baseline for root (1 key)',
+    );
     expect(snsSubject(failed())).toBe('BigState key audit FAILED for root');
   });
 

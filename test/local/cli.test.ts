@@ -66,7 +66,7 @@ describe('runCli', () => {
     expect(await cli([])).toBe(EXIT.unchanged);
     expect(out()).toContain('BigState key audit baseline for root (3 keys)');
     expect(out()).toContain('BigState key audit baseline for svc a&b (2 keys)');
-    expect(out()).toMatch(/ {2}root {7}baseline {2}3 key\(s\) recorded/);
+    expect(out()).toMatch(/ {2}root {7}baseline {3}3 key\(s\) recorded/);
     expect(out()).not.toContain('+ ci-deploy');
     expect(err()).toContain(`auditing 2 principal(s) on ${simulator.url}; state in ${state}\n`);
     expect(await files(state)).toEqual(
@@ -83,7 +83,7 @@ describe('runCli', () => {
     expect(out()).toContain('BigState API keys changed for root (+1 -0)');
     expect(out()).toContain('  + unknown-laptop\n');
     expect(out()).toContain('  - #primary\n');
-    expect(out()).toMatch(/svc a&b {4}changed {3}1 key\(s\), \+0 -1/);
+    expect(out()).toMatch(/svc a&b {4}changed {4}1 key\(s\), \+0 -1/);
 
     stdout = [];
     expect(await cli([])).toBe(EXIT.unchanged);
@@ -95,7 +95,7 @@ describe('runCli', () => {
     expect(await cli([])).toBe(EXIT.error);
     expect(out()).toContain('BigState key audit baseline for root (3 keys)');
     expect(out()).toContain('BigState key audit FAILED for svc a&b');
-    expect(out()).toMatch(/svc a&b {4}FAILED {4}walking the keys: BigState GET/);
+    expect(out()).toMatch(/svc a&b {4}FAILED {5}walking the keys: BigState GET/);
     expect(await files(join(state, 'snapshots'))).toEqual(['root.json']);
   });
 

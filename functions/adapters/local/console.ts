@@ -51,11 +51,12 @@ export function formatSummary(summary: import('../../core/audit.js').AuditSummar
   for (const result of summary.principals) {
     const name = result.principal.padEnd(width);
     if (result.status === 'failed') {
-      lines.push(`  ${name}  FAILED    ${result.reason ?? ''}`);
+      lines.push(`  ${name}  FAILED     ${result.reason ?? ''}`);
     } else if (result.baseline) {
-      lines.push(`  ${name}  baseline  ${result.keyCount} key(s) recorded`);
+      lines.push(`  ${name}  baseline   ${result.keyCount} key(s) recorded`);
     } else {
-      const change = result.added.length + result.removed.length > 0 ? 'changed ' : 'no change';
+      // One column width for every status word, so the counts line up.
+      const change = result.added.length + result.removed.length > 0 ? 'changed  ' : 'no change';
       lines.push(
         `  ${name}  ${change}  ${result.keyCount} key(s), +${result.added.length} -${result.removed.length}`,
       );

@@ -79,10 +79,10 @@ describe('formatSummary', () => {
     ).toBe(
       [
         'Run run-1 took 1.23 s',
-        '  root         baseline  3 key(s) recorded',
-        '  tram_client  changed   120 key(s), +2 -1',
+        '  root         baseline   3 key(s) recorded',
+        '  tram_client  changed    120 key(s), +2 -1',
         '  empty        no change  0 key(s), +0 -0',
-        '  bad          FAILED    walking the keys: 403',
+        '  bad          FAILED     walking the keys: 403',
         '',
       ].join('\n'),
     );
