@@ -38,6 +38,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRIC } from '../functions/adapters/aws/metrics.js';
+import { SCHEDULE_SOURCE } from '../functions/core/invocation.js';
 import { ConfigurationError, resolveKeyAuditConfig } from './config.js';
 import { heartbeatWindow, parseSchedule } from './schedule.js';
 
@@ -46,7 +48,7 @@ export const SERVICE_NAME = 'bigstate-key-audit';
 /** CloudWatch namespace of the function's metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
 export const METRICS_NAMESPACE = 'BigStateKeyAudit';
 /** `source` of the input the schedule sends to the function. */
-export const SCHEDULE_SOURCE = 'bigstate.key-audit.schedule';
+export { SCHEDULE_SOURCE };
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_ENTRY = join(PROJECT_ROOT, 'functions', 'audit.ts');
@@ -393,7 +395,7 @@ export class KeyAudit extends Construct {
 
     // --- Alarms ------------------------------------------------------------------------------------------
     const fiveMinutes = Duration.minutes(5);
-    const runSucceeded = auditMetric('RunSucceeded', Stats.SUM, heartbeat.period);
+    const runSucceeded = auditMetric(METRIC.runSucceeded, Stats.SUM, heartbeat.period);
     const alarms = [
       new Alarm(this, 'ErrorsAlarm', {
         alarmDescription: 'The audit function failed (a principal failed, or the run itself). See its logs.',
@@ -454,7 +456,7 @@ export class KeyAudit extends Construct {
         left: [
           new SearchExpression({
             // Every principal's KeyCount series, including principals added later, without one widget each.
-            expression: `SEARCH('{${METRICS_NAMESPACE},principal,service} MetricName="KeyCount" service="${SERVICE_NAME}"', 'Maximum', ${period.toSeconds()})`,
+            expression: `SEARCH('{${METRICS_NAMESPACE},principal,service} MetricName="${METRIC.keyCount}" service="${SERVICE_NAME}"', 'Maximum', ${period.toSeconds()})`,
             label: '',
             period,
           }),
@@ -463,21 +465,24 @@ export class KeyAudit extends Construct {
       }),
       new GraphWidget({
         title: 'Keys added / removed',
-        left: [auditMetric('KeysAdded', Stats.SUM, period), auditMetric('KeysRemoved', Stats.SUM, period)],
+        left: [
+          auditMetric(METRIC.keysAdded, Stats.SUM, period),
+          auditMetric(METRIC.keysRemoved, Stats.SUM, period),
+        ],
         width: 12,
       }),
     );
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Runs: succeeded / principals failed',
-        left: [runSucceeded.with({ period }), auditMetric('PrincipalsFailed', Stats.SUM, period)],
+        left: [runSucceeded.with({ period }), auditMetric(METRIC.principalsFailed, Stats.SUM, period)],
         width: 8,
       }),
       new GraphWidget({
         title: 'Run duration (ms)',
         left: [
-          auditMetric('RunDuration', Stats.MAXIMUM, period),
-          auditMetric('RunDuration', Stats.AVERAGE, period),
+          auditMetric(METRIC.runDuration, Stats.MAXIMUM, period),
+          auditMetric(METRIC.runDuration, Stats.AVERAGE, period),
         ],
         width: 8,
       }),
