@@ -282,7 +282,9 @@ export function parseExpirationTime(text: string): Date | undefined {
   const mi = Number(minute);
   const s = Number(second);
   const ms = Number(fraction.slice(0, 3).padEnd(3, '0'));
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
+  // A month, day or hour out of range moves the date to another day (see below); minutes and seconds past 59 may
+  // stay within the day, so they are checked here.
+  if (mi > 59 || s > 59) return undefined;
   let offsetMinutes = 0;
   if (offset.toUpperCase() !== 'Z') {
     const oh = Number(offset.slice(1, 3));
@@ -293,7 +295,8 @@ export function parseExpirationTime(text: string): Date | undefined {
   const date = new Date(0);
   date.setUTCFullYear(y, mo - 1, d);
   date.setUTCHours(h, mi, s, ms);
-  // setUTCFullYear rolls 31 April over to 1 May: a day that does not exist shows as a different day.
+  // setUTCFullYear and setUTCHours roll 31 April over to 1 May, month 13 to January and 24:00 to the next day: a
+  // field out of range shows as a different day or month.
   if (date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1) return undefined;
   return new Date(date.getTime() - offsetMinutes * 60_000);
 }

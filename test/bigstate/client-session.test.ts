@@ -27,6 +27,12 @@ describe('parseExpirationTime', () => {
     ['2026-12-31T23:30:00.5+00:00', '2026-12-31T23:30:00.500Z'],
     ['2026-12-31T23:30:00-01:00', '2027-01-01T00:30:00.000Z'],
     ['2024-02-29T00:00:00.1234567Z', '2024-02-29T00:00:00.123Z'],
+    // The first and last valid value of every field.
+    ['2026-01-01T00:00:00Z', '2026-01-01T00:00:00.000Z'],
+    ['2026-12-31T23:59:59.999Z', '2026-12-31T23:59:59.999Z'],
+    ['2026-03-31T15:49:17z', '2026-03-31T15:49:17.000Z'],
+    ['2026-03-31T15:49:17+23:00', '2026-03-30T16:49:17.000Z'],
+    ['2026-03-31T15:49:17-00:59', '2026-03-31T16:48:17.000Z'],
   ])('%s is %s', (text, iso) => {
     expect(parseExpirationTime(text)?.toISOString()).toBe(iso);
   });
@@ -35,6 +41,18 @@ describe('parseExpirationTime', () => {
     '2026-03-31T15:49:17.2245429',
     '2026-03-31 15:49:17+00:00',
     '2026-13-01T00:00:00+00:00',
+    '2026-13-15T00:00:00+00:00',
+    '2026-00-15T00:00:00+00:00',
+    '2026-03-00T00:00:00+00:00',
+    '2026-03-15T24:00:00+00:00',
+    '2026-03-15T99:00:00+00:00',
+    '2026-03-15T15:49:60+00:00',
+    '2026-03-15T15:49:17+00:60',
+    'x2026-03-31T15:49:17+00:00',
+    ' 2026-03-31T15:49:17Z',
+    '2026-03-31T15:49:17+00:00x',
+    '2026-03-31T15:49:17Z ',
+    '2026-03-31T15:49:17.2245429+00:00:00',
     '2026-02-29T00:00:00+00:00',
     '2026-04-31T00:00:00+00:00',
     '2026-03-31T24:00:00+00:00',
@@ -110,6 +128,10 @@ describe('signIn and revokeToken', () => {
       says: 'expirationTime: expected string, received number',
     },
     { body: '"t"', says: '(body): expected object, received string' },
+    {
+      body: '{"token":"t","expirationTime":"2026-02-30T15:49:17.2245429+00:00"}',
+      says: 'expirationTime is not an ISO 8601 date-time with an offset',
+    },
   ])('says what is wrong with a sign-in answer: $says', async ({ body, says }) => {
     const server = await fixture.fakeServer(() => ({ body }));
     const error = await failure(fixture.client(server.url).signIn('root'));
