@@ -10,6 +10,7 @@ import {
   ComparisonOperator,
   Dashboard,
   GraphWidget,
+  type IMetric,
   Metric,
   SearchExpression,
   Stats,
@@ -397,22 +398,16 @@ export class KeyAudit extends Construct {
     const fiveMinutes = Duration.minutes(5);
     const runSucceeded = auditMetric(METRIC.runSucceeded, Stats.SUM, heartbeat.period);
     const alarms = [
-      new Alarm(this, 'ErrorsAlarm', {
-        alarmDescription: 'The audit function failed (a principal failed, or the run itself). See its logs.',
-        metric: this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'ThrottlesAlarm', {
-        alarmDescription: 'An audit invocation was throttled: runs overlap (schedule shorter than a run?).',
-        metric: this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      this.#anyAlarm(
+        'ErrorsAlarm',
+        'The audit function failed (a principal failed, or the run itself). See its logs.',
+        this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
+      ),
+      this.#anyAlarm(
+        'ThrottlesAlarm',
+        'An audit invocation was throttled: runs overlap (schedule shorter than a run?).',
+        this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
+      ),
       new Alarm(this, 'NoSuccessfulRunAlarm', {
         alarmDescription: `No successful audit run within ${heartbeat.evaluationPeriods} × ${heartbeat.period.toHumanString()}.`,
         metric: runSucceeded,
@@ -423,15 +418,21 @@ export class KeyAudit extends Construct {
         // No data means no run reported success: that is exactly what this alarm is for.
         treatMissingData: TreatMissingData.BREACHING,
       }),
-      this.#queueNotEmptyAlarm(
+      this.#anyAlarm(
         'ScheduleDeadLetterQueueAlarm',
         'The schedule could not invoke the audit function; see the dead-letter queue.',
-        this.scheduleDeadLetterQueue,
+        this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: Stats.MAXIMUM,
+          period: fiveMinutes,
+        }),
       ),
-      this.#queueNotEmptyAlarm(
+      this.#anyAlarm(
         'FailureQueueAlarm',
         'An audit invocation failed or expired; see the on-failure queue.',
-        this.failureQueue,
+        this.failureQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: Stats.MAXIMUM,
+          period: fiveMinutes,
+        }),
       ),
     ];
     // The notification topic is where people already listen; alarm messages carry no `changeType` attribute,
@@ -509,17 +510,15 @@ export class KeyAudit extends Construct {
     );
   }
 
-  /** An alarm for messages waiting in a queue where only failures land. */
-  #queueNotEmptyAlarm(id: string, alarmDescription: string, queue: Queue): Alarm {
+  /** An alarm on anything at all: one error, throttle or message in a failure queue is one too many. */
+  #anyAlarm(id: string, alarmDescription: string, metric: IMetric): Alarm {
     return new Alarm(this, id, {
       alarmDescription,
-      metric: queue.metricApproximateNumberOfMessagesVisible({
-        statistic: Stats.MAXIMUM,
-        period: Duration.minutes(5),
-      }),
+      metric,
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
+      // No data means nothing went wrong.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }

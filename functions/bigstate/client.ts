@@ -4,6 +4,7 @@
  */
 // zod's mini API: tree-shakeable, so the Lambda bundle carries only the schemas used here.
 import * as z from 'zod/mini';
+import { isLoopbackHost } from '../commons/validation.js';
 import { parseApiKeyPage, parsePrincipal, parsePrincipalPage, parseWith, walk } from './cursor.js';
 import { ConfigurationError, type RequestErrorDetails } from './errors.js';
 import {
@@ -301,13 +302,6 @@ export function parseExpirationTime(text: string): Date | undefined {
   return new Date(date.getTime() - offsetMinutes * 60_000);
 }
 
-/** Loopback hosts may use plain http: traffic never leaves the machine. */
-function isLoopback(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || host === '[::1]') return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
 function validateHost(host: string | URL): URL {
   let url: URL;
   try {
@@ -325,7 +319,8 @@ function validateHost(host: string | URL): URL {
     throw new ConfigurationError('host', 'must not have a query or a fragment');
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) return url;
+  // Loopback hosts may use plain http: the traffic never leaves the machine.
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
   throw new ConfigurationError(
     'host',
     `must be an https URL (http is accepted only for loopback hosts); got ${url.protocol}//${url.host}`,

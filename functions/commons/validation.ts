@@ -9,7 +9,8 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
 /** True for hosts that never leave the machine: the only ones where plain `http` is allowed. */
 export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK.test(hostname);
+  // A fully qualified name may end in a dot (`localhost.`): the same host.
+  return LOOPBACK.test(hostname.replace(/\.$/, ''));
 }
 
 /** A BigState base URL: `https`, or `http` on a loopback host; no query or fragment. */

@@ -18,12 +18,18 @@ function problem(schema: z.ZodMiniType, value: unknown, key = 'KEY'): string {
 }
 
 describe('isLoopbackHost', () => {
-  it.each(['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '127.10.200.100', '[::1]'])(
-    'takes %s for loopback',
-    (host) => {
-      expect(isLoopbackHost(host)).toBe(true);
-    },
-  );
+  it.each([
+    'localhost',
+    'LOCALHOST',
+    'localhost.',
+    '127.0.0.1',
+    '127.0.0.1.',
+    '127.1.2.3',
+    '127.10.200.100',
+    '[::1]',
+  ])('takes %s for loopback', (host) => {
+    expect(isLoopbackHost(host)).toBe(true);
+  });
 
   it.each([
     'example.com',
