@@ -91,3 +91,11 @@ export class TimeBudgetError extends KeyAuditError {
     this.name = 'TimeBudgetError';
   }
 }
+
+/** The caller stopped the run (Ctrl-C in the CLI): not a time budget running out. */
+export class InterruptedError extends KeyAuditError {
+  constructor(message = 'interrupted', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InterruptedError';
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * One deadline object, threaded from the entry point (the Lambda handler, the CLI) down to every call: BigState
+ * requests, AWS SDK calls, back-off waits. Each layer derives what it needs from it (an abort signal, the time
+ * left, a per-call timeout) instead of carrying a signal and an epoch side by side and rejoining them.
+ *
+ * A deadline ends either when its time is up (the signal's reason is a TimeBudgetError) or when the caller's
+ * own signal aborts (Ctrl-C: the reason is that signal's, e.g. an InterruptedError), so an error can say which.
+ */
+import { InterruptedError, TimeBudgetError } from './errors.js';
+
+/** Options of a deadline. */
+export interface DeadlineOptions {
+  /** A caller's signal (Ctrl-C, an outer deadline): aborting it ends this deadline too, with its reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** Clock in epoch milliseconds. @default Date.now */
+  readonly now?: () => number;
+  /** What ran out, for the error when the time is up, e.g. `the run's work deadline`. @default 'the time budget' */
+  readonly label?: string;
+}
+
+/** A point in time after which no new work starts, with the abort signal that fires then. */
+export class Deadline {
+  /** Epoch milliseconds when the time is up; `undefined` for a deadline with no time limit. */
+  readonly at: number | undefined;
+  /** Aborts when the time is up or the caller's signal aborts; its `reason` says which. */
+  readonly signal: AbortSignal;
+  readonly #now: () => number;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  private constructor(at: number | undefined, options: DeadlineOptions) {
+    this.at = at;
+    this.#now = options.now ?? Date.now;
+    const controller = new AbortController();
+    const label = options.label ?? 'the time budget';
+    const expire = () => controller.abort(new TimeBudgetError(`${label} ended`));
+    if (at !== undefined) {
+      const left = at - this.#now();
+      if (left <= 0) expire();
+      else {
+        this.#timer = setTimeout(expire, Math.ceil(left));
+        // A pending deadline must not keep a CLI process (or a test) alive on its own.
+        this.#timer.unref?.();
+      }
+    }
+    this.signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  }
+
+  /** A deadline at an absolute time (epoch milliseconds). */
+  static at(epochMs: number, options: DeadlineOptions = {}): Deadline {
+    if (!Number.isFinite(epochMs)) throw new RangeError('a deadline must be a finite epoch time');
+    return new Deadline(epochMs, options);
+  }
+
+  /** A deadline `ms` from now. */
+  static after(ms: number, options: DeadlineOptions = {}): Deadline {
+    const now = options.now ?? Date.now;
+    return Deadline.at(now() + Math.max(0, ms), options);
+  }
+
+  /** A deadline with no time limit that still ends with the caller's signal (the CLI without a budget). */
+  static none(options: DeadlineOptions = {}): Deadline {
+    return new Deadline(undefined, options);
+  }
+
+  /** Milliseconds left (never negative); `Infinity` for a deadline with no time limit. 0 once aborted. */
+  remainingMs(): number {
+    if (this.signal.aborted) return 0;
+    return this.at === undefined ? Number.POSITIVE_INFINITY : Math.max(0, this.at - this.#now());
+  }
+
+  /** True once the time is up or the caller aborted. */
+  get expired(): boolean {
+    return this.signal.aborted;
+  }
+
+  /** Throws the reason the deadline ended (a TimeBudgetError or the caller's reason) when it has. */
+  throwIfExpired(): void {
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  /**
+   * A signal for one call: aborts at this deadline or after `timeoutMs`, whichever comes first (a per-call
+   * timeout that can never outlive the run).
+   */
+  signalWithin(timeoutMs: number): AbortSignal {
+    return AbortSignal.any([this.signal, AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)))]);
+  }
+
+  /** Stops the timer (a finished run need not keep it). The signal stays as it is. */
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+}
+
+/** True when an abort reason (or an error caused by one) says the caller interrupted rather than time ran out. */
+export function isInterruption(reason: unknown): boolean {
+  let current: unknown = reason;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof InterruptedError) return true;
+    current = current.cause;
+  }
+  return false;
+}
