@@ -1,7 +1,13 @@
 /**
  * What a notice says on each channel: a subject and text for people (SNS, e-mail) and an event for
  * machines (EventBridge). Pure functions, so every size limit is tested without AWS.
+ *
+ * Names are data (product contract, guarantee 10): the subject and the body show every name, pattern and
+ * reason through `commons/text.ts`, so none can break a line, drive a terminal or reorder the text; the
+ * event and the SNS message attributes carry them exactly.
  */
+import { createHash } from 'node:crypto';
+import { displayName, displayText, quotedName } from '../commons/text.js';
 import type { ChangeRecord, Notice } from './ports.js';
 
 /** The EventBridge `source` of every event. */
@@ -30,24 +36,78 @@ export function changeTypes(notice: Notice): string[] {
   return types;
 }
 
-/**
- * SNS subjects must be printable ASCII without line breaks: letters lose their accents (`ü` -> `u`),
- * anything else becomes `?`.
- */
-export function asciiSubjectText(text: string): string {
-  return text
+/** Latin letters that have no decomposition into an ASCII letter and a mark. */
+const LATIN_FOLDS: Readonly<Record<string, string>> = {
+  ß: 'ss',
+  ẞ: 'SS',
+  Æ: 'AE',
+  æ: 'ae',
+  Œ: 'OE',
+  œ: 'oe',
+  Ø: 'O',
+  ø: 'o',
+  Ł: 'L',
+  ł: 'l',
+  Đ: 'D',
+  đ: 'd',
+  Ð: 'D',
+  ð: 'd',
+  Þ: 'TH',
+  þ: 'th',
+  Ħ: 'H',
+  ħ: 'h',
+  ı: 'i',
+  Ŧ: 'T',
+  ŧ: 't',
+};
+
+/** `text` folded to printable ASCII, and whether anything had to become `?` on the way. */
+function foldToAscii(text: string): { readonly text: string; readonly lossy: boolean } {
+  let lossy = false;
+  const folded = text
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
-    .replace(/[^\x20-\x7e]/g, '?');
+    .replace(/[^\x20-\x7e]/gu, (character) => {
+      const fold = LATIN_FOLDS[character];
+      if (fold !== undefined) return fold;
+      lossy = true;
+      // One `?` per UTF-16 unit, as before: an emoji shows as `??`.
+      return '?'.repeat(character.length);
+    });
+  return { text: folded, lossy };
 }
 
-/** A subject under 100 characters; the principal is shortened, never the counts. */
+/**
+ * SNS subjects must be printable ASCII without line breaks or control characters: letters lose their
+ * accents (`ü` -> `u`), a few Latin letters are spelt out (`ß` -> `ss`, `Æ` -> `AE`, `Ø` -> `O`,
+ * `Ł` -> `L`), anything else becomes `?` (an emoji, being two UTF-16 units, `??`).
+ */
+export function asciiSubjectText(text: string): string {
+  return foldToAscii(text).text;
+}
+
+/**
+ * The tag a subject adds to a principal whose name folding lost (`日本` and `中国` both fold to `??`):
+ * ` #` and the first 6 hex digits of the SHA-256 of the exact name, so two such principals stay apart in a
+ * mailbox. The body always carries the name itself.
+ */
+export function subjectTag(principal: string): string {
+  return ` #${createHash('sha256').update(principal, 'utf8').digest('hex').slice(0, 6)}`;
+}
+
+/**
+ * A subject under 100 printable ASCII characters; the principal is shortened, never the counts nor the
+ * tag of a name that folding lost ({@link subjectTag}).
+ */
 export function snsSubject(notice: Notice): string {
   const [prefix, suffix] = subjectParts(notice);
-  const room = SUBJECT_MAX_CHARS - prefix.length - suffix.length;
-  let principal = asciiSubjectText(notice.kind === 'failed' ? notice.principal : notice.record.principal);
+  const name = notice.kind === 'failed' ? notice.principal : notice.record.principal;
+  const folded = foldToAscii(name);
+  const tag = folded.lossy ? subjectTag(name) : '';
+  const room = SUBJECT_MAX_CHARS - prefix.length - suffix.length - tag.length;
+  let principal = folded.text;
   if (principal.length > room) principal = `${principal.slice(0, Math.max(0, room - 3))}...`;
-  return `${prefix}${principal}${suffix}`;
+  return `${prefix}${principal}${tag}${suffix}`;
 }
 
 function subjectParts(notice: Notice): [string, string] {
@@ -75,7 +135,7 @@ function listNames(heading: string, marker: string, names: readonly string[], bu
   let used = bytes(lines[0] ?? '') + 1;
   let shown = 0;
   for (const name of names) {
-    const line = `  ${marker} ${name}`;
+    const line = `  ${marker} ${displayName(name)}`;
     if (used + bytes(line) + 1 > budget) break;
     lines.push(line);
     used += bytes(line) + 1;
@@ -86,34 +146,39 @@ function listNames(heading: string, marker: string, names: readonly string[], bu
   return lines.join('\n');
 }
 
-/** A readable plain-text body that stays under `maxBytes`. */
+/**
+ * A readable plain-text body that stays under `maxBytes`. The principal is quoted (`"svc a&b"`), a key name
+ * shown as it is unless it needs escaping (`  - ci-laptop`, `  - "evil\nChange id: x"`), the reason
+ * escaped: no name or reason can start a line of its own.
+ */
 export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
   if (notice.kind === 'failed') {
     return [
-      `The BigState key audit could not read principal ${JSON.stringify(notice.principal)}.`,
+      `The BigState key audit could not read principal ${quotedName(notice.principal)}.`,
       '',
-      `Reason: ${notice.reason}`,
+      `Reason: ${displayText(notice.reason)}`,
       '',
       'Its last good snapshot is kept and no key change is reported for it; the next run tries again.',
       '',
-      `Run id: ${notice.runId}`,
-      `Detected at: ${notice.detectedAt}`,
+      `Run id: ${displayText(notice.runId)}`,
+      `Detected at: ${displayText(notice.detectedAt)}`,
     ].join('\n');
   }
   const record = notice.record;
   const footer = footerLines(record).join('\n');
   if (notice.kind === 'baseline') {
     return [
-      `First audit of principal ${JSON.stringify(record.principal)}${patternText(record)}: ${record.counts.total} key(s) recorded as the baseline.`,
+      `First audit of principal ${quotedName(record.principal)}${patternText(record)}: ${record.counts.total} key(s) recorded as the baseline.`,
       'Later runs report keys added and removed against it.',
       '',
       footer,
     ].join('\n');
   }
-  const header = `API keys of principal ${JSON.stringify(record.principal)}${patternText(record)} changed: ${record.counts.added} added, ${record.counts.removed} removed.`;
+  const header = `API keys of principal ${quotedName(record.principal)}${patternText(record)} changed: ${record.counts.added} added, ${record.counts.removed} removed.`;
+  const where = displayText(record.changeRecordLocation);
   // Blank lines, and room for two "... and N more: the full list is in <location>" lines, which name the
   // location: an S3 key may be 1 KB long.
-  const more = 2 * (80 + bytes(record.changeRecordLocation));
+  const more = 2 * (80 + bytes(where));
   const fixed = bytes(header) + bytes(footer) + 16 + more;
   const budget = Math.max(0, maxBytes - fixed);
   const sections: string[] = [header, ''];
@@ -121,32 +186,34 @@ export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
   let left = budget;
   if (record.removed.length > 0) {
     const share = record.added.length === 0 ? budget : Math.floor(budget / 2);
-    const section = listNames('Removed', '-', record.removed, share, record.changeRecordLocation);
+    const section = listNames('Removed', '-', record.removed, share, where);
     sections.push(section, '');
     left -= bytes(section);
   }
   if (record.added.length > 0) {
-    sections.push(listNames('Added', '+', record.added, left, record.changeRecordLocation), '');
+    sections.push(listNames('Added', '+', record.added, left, where), '');
   }
   sections.push(footer);
   return sections.join('\n');
 }
 
 function patternText(record: ChangeRecord): string {
-  return record.pattern === null ? '' : ` (pattern ${record.pattern})`;
+  return record.pattern === null ? '' : ` (pattern ${displayName(record.pattern)})`;
 }
 
+// Ids and locations are ours (percent-encoded keys, UUIDs), but a local state folder is any path:
+// escaped like the rest, so the footer is always the footer.
 function footerLines(record: ChangeRecord): string[] {
   return [
-    `Change id: ${record.changeId}`,
-    `Run id: ${record.runId}`,
-    `Detected at: ${record.detectedAt}`,
-    `Snapshot: ${record.snapshotLocation}`,
-    `Change record: ${record.changeRecordLocation}`,
+    `Change id: ${displayText(record.changeId)}`,
+    `Run id: ${displayText(record.runId)}`,
+    `Detected at: ${displayText(record.detectedAt)}`,
+    `Snapshot: ${displayText(record.snapshotLocation)}`,
+    `Change record: ${displayText(record.changeRecordLocation)}`,
   ];
 }
 
-/** SNS message attributes for subscription filter policies. */
+/** SNS message attributes for subscription filter policies: the principal exactly, never escaped. */
 export function snsAttributes(notice: Notice): Record<string, { DataType: string; StringValue: string }> {
   return {
     principal: {
@@ -164,7 +231,8 @@ export interface EventParts {
 }
 
 /**
- * The event of a notice. A change whose names would not fit one entry drops the name lists, sets
+ * The event of a notice, for machines: names exactly as BigState gave them (JSON escapes what it must).
+ * A change whose names would not fit one entry drops the name lists, sets
  * `truncated: true` and keeps the counts and the change record's location, which holds every name.
  */
 export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventParts {

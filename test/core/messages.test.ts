@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { displayName, displayText, quotedName } from '../../functions/commons/text.js';
 import {
   asciiSubjectText,
   changeTypes,
@@ -11,6 +12,7 @@ import {
   snsAttributes,
   snsBody,
   snsSubject,
+  subjectTag,
 } from '../../functions/core/messages.js';
 import type { ChangeRecord, FailureNotice, Notice } from '../../functions/core/ports.js';
 
@@ -57,6 +59,51 @@ const failed = (overrides: Partial<FailureNotice> = {}): FailureNotice => ({
   ...overrides,
 });
 
+/** Every character the contract says a name may hold and a text for people must not show raw. */
+const HOSTILE: ReadonlyArray<readonly [string, string]> = [
+  ['ESC', '\u001b[31m'],
+  ['CR', '\r'],
+  ['LF', '\n'],
+  ['NUL', '\u0000'],
+  ['DEL', '\u007f'],
+  ['NEL (C1)', '\u0085'],
+  ['CSI (C1)', '\u009b'],
+  ['RLO', '\u202e'],
+  ['LRI', '\u2066'],
+  ['LINE SEPARATOR', '\u2028'],
+  ['PARAGRAPH SEPARATOR', '\u2029'],
+  ['a lone surrogate', '\ud800'],
+];
+/** What a forged name tries to add to a notice. */
+const FORGED = '\nChange id: chg-forged\nNo keys were removed.';
+/** The raw characters that must never reach a text for people (a line break of our own aside). */
+function rawCharacters(text: string): string[] {
+  return [...text].filter((character) => {
+    const c = character.codePointAt(0) ?? 0;
+    return (
+      (c <= 0x1f && c !== 0x0a) ||
+      (c >= 0x7f && c <= 0x9f) ||
+      [0x061c, 0x200e, 0x200f, 0x2028, 0x2029].includes(c) ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069) ||
+      (c >= 0xd800 && c <= 0xdfff) // iterated by code point, a surrogate here is a lone one
+    );
+  });
+}
+
+/** Lines as a person sees them: any of the line breaks a reader may honour ends a line. */
+const linesOf = (text: string) => text.split(/\r\n|[\n\r\v\f\u0085\u2028\u2029]/);
+
+/** A text for people shows no raw control character and forges no line. */
+function expectNoForgedLine(text: string) {
+  expect(rawCharacters(text)).toEqual([]);
+  const lines = linesOf(text);
+  expect(
+    lines.filter((line) => line.startsWith('Change id:')).every((line) => !line.includes('forged')),
+  ).toBe(true);
+  expect(lines.some((line) => line.startsWith('No keys were removed'))).toBe(false);
+}
+
 /** `count` distinct names of about `length` characters. */
 const longNames = (count: number, prefix: string, length = 60) =>
   Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(6, '0')}-`.padEnd(length, 'x'));
@@ -92,10 +139,16 @@ describe('changeTypes', () => {
 });
 
 describe('asciiSubjectText', () => {
-  it('drops accents and replaces anything else outside printable ASCII with "?"', () => {
-    expect(asciiSubjectText('Zürich Café Ærø')).toBe('Zurich Cafe ?r?');
-    expect(asciiSubjectText('ﬁ ß 😀 Ω')).toBe('fi ? ?? ?');
+  it('drops accents, spells out Latin letters without a decomposition, and replaces anything else outside printable ASCII with "?"', () => {
+    expect(asciiSubjectText('Zürich Café Ærø')).toBe('Zurich Cafe AEro');
+    expect(asciiSubjectText('ﬁ ß 😀 Ω')).toBe('fi ss ?? ?');
     expect(asciiSubjectText('line\nbreak\ttab\u007f')).toBe('line?break?tab?');
+  });
+
+  it('spells out ß, Æ, Ø, Œ, Ł, Đ, Þ and their kin', () => {
+    expect(asciiSubjectText('Straße ẞ Øresund Łódź Æsir œuvre Đorđe Þór ħ ı Ŧ')).toBe(
+      'Strasse SS Oresund Lodz AEsir oeuvre Dorde THor h i T',
+    );
   });
 
   it('keeps printable ASCII as it is, from space to tilde', () => {
@@ -119,8 +172,37 @@ describe('snsSubject', () => {
       'BigState API keys changed for zurich-ops (+2 -1)',
     );
     expect(snsSubject(failed({ principal: 'Ünïcödé\nops' }))).toBe(
-      'BigState key audit FAILED for Unicode?ops',
+      `BigState key audit FAILED for Unicode?ops${subjectTag('Ünïcödé\nops')}`,
     );
+  });
+
+  it('tags a principal whose letters folding lost, so 日本 and 中国 stay apart', () => {
+    expect(subjectTag('日本')).toMatch(/^ #[0-9a-f]{6}$/);
+    expect(subjectTag('日本')).toBe(subjectTag('日本'));
+    expect(subjectTag('日本')).not.toBe(subjectTag('中国'));
+    expect(snsSubject(changed({ principal: '日本' }))).toBe(
+      `BigState API keys changed for ??${subjectTag('日本')} (+2 -1)`,
+    );
+    expect(snsSubject(changed({ principal: '日本' }))).not.toBe(snsSubject(changed({ principal: '中国' })));
+    expect(snsSubject(failed({ principal: 'ключ' }))).toBe(
+      `BigState key audit FAILED for ????${subjectTag('ключ')}`,
+    );
+  });
+
+  it('adds no tag when folding kept every letter', () => {
+    expect(snsSubject(failed({ principal: 'Straße-ops' }))).toBe('BigState key audit FAILED for Strasse-ops');
+    expect(snsSubject(failed({ principal: 'what?' }))).toBe('BigState key audit FAILED for what?');
+  });
+
+  it.each(HOSTILE)('keeps a principal holding %s to printable ASCII on one line', (_label, hostile) => {
+    const principal = `${hostile}${FORGED}${hostile}`;
+    for (const notice of [changed({ principal }), baseline({ principal }), failed({ principal })]) {
+      const subject = snsSubject(notice);
+      expect(subject).toMatch(/^BigState [\x20-\x7e]+$/);
+      expect(subject.length).toBeLessThanOrEqual(SUBJECT_MAX_CHARS);
+      expect(subject).toContain('?Change id: chg-forged?No keys');
+      expect(subject).toContain(subjectTag(principal));
+    }
   });
 
   it.each([
@@ -139,8 +221,11 @@ describe('snsSubject', () => {
       expect(subject).toContain('...');
       if (notice.kind === 'changed') expect(subject.endsWith('... (+123456 -0)')).toBe(true);
       if (notice.kind === 'baseline') expect(subject.endsWith('... (9876543 keys)')).toBe(true);
+      // The emoji folds to "??": the tag that keeps such names apart is never cut.
       if (notice.kind === 'failed')
-        expect(subject).toBe(`BigState key audit FAILED for ${'e'.repeat(66)}...`);
+        expect(subject).toBe(
+          `BigState key audit FAILED for ${'e'.repeat(58)}...${subjectTag(notice.principal)}`,
+        );
     },
   );
 
@@ -304,6 +389,66 @@ describe('snsBody', () => {
     }
   });
 
+  describe('with names that try to forge lines, drive a terminal or reorder the text', () => {
+    it.each(HOSTILE)('escapes %s in the principal, the key names and the pattern', (_label, hostile) => {
+      const principal = `ops${hostile}${FORGED}`;
+      const keyName = `key${hostile}${FORGED}`;
+      const pattern = `ci${hostile}*`;
+      const body = snsBody(
+        changed({ principal, pattern, added: [keyName, 'plain'], removed: [`old${hostile}`] }),
+      );
+      expectNoForgedLine(body);
+      // A person still sees each name, escaped as a JSON-style literal, on the line where it belongs.
+      const lines = body.split('\n');
+      expect(lines[0]).toBe(
+        `API keys of principal ${quotedName(principal)} (pattern ${displayName(pattern)}) changed: 2 added, 1 removed.`,
+      );
+      expect(lines).toContain(`  + ${quotedName(keyName)}`);
+      expect(lines).toContain('  + plain');
+      expect(lines).toContain(`  - ${quotedName(`old${hostile}`)}`);
+      expect(JSON.parse(quotedName(keyName))).toBe(keyName);
+      expect(lines.filter((line) => line.startsWith('Change id: '))).toEqual([
+        'Change id: chg-0123456789abcdef0123456789abcdef',
+      ]);
+    });
+
+    it.each(HOSTILE)('escapes %s in a baseline principal', (_label, hostile) => {
+      const principal = `${hostile}${FORGED}`;
+      const body = snsBody(baseline({ principal }));
+      expectNoForgedLine(body);
+      expect(body.split('\n')[0]).toBe(
+        `First audit of principal ${quotedName(principal)}: 42 key(s) recorded as the baseline.`,
+      );
+    });
+
+    it.each(HOSTILE)(
+      "escapes %s in a failed principal and in the reason (BigState's desc)",
+      (_label, hostile) => {
+        const principal = `ops${hostile}${FORGED}`;
+        const reason = `walking the keys: HTTP 400: bad${hostile}${FORGED}`;
+        const body = snsBody(failed({ principal, reason }));
+        expectNoForgedLine(body);
+        const lines = body.split('\n');
+        expect(lines[0]).toBe(`The BigState key audit could not read principal ${quotedName(principal)}.`);
+        expect(lines[2]).toBe(`Reason: ${displayText(reason)}`);
+        expect(lines[2]).toContain('\\nChange id: chg-forged\\nNo keys were removed.');
+      },
+    );
+
+    it('shows a plain key name as it is and quotes only the names that need it', () => {
+      const body = snsBody(changed({ added: ['ci-laptop', 'zürich 日本', ' padded'], removed: [] }));
+      expect(body).toContain('  + ci-laptop\n  + zürich 日本\n  + " padded"\n');
+    });
+
+    it('stays under maxBytes when escaping makes names six times longer', () => {
+      const names = Array.from({ length: 2_000 }, (_, i) => `${i}${'\u0000'.repeat(100)}`);
+      const body = snsBody(changed({ added: names, removed: names }), 20_000);
+      expect(bytes(body)).toBeLessThanOrEqual(20_000);
+      expectNoForgedLine(body);
+      expect(body).toMatch(/ {2}\.\.\. and \d+ more: the full list is in s3:/);
+    });
+  });
+
   it('counts bytes, not characters, for names with multi-byte letters', () => {
     const names = Array.from({ length: 5_000 }, (_, i) => `schlüssel-ü-${i}-${'ü'.repeat(40)}`);
     const body = snsBody(changed({ added: names, removed: names }), 20_000);
@@ -328,6 +473,13 @@ describe('snsAttributes', () => {
       principal: { DataType: 'String', StringValue: 'zürich-ops' },
       changeType: { DataType: 'String.Array', StringValue: '["failed"]' },
     });
+  });
+
+  it.each(HOSTILE)('carries a principal holding %s exactly, unescaped', (_label, hostile) => {
+    const principal = `ops${hostile}${FORGED}`;
+    for (const notice of [changed({ principal }), baseline({ principal }), failed({ principal })]) {
+      expect(snsAttributes(notice).principal).toStrictEqual({ DataType: 'String', StringValue: principal });
+    }
   });
 
   it('lists only removed for a change without additions', () => {
@@ -402,6 +554,26 @@ describe('eventParts', () => {
       truncated: true,
     });
   });
+
+  it.each(HOSTILE)(
+    'carries names holding %s exactly: they round-trip through the JSON',
+    (_label, hostile) => {
+      const principal = `ops${hostile}${FORGED}`;
+      const added = [`a${hostile}`, `b${FORGED}`, 'plain'];
+      const removed = [`${hostile}gone`];
+      const pattern = `ci${hostile}*`;
+      const change = JSON.parse(eventParts(changed({ principal, added, removed, pattern })).detail);
+      expect(change.principal).toBe(principal);
+      expect(change.added).toStrictEqual(added);
+      expect(change.removed).toStrictEqual(removed);
+      expect(change.pattern).toBe(pattern);
+      expect(JSON.parse(eventParts(baseline({ principal })).detail).principal).toBe(principal);
+      const reason = `HTTP 400: ${hostile}${FORGED}`;
+      const failure = JSON.parse(eventParts(failed({ principal, reason })).detail);
+      expect(failure.principal).toBe(principal);
+      expect(failure.reason).toBe(reason);
+    },
+  );
 
   it('keeps a change that fits exactly, and truncates one byte more', () => {
     const notice = changed();
