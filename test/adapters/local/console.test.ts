@@ -1,8 +1,68 @@
 import { describe, expect, it } from 'vitest';
 import { consolePublisher, formatSummary, lineLogger } from '../../../functions/adapters/local/console.js';
+import { displayName, displayText, quotedName } from '../../../functions/commons/text.js';
 import type { AuditSummary, PrincipalResult } from '../../../functions/core/audit.js';
 import { snsBody } from '../../../functions/core/messages.js';
-import type { Notice } from '../../../functions/core/ports.js';
+import type { ChangeRecord, Notice } from '../../../functions/core/ports.js';
+
+/** Every character the contract says a name may hold and a text for people must not show raw. */
+const HOSTILE: ReadonlyArray<readonly [string, string]> = [
+  ['ESC', '\u001b[31m'],
+  ['CR', '\r'],
+  ['LF', '\n'],
+  ['NUL', '\u0000'],
+  ['DEL', '\u007f'],
+  ['NEL (C1)', '\u0085'],
+  ['CSI (C1)', '\u009b'],
+  ['RLO', '\u202e'],
+  ['LRI', '\u2066'],
+  ['LINE SEPARATOR', '\u2028'],
+  ['PARAGRAPH SEPARATOR', '\u2029'],
+  ['a lone surrogate', '\ud800'],
+];
+/** What a forged name tries to add to the output. */
+const FORGED = '\nChange id: chg-forged\nNo keys were removed.';
+
+/** The raw characters that must never reach the terminal (a line break of our own aside). */
+function rawCharacters(text: string): string[] {
+  return [...text].filter((character) => {
+    const c = character.codePointAt(0) ?? 0;
+    return (
+      (c <= 0x1f && c !== 0x0a) ||
+      (c >= 0x7f && c <= 0x9f) ||
+      [0x061c, 0x200e, 0x200f, 0x2028, 0x2029].includes(c) ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069) ||
+      (c >= 0xd800 && c <= 0xdfff) // iterated by code point, a surrogate here is a lone one
+    );
+  });
+}
+
+/** Output shows no raw control character and forges no line. */
+function expectNoForgedLine(text: string) {
+  expect(rawCharacters(text)).toEqual([]);
+  const lines = text.split(/\r\n|[\n\r\v\f\u0085\u2028\u2029]/);
+  expect(lines.some((line) => line.startsWith('Change id: chg-forged'))).toBe(false);
+  expect(lines.some((line) => line.startsWith('No keys were removed'))).toBe(false);
+}
+
+function changeRecord(principal: string, added: string[], removed: string[]): ChangeRecord {
+  return {
+    schemaVersion: 1,
+    changeId: 'chg-0123456789abcdef0123456789abcdef',
+    runId: 'run-1',
+    principal,
+    kind: 'changed',
+    pattern: null,
+    detectedAt: '2025-06-01T12:00:00.000Z',
+    previousSnapshotVersion: '"etag"',
+    added,
+    removed,
+    counts: { added: added.length, removed: removed.length, total: 3 },
+    snapshotLocation: '/state/snapshots/x.json',
+    changeRecordLocation: '/state/history/x/chg-0123456789abcdef0123456789abcdef.json',
+  };
+}
 
 const notice: Notice = {
   kind: 'failed',
@@ -20,6 +80,35 @@ describe('consolePublisher', () => {
     const subject = 'BigState key audit FAILED for zurich-ops';
     expect(out).toEqual([`\n${subject}\n${'-'.repeat(subject.length)}\n${snsBody(notice)}\n`]);
   });
+
+  it.each(HOSTILE)(
+    'prints names and reasons holding %s escaped, on their own lines',
+    async (_label, hostile) => {
+      const principal = `ops${hostile}${FORGED}`;
+      const keyName = `key${hostile}${FORGED}`;
+      const out: string[] = [];
+      const publisher = consolePublisher((text) => out.push(text));
+      await publisher.publish({
+        kind: 'changed',
+        record: changeRecord(principal, [keyName], [`old${hostile}`]),
+      });
+      await publisher.publish({ ...notice, principal, reason: `HTTP 400: ${hostile}${FORGED}` });
+      const printed = out.join('');
+      expectNoForgedLine(printed);
+      const lines = printed.split('\n');
+      expect(lines).toContain(`  + ${quotedName(keyName)}`);
+      expect(lines).toContain(`  - ${quotedName(`old${hostile}`)}`);
+      expect(printed).toContain(`principal ${quotedName(principal)}`);
+      expect(lines).toContain(`Reason: HTTP 400: ${displayText(`${hostile}${FORGED}`)}`);
+      // The subjects are printable ASCII, and the underline matches each.
+      for (const [index, line] of lines.entries()) {
+        if (line.startsWith('BigState ')) {
+          expect(line).toMatch(/^[\x20-\x7e]+$/);
+          expect(lines[index + 1]).toBe('-'.repeat(line.length));
+        }
+      }
+    },
+  );
 });
 
 describe('lineLogger', () => {
@@ -36,6 +125,49 @@ describe('lineLogger', () => {
     ]);
   });
 
+  it.each(HOSTILE)('escapes %s in a message, a string value and a list', (_label, hostile) => {
+    const out: string[] = [];
+    const logger = lineLogger((text) => out.push(text), { verbose: true });
+    const principal = `ops${hostile}${FORGED}`;
+    logger.info(`audited${hostile}${FORGED}`, {
+      principal,
+      added: [`a${hostile}`],
+      nested: { name: principal },
+    });
+    logger.error('failed', { principal, reason: `HTTP 400: ${hostile}${FORGED}` });
+    expect(out).toHaveLength(2);
+    for (const line of out) {
+      expect(line.endsWith('\n')).toBe(true);
+      expectNoForgedLine(line);
+      expect(line.slice(0, -1)).not.toContain('\n');
+    }
+    expect(out[0]).toContain(`principal=${quotedName(principal)}`);
+    expect(out[1]).toContain(`reason=${quotedName(`HTTP 400: ${hostile}${FORGED}`)}`);
+  });
+
+  it('quotes strings as JSON does, and also escapes what JSON.stringify leaves raw', () => {
+    const out: string[] = [];
+    lineLogger((text) => out.push(text)).info('x', { a: 'q"b\\', b: 'p\u2028\u0085\u202e' });
+    expect(out).toEqual(['[info] x a="q\\"b\\\\" b="p\\u2028\\u0085\\u202e"\n']);
+  });
+
+  it('writes lists and objects as JSON, errors by name and message, never [object Object]', () => {
+    const out: string[] = [];
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    lineLogger((text) => out.push(text)).warn('values', {
+      list: ['a', 'b'],
+      object: { n: 1 },
+      error: new TypeError('bad\nthing'),
+      nothing: null,
+      missing: undefined,
+      cyclic,
+    });
+    expect(out).toEqual([
+      '[warn] values list=["a","b"] object={"n":1} error="TypeError: bad\\nthing" nothing=null missing=undefined cyclic=[unserializable]\n',
+    ]);
+  });
+
   it('writes debug lines only when verbose', () => {
     const quiet: string[] = [];
     lineLogger((text) => quiet.push(text)).debug('detail', { a: 1 });
@@ -47,15 +179,19 @@ describe('lineLogger', () => {
 });
 
 describe('formatSummary', () => {
-  const result = (overrides: Partial<PrincipalResult>): PrincipalResult => ({
-    principal: 'root',
-    status: 'ok',
-    baseline: false,
-    keyCount: 3,
-    added: [],
-    removed: [],
-    ...overrides,
-  });
+  // Asserted rather than annotated: fields the core adds to a result (its outbox) are not the table's concern.
+  const result = (overrides: Partial<PrincipalResult>): PrincipalResult =>
+    ({
+      principal: 'root',
+      status: 'ok',
+      baseline: false,
+      keyCount: 3,
+      added: [],
+      removed: [],
+      redelivered: [],
+      pending: [],
+      ...overrides,
+    }) as PrincipalResult;
   const summary = (principals: PrincipalResult[], dryRun = false): AuditSummary => ({
     runId: 'run-1',
     dryRun,
@@ -95,5 +231,31 @@ describe('formatSummary', () => {
     );
     const long = formatSummary(summary([result({ principal: 'p'.repeat(50) }), result({ principal: 'q' })]));
     expect(long.split('\n')[2]).toBe(`  ${'q'.padEnd(40)}  no change  3 key(s), +0 -0`);
+  });
+
+  it.each(HOSTILE)('prints a principal and a reason holding %s escaped, one line each', (_label, hostile) => {
+    const name = `ops${hostile}${FORGED}`;
+    const table = formatSummary(
+      summary([
+        result({ principal: name, added: ['a'] }),
+        result({ principal: `bad${hostile}`, status: 'failed', reason: `HTTP 400: ${hostile}${FORGED}` }),
+      ]),
+    );
+    expectNoForgedLine(table);
+    const lines = table.split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[1]?.startsWith(`  ${quotedName(name)}  changed `)).toBe(true);
+    expect(lines[2]?.startsWith(`  ${quotedName(`bad${hostile}`)}`)).toBe(true);
+    expect(lines[2]?.endsWith(`FAILED     HTTP 400: ${displayText(`${hostile}${FORGED}`)}`)).toBe(true);
+  });
+
+  it('sizes the name column by the names as shown, escapes included', () => {
+    const escaped = 'a\u0000\u0000';
+    expect(displayName(escaped)).toBe('"a\\u0000\\u0000"');
+    const table = formatSummary(summary([result({ principal: escaped }), result({ principal: 'b' })]));
+    expect(table.split('\n').slice(1, 3)).toEqual([
+      '  "a\\u0000\\u0000"  no change  3 key(s), +0 -0',
+      `  ${'b'.padEnd(15)}  no change  3 key(s), +0 -0`,
+    ]);
   });
 });
