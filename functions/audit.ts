@@ -15,68 +15,103 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { EventBridgePublisher } from './adapters/aws/eventbridge-publisher.js';
 import { addRunMetrics } from './adapters/aws/metrics.js';
-import { S3SnapshotStore } from './adapters/aws/s3-store.js';
+import { assertConditionalWrites, S3SnapshotStore } from './adapters/aws/s3-store.js';
 import { SecretsManagerSecretSource } from './adapters/aws/secrets-manager.js';
 import { SnsPublisher } from './adapters/aws/sns-publisher.js';
 import { BigStateClient } from './bigstate/client.js';
 import { loadLambdaConfig } from './commons/config.js';
+import { Deadline, settleBy } from './commons/deadline.js';
 import { assertAuditSucceeded, runAudit } from './core/audit.js';
-import { fanOut } from './core/fan-out.js';
 import { parseInvocation } from './core/invocation.js';
 import { type AuditResult, toAuditResult } from './core/result.js';
 
 const config = loadLambdaConfig();
 const logger = new Logger();
 const metrics = new Metrics();
-const secret = new SecretsManagerSecretSource(new SecretsManagerClient({}), config.secretId);
+// Every AWS call has its own timeouts besides the run's deadline (which each call also gets as abortSignal).
+const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
+const secret = new SecretsManagerSecretSource(new SecretsManagerClient({ requestHandler }), config.secretId);
 const bigstate = new BigStateClient({ host: config.host, apiKey: secret.getApiKey, logger });
-const store = new S3SnapshotStore(new S3Client({}), config.bucketName);
-const publisher = fanOut([
-  new SnsPublisher(new SNSClient({}), config.topicArn),
-  new EventBridgePublisher(new EventBridgeClient({}), config.eventBusName),
-]);
+const store = new S3SnapshotStore(new S3Client({ requestHandler }), config.bucketName);
+const channels = [
+  new SnsPublisher(new SNSClient({ requestHandler }), config.topicArn),
+  new EventBridgePublisher(new EventBridgeClient({ requestHandler }), config.eventBusName),
+];
+// The runtime's SDK is used (not bundled): one that dropped If-Match / If-None-Match would make every
+// conditional write unconditional. Checked once, offline, before the first invocation.
+await assertConditionalWrites();
 
 /** Names listed per principal in the response (Lambda responses are limited to 6 MB). */
 const MAX_NAMES_IN_RESPONSE = 1000;
+/** middy's own early timeout: our hard stop comes before it, so middy's TimeoutError never ends a run. */
+const MIDDY_EARLY_TIMEOUT_MS = 200;
+
+/** The two times of a run, in milliseconds from the start of the invocation. */
+export interface RunBudget {
+  /** Until then work may start: BigState requests, walks, checks, writes, deliveries. */
+  readonly workMs: number;
+  /** Until then failure notices, the summary log and metrics may go out; the handler returns by then. */
+  readonly hardStopMs: number;
+}
 
 /**
- * Time kept back from the walks for publishing, storing and failing loudly before Lambda's own timeout:
- * a fifth of what is left, at least 1 s and at most 30 s. Whole milliseconds: `AbortSignal.timeout` throws a
- * RangeError for a fraction.
+ * Splits the invocation's remaining time. The hard stop keeps back a twentieth (0.5 s to 3 s) for returning the
+ * response and flushing metrics ahead of middy's early timeout; the work deadline keeps back a fifth of the
+ * rest (1 s to 30 s) for failure notices and the summary. Whole milliseconds.
  */
-export function walkBudgetMs(remainingMs: number): number {
-  const reserve = Math.min(30_000, Math.max(1_000, Math.ceil(remainingMs / 5)));
-  return Math.max(0, Math.floor(remainingMs - reserve));
+export function runBudget(remainingMs: number): RunBudget {
+  const safety = Math.min(3_000, Math.max(500 + MIDDY_EARLY_TIMEOUT_MS, Math.ceil(remainingMs / 20)));
+  const hardStopMs = Math.max(0, Math.floor(remainingMs - safety));
+  const reserve = Math.min(30_000, Math.max(1_000, Math.ceil(hardStopMs / 5)));
+  return { workMs: Math.max(0, hardStopMs - reserve), hardStopMs };
 }
 
 /**
  * One invocation: a scheduled or manual run over the configured principals.
  * @throws InvalidRequestError for a malformed payload (before any BigState call), AuditRunFailedError when
- *   a principal failed (after the others were audited and published).
+ *   a principal failed in a real run (after the others were audited and published). A dry run returns its
+ *   summary, `ok: false` included, and never fails the invocation.
  */
 export async function auditHandler(event: unknown, context: Context): Promise<AuditResult> {
   const runId = context.awsRequestId;
   logger.appendKeys({ runId });
   const invocation = parseInvocation(event, config.principals);
-  const budgetMs = walkBudgetMs(context.getRemainingTimeInMillis());
-  const summary = await runAudit(
-    { bigstate, store, publisher, logger },
-    {
-      runId,
-      principals: invocation.principals,
-      pattern: config.pattern,
-      dryRun: invocation.dryRun,
-      signal: AbortSignal.timeout(budgetMs),
-      deadline: Date.now() + budgetMs,
-    },
-  );
-  addRunMetrics(metrics, summary);
-  const result = toAuditResult(summary, MAX_NAMES_IN_RESPONSE);
-  logger.info('audit result', { trigger: invocation.trigger, result });
-  assertAuditSucceeded(summary);
-  return result;
+  const startedAt = Date.now();
+  const budget = runBudget(context.getRemainingTimeInMillis());
+  const work = Deadline.at(startedAt + budget.workMs, { label: "the run's work deadline" });
+  const hardStop = Deadline.at(startedAt + budget.hardStopMs, { label: "the run's hard stop" });
+  try {
+    const run = runAudit(
+      { bigstate, store, channels, logger },
+      {
+        runId,
+        principals: invocation.principals,
+        host: config.host,
+        pattern: config.pattern,
+        dryRun: invocation.dryRun,
+        deadline: work,
+        hardStop,
+      },
+    );
+    // Every call honours the deadlines, so the run has stopped by the hard stop. Were some work still under
+    // way, returning would leave it running in the warm container, into the next invocation: end the process
+    // instead (Lambda then starts a fresh sandbox).
+    const summary = await settleBy(run, hardStop, () => {
+      logger.critical('the run did not stop by its hard stop: ending the process so no work outlives it');
+      metrics.publishStoredMetrics();
+      process.exit(1);
+    });
+    addRunMetrics(metrics, summary);
+    const result = toAuditResult(summary, MAX_NAMES_IN_RESPONSE);
+    logger.info('audit result', { trigger: invocation.trigger, result });
+    if (!summary.dryRun) assertAuditSucceeded(summary);
+    return result;
+  } finally {
+    work.dispose();
+    hardStop.dispose();
+  }
 }
 
-export const handler = middy(auditHandler)
+export const handler = middy(auditHandler, { timeoutEarlyInMillis: MIDDY_EARLY_TIMEOUT_MS })
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }));

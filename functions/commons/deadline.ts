@@ -101,3 +101,39 @@ export function isInterruption(reason: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Waits for `work`, but no longer than `deadline` (plus `graceMs` for the work's own abort handling): past it,
+ * calls `onOverrun` (which ends the process in the Lambda) and then rejects with the deadline's reason. The
+ * work's own rejection passes through unchanged.
+ */
+export async function settleBy<T>(
+  work: Promise<T>,
+  deadline: Deadline,
+  onOverrun: () => void,
+  graceMs = 100,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const fire = () => {
+    if (settled) return;
+    timer = setTimeout(() => {
+      if (settled) return;
+      onOverrun();
+      rejectOverrun(deadline.signal.reason);
+    }, graceMs);
+  };
+  let rejectOverrun: (reason: unknown) => void = () => {};
+  const overrun = new Promise<never>((_, reject) => {
+    rejectOverrun = reject;
+  });
+  if (deadline.signal.aborted) fire();
+  else deadline.signal.addEventListener('abort', fire, { once: true });
+  try {
+    return await Promise.race([work, overrun]);
+  } finally {
+    settled = true;
+    deadline.signal.removeEventListener('abort', fire);
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}

@@ -1,18 +1,39 @@
 /**
- * One audit run: for each principal, a complete walk of its keys, a diff against its last snapshot, the
- * change recorded, published and only then the snapshot advanced. Knows nothing of Lambda or AWS: the
- * Lambda handler and the CLI wire it to their adapters.
+ * One audit run. Per principal: deliver what the outbox still owes, walk every page of its keys, confirm each
+ * removal with an exact query of that key, commit the new inventory together with its change in one
+ * conditional write, and only then deliver the change. Knows nothing of Lambda or AWS: the Lambda handler and
+ * the CLI wire it to their adapters.
+ *
+ * Why this order: what subscribers were told and what the state holds can never diverge silently. A failure
+ * before the commit publishes nothing (the next run finds the change again); a failure after it leaves the
+ * change in the outbox, and every later run delivers it (same change id) before it diffs against the committed
+ * inventory, so a change that is later reverted in BigState is followed by the reverse change.
  */
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { ApiKeyEntry, ApiKeyLister } from '../bigstate/types.js';
+import { Deadline } from '../commons/deadline.js';
 import { AuditRunFailedError, describeError, TimeBudgetError } from '../commons/errors.js';
-import { buildSnapshot, changeId, type Inventory, reconcile, removalCandidates } from './diff.js';
+import { normalizeHost } from '../commons/host.js';
+import {
+  buildSnapshot,
+  changeId,
+  type ExactChecks,
+  exactPattern,
+  type Inventory,
+  needsBaseline,
+  reconcile,
+  removalCandidates,
+} from './diff.js';
 import type {
   AuditLogger,
-  ChangePublisher,
   ChangeRecord,
   Clock,
   FailureNotice,
+  Notice,
+  NoticeChannel,
+  PendingChange,
+  Snapshot,
   SnapshotStore,
   StoredSnapshot,
 } from './ports.js';
@@ -21,7 +42,8 @@ import type {
 export interface AuditDeps {
   readonly bigstate: ApiKeyLister;
   readonly store: SnapshotStore;
-  readonly publisher: ChangePublisher;
+  /** Where notices go; a change is delivered once every channel took it. */
+  readonly channels: readonly NoticeChannel[];
   /** @default the system clock */
   readonly clock?: Clock;
   /** @default silent */
@@ -33,19 +55,23 @@ export interface AuditRequest {
   readonly runId: string;
   /** The principals to audit; duplicates are audited once. */
   readonly principals: readonly string[];
+  /** The BigState host the keys are read from: a state taken from another host starts a new baseline. */
+  readonly host: string;
   /** Glob passed to BigState; `undefined` = all keys. */
   readonly pattern?: string | undefined;
-  /** Walk and diff only: nothing is written or published. @default false */
+  /** Walk and diff only: nothing is written, delivered or published. @default false */
   readonly dryRun?: boolean | undefined;
-  /** The time budget for BigState: once aborted, walks stop and principals not yet audited fail. */
-  readonly signal?: AbortSignal | undefined;
   /**
-   * When the time budget ends (epoch ms), alongside `signal`: lets the client refuse a back-off wait that
-   * would outlast it instead of sleeping into the abort.
+   * The work deadline: after it no new BigState request, walk, check, write or delivery starts, and principals
+   * not finished fail. @default no time limit
    */
-  readonly deadline?: number | undefined;
+  readonly deadline?: Deadline | undefined;
+  /** Until when failure notices may still go out, each with a short timeout. @default `deadline` */
+  readonly hardStop?: Deadline | undefined;
   /** Principals audited at once. @default 4 */
   readonly concurrency?: number | undefined;
+  /** Exact checks of one principal's removal candidates under way at once. @default 8 */
+  readonly checkConcurrency?: number | undefined;
 }
 
 /** The outcome for one principal. */
@@ -55,15 +81,19 @@ export interface PrincipalResult {
   /** Why it failed (never a secret). */
   readonly reason?: string;
   readonly errorName?: string;
-  /** The first snapshot of this principal (or the first after the pattern changed). */
+  /** The first snapshot of this principal (or the first after its pattern or host changed). */
   readonly baseline: boolean;
   /** Keys after this run; `null` when the principal failed. */
   readonly keyCount: number | null;
   readonly added: readonly string[];
   readonly removed: readonly string[];
-  /** Set when the run recorded a baseline or a change. */
+  /** Set when the run found a baseline or a change. */
   readonly changeId?: string;
   readonly changeRecordLocation?: string;
+  /** Changes of earlier runs delivered by this one (their first delivery failed or was cut short). */
+  readonly redelivered: readonly ChangeRecord[];
+  /** The outbox after this run: changes some channel has not delivered (or deferred), oldest first. */
+  readonly pending: readonly PendingChange[];
 }
 
 /** The outcome of a run. */
@@ -75,41 +105,64 @@ export interface AuditSummary {
   readonly durationMs: number;
   /** In the order requested. */
   readonly principals: readonly PrincipalResult[];
-  /** True when every principal was audited. */
+  /** True when every principal was audited and every change delivered (or deferred). */
   readonly ok: boolean;
 }
+
+/** How long one failure notice may take once the work deadline has passed. */
+const NOTICE_TIMEOUT_MS = 2_000;
+/** Above this many removal candidates, a second walk first narrows them (cheaper than one query per key). */
+const SECOND_WALK_THRESHOLD = 16;
 
 const systemClock: Clock = { now: () => new Date() };
 const silent: AuditLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+interface RunContext {
+  readonly deps: AuditDeps;
+  readonly clock: Clock;
+  readonly logger: AuditLogger;
+  readonly request: AuditRequest;
+  readonly host: string;
+  readonly pattern: string | null;
+  readonly dryRun: boolean;
+  readonly deadline: Deadline;
+  readonly hardStop: Deadline;
+}
+
 /**
- * Runs one audit. Never throws for a principal's failure: that principal keeps its snapshot, a failure
- * notice is published (unless dry), the others go on, and the summary says `ok: false`; the caller then
- * fails the invocation ({@link assertAuditSucceeded}).
+ * Runs one audit. Never throws for a principal's failure: that principal keeps its last good state, a failure
+ * notice is published (unless dry), the others go on, and the summary says `ok: false`; the caller then fails
+ * the invocation ({@link assertAuditSucceeded}). Resolves only when no work of the run is under way.
  */
 export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<AuditSummary> {
-  const clock = deps.clock ?? systemClock;
-  const logger = deps.logger ?? silent;
+  const deadline = request.deadline ?? Deadline.none();
+  const ctx: RunContext = {
+    deps,
+    clock: deps.clock ?? systemClock,
+    logger: deps.logger ?? silent,
+    request,
+    host: normalizeHost(request.host),
+    pattern: request.pattern ?? null,
+    dryRun: request.dryRun === true,
+    deadline,
+    hardStop: request.hardStop ?? deadline,
+  };
   const principals = [...new Set(request.principals)];
-  const started = clock.now();
+  const started = ctx.clock.now();
   const limit = pLimit(request.concurrency ?? 4);
-  logger.info('audit started', { principals: principals.length, dryRun: request.dryRun === true });
-  const results = await Promise.all(
-    principals.map((principal) =>
-      limit(() => auditPrincipal({ ...deps, clock, logger }, request, principal)),
-    ),
-  );
-  const finished = clock.now();
+  ctx.logger.info('audit started', { principals: principals.length, dryRun: ctx.dryRun });
+  const results = await Promise.all(principals.map((principal) => limit(() => auditPrincipal(ctx, principal))));
+  const finished = ctx.clock.now();
   const summary: AuditSummary = {
     runId: request.runId,
-    dryRun: request.dryRun === true,
+    dryRun: ctx.dryRun,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
     principals: results,
     ok: results.every((result) => result.status === 'ok'),
   };
-  logger.info('audit finished', {
+  ctx.logger.info('audit finished', {
     ok: summary.ok,
     failed: results.filter((result) => result.status === 'failed').length,
     durationMs: summary.durationMs,
@@ -117,81 +170,135 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   return summary;
 }
 
-type Resolved = Required<Pick<AuditDeps, 'clock' | 'logger'>> & AuditDeps;
+/** A principal's failure, carrying the stage it happened in. */
+class StageError extends Error {
+  constructor(
+    readonly stage: string,
+    readonly error: unknown,
+  ) {
+    super(`${stage}: ${describeError(error)}`);
+  }
+}
 
-async function auditPrincipal(
-  deps: Resolved,
-  request: AuditRequest,
-  principal: string,
-): Promise<PrincipalResult> {
-  const { bigstate, store, publisher, clock, logger } = deps;
-  const pattern = request.pattern ?? null;
-  const dryRun = request.dryRun === true;
-  // Each stage names itself in the failure reason, so an operator knows what broke without the logs.
-  let stage = 'reading the snapshot';
+/** Runs one stage of a principal's audit; a failure names the stage. No stage starts after the deadline. */
+async function stage<T>(ctx: RunContext, name: string, work: () => Promise<T>): Promise<T> {
   try {
-    if (request.signal?.aborted) {
-      throw new TimeBudgetError('the time budget was spent before this principal was audited');
+    ctx.deadline.throwIfExpired();
+    return await work();
+  } catch (error) {
+    throw error instanceof StageError ? error : new StageError(name, error);
+  }
+}
+
+/** A write id that never repeats (Lambda reuses a request id when it retries an event). */
+function writeId(runId: string): string {
+  return `${runId}/${randomUUID()}`;
+}
+
+async function auditPrincipal(ctx: RunContext, principal: string): Promise<PrincipalResult> {
+  const { store } = ctx.deps;
+  const signal = ctx.deadline.signal;
+  let redelivered: ChangeRecord[] = [];
+  let outbox: readonly PendingChange[] = [];
+  try {
+    if (ctx.deadline.expired) {
+      throw new StageError(
+        'waiting to start',
+        new TimeBudgetError('the time budget was spent before this principal was audited'),
+      );
     }
-    const stored = await store.read(principal);
-    stage = 'walking the keys';
-    const first = await walk(bigstate, principal, request);
-    const baseline = stored === undefined || stored.snapshot.pattern !== pattern;
+    const stored = await stage(ctx, 'reading the snapshot', () => store.read(principal, { signal }));
+    let state: Snapshot | undefined = stored?.snapshot;
+    let version = stored?.version;
+    outbox = state?.pending ?? [];
+    const commit = async (next: Snapshot, name: string): Promise<void> => {
+      const written = { ...next, writeId: writeId(ctx.request.runId) };
+      version = await stage(ctx, name, () => store.write(principal, written, version, { signal }));
+      state = written;
+    };
+
+    // 1. What earlier runs committed and could not deliver goes out first, oldest first.
+    const deliveryErrors: StageError[] = [];
+    if (!ctx.dryRun && state !== undefined && outbox.length > 0) {
+      const delivery = await deliver(ctx, outbox, 'delivering changes of earlier runs');
+      deliveryErrors.push(...delivery.errors);
+      redelivered = delivery.delivered;
+      if (delivery.changed) {
+        await commit({ ...state, pending: delivery.pending }, 'marking earlier changes delivered');
+        outbox = delivery.pending;
+      }
+    }
+
+    // 2. A complete walk, compared with the committed inventory.
+    const first = await stage(ctx, 'walking the keys', () => walk(ctx, principal, ctx.request.pattern));
+    const previous = state;
+    const baseline = needsBaseline(previous, { pattern: ctx.pattern, host: ctx.host });
     let inventory: Inventory | readonly ApiKeyEntry[] = first;
     let added: string[] = [];
     let removed: string[] = [];
-    if (!baseline) {
-      const previous = stored.snapshot;
-      const candidates = removalCandidates(previous, first);
-      let second: Inventory | undefined;
-      if (candidates.length > 0) {
-        stage = 'confirming removals with a second walk';
-        logger.debug('confirming removals', { principal, candidates: candidates.length });
-        second = await walk(bigstate, principal, request);
+    if (!baseline && previous !== undefined) {
+      const walks: Inventory[] = [first];
+      let candidates = removalCandidates(previous, first);
+      if (candidates.length > SECOND_WALK_THRESHOLD) {
+        const second = await stage(ctx, 'walking the keys again', () =>
+          walk(ctx, principal, ctx.request.pattern),
+        );
+        walks.push(second);
+        candidates = candidates.filter((name) => !second.has(name));
       }
-      ({ inventory, added, removed } = reconcile(previous, first, second));
+      const exact =
+        candidates.length === 0
+          ? undefined
+          : await stage(ctx, `confirming ${candidates.length} removal(s) with an exact query of each key`, () =>
+              checkExactly(ctx, principal, candidates),
+            );
+      ({ inventory, added, removed } = reconcile(previous, walks, exact));
     }
-    const now = clock.now();
-    const next = buildSnapshot(stored?.snapshot, inventory, {
+    const now = ctx.clock.now();
+    const next = buildSnapshot(previous, inventory, {
       principal,
-      pattern,
-      runId: request.runId,
+      pattern: ctx.pattern,
+      host: ctx.host,
+      runId: ctx.request.runId,
       now,
     });
     const record =
       baseline || added.length > 0 || removed.length > 0
-        ? changeRecord(
-            store,
-            request,
+        ? changeRecord(ctx, {
             principal,
-            stored,
+            previousVersion: version ?? null,
             baseline,
-            next.keys.map((key) => key.name),
+            names: next.keys.map((key) => key.name),
             added,
             removed,
             now,
-          )
+          })
         : undefined;
-    if (!dryRun) {
+
+    if (!ctx.dryRun) {
+      // 3. The inventory and its change, committed together in one conditional write.
+      const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
+      await commit({ ...next, pending }, 'storing the snapshot');
+      outbox = pending;
+      // 4. Then delivered, and marked delivered.
       if (record) {
-        // The record first, so the location the messages point at exists; then the notice; and only once
-        // both are done does the snapshot advance. A failure anywhere leaves the old snapshot, so the next
-        // run finds the same change again, with the same id.
-        stage = 'storing the change record';
-        await store.writeChangeRecord(record);
-        stage = 'publishing the change';
-        await publisher.publish({ kind: record.kind, record });
+        const delivery = await deliver(ctx, outbox, 'publishing the change');
+        deliveryErrors.push(...delivery.errors);
+        if (delivery.changed) {
+          await commit({ ...next, pending: delivery.pending }, 'marking the change delivered');
+          outbox = delivery.pending;
+        }
       }
-      stage = 'storing the snapshot';
-      await store.write(principal, next, stored?.version);
     }
-    logger.info('principal audited', {
+    if (deliveryErrors.length > 0) throw deliveryErrors[0];
+    ctx.logger.info('principal audited', {
       principal,
       baseline,
       keyCount: next.keyCount,
       added: added.length,
       removed: removed.length,
       ...(record ? { changeId: record.changeId } : {}),
+      ...(outbox.length > 0 ? { pending: outbox.length } : {}),
     });
     return {
       principal,
@@ -202,21 +309,25 @@ async function auditPrincipal(
       removed,
       ...(record ? { changeId: record.changeId } : {}),
       // A dry run writes nothing: there is no record to point at.
-      ...(record && !dryRun ? { changeRecordLocation: record.changeRecordLocation } : {}),
+      ...(record && !ctx.dryRun ? { changeRecordLocation: record.changeRecordLocation } : {}),
+      redelivered,
+      pending: outbox,
     };
-  } catch (error) {
-    const reason = `${stage}: ${describeError(error)}`;
-    const errorName = error instanceof Error ? error.name : 'Error';
-    logger.error('principal failed', { principal, reason, errorName });
-    if (!dryRun)
-      await publishFailure(deps, {
+  } catch (caught) {
+    const failure = caught instanceof StageError ? caught : new StageError('auditing', caught);
+    const reason = failure.message;
+    const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
+    ctx.logger.error('principal failed', { principal, reason, errorName });
+    if (!ctx.dryRun) {
+      await publishFailure(ctx, {
         kind: 'failed',
-        runId: request.runId,
+        runId: ctx.request.runId,
         principal,
         reason,
         errorName,
-        detectedAt: clock.now().toISOString(),
+        detectedAt: ctx.clock.now().toISOString(),
       });
+    }
     return {
       principal,
       status: 'failed',
@@ -226,75 +337,201 @@ async function auditPrincipal(
       keyCount: null,
       added: [],
       removed: [],
+      redelivered,
+      pending: outbox,
     };
   }
 }
 
 /** One complete walk of a principal's keys, each name once. */
 async function walk(
-  bigstate: ApiKeyLister,
+  ctx: RunContext,
   principal: string,
-  request: AuditRequest,
+  pattern: string | undefined,
 ): Promise<Map<string, ApiKeyEntry>> {
   const inventory = new Map<string, ApiKeyEntry>();
-  for await (const entry of bigstate.listApiKeys(principal, {
-    pattern: request.pattern,
-    signal: request.signal,
-    deadline: request.deadline,
-  })) {
+  for await (const entry of ctx.deps.bigstate.listApiKeys(principal, { pattern, deadline: ctx.deadline })) {
     if (!inventory.has(entry.name)) inventory.set(entry.name, entry);
   }
   return inventory;
 }
 
-function changeRecord(
-  store: SnapshotStore,
-  request: AuditRequest,
+/**
+ * Queries each removal candidate on its own (`pattern` = its name, or the narrowest pattern matching a name that
+ * holds `*`), every page, and looks for the exact name: a walk can skip a key when the list shifts under an
+ * offset-like cursor, an exact query cannot. Any failure (the deadline included) fails the whole principal: a
+ * removal is never reported on a partial check.
+ */
+async function checkExactly(
+  ctx: RunContext,
   principal: string,
-  stored: StoredSnapshot | undefined,
-  baseline: boolean,
-  names: readonly string[],
-  added: readonly string[],
-  removed: readonly string[],
-  now: Date,
-): ChangeRecord {
-  const kind = baseline ? 'baseline' : 'changed';
-  const previousSnapshotVersion = stored?.version ?? null;
-  const pattern = request.pattern ?? null;
+  candidates: readonly string[],
+): Promise<ExactChecks> {
+  const limit = pLimit(ctx.request.checkConcurrency ?? 8);
+  const found: ApiKeyEntry[] = [];
+  const gone = new Set<string>();
+  // If one check fails, the others stop starting new requests at once.
+  const failed = new AbortController();
+  const deadline = Deadline.none({ signal: AbortSignal.any([ctx.deadline.signal, failed.signal]) });
+  try {
+    await Promise.all(
+      candidates.map((name) =>
+        limit(async () => {
+          try {
+            ctx.deadline.throwIfExpired();
+            const pattern = exactPattern(name);
+            for await (const entry of ctx.deps.bigstate.listApiKeys(principal, { pattern, deadline })) {
+              if (entry.name === name) {
+                found.push(entry);
+                return;
+              }
+            }
+            gone.add(name);
+          } catch (error) {
+            failed.abort(error);
+            throw error;
+          }
+        }),
+      ),
+    );
+  } finally {
+    limit.clearQueue();
+  }
+  ctx.logger.debug('removals checked', { principal, candidates: candidates.length, found: found.length });
+  return { found, gone };
+}
+
+/** The outcome of delivering an outbox. */
+interface Delivery {
+  /** The outbox afterwards: entries some channel still owes. */
+  readonly pending: PendingChange[];
+  /** Whether anything was delivered (so the outbox must be written). */
+  readonly changed: boolean;
+  /** Changes every channel has now delivered. */
+  readonly delivered: ChangeRecord[];
+  readonly errors: StageError[];
+}
+
+/**
+ * Delivers an outbox, oldest first: the change record into the history (the location the messages point at),
+ * then the notice on every channel that still owes it. A channel that fails gets nothing newer in this run, so
+ * no channel ever tells a later change before an earlier one. Never throws: failures come back in `errors`.
+ */
+async function deliver(ctx: RunContext, outbox: readonly PendingChange[], name: string): Promise<Delivery> {
+  const { store, channels } = ctx.deps;
+  const signal = ctx.deadline.signal;
+  const blocked = new Set<string>();
+  const pending: PendingChange[] = [];
+  const delivered: ChangeRecord[] = [];
+  const errors: StageError[] = [];
+  let changed = false;
+  for (const entry of outbox) {
+    const owed = channels.filter((channel) => !entry.deliveredTo.includes(channel.name));
+    const open = owed.filter((channel) => !blocked.has(channel.name));
+    if (owed.length === 0) {
+      changed = true;
+      continue;
+    }
+    if (open.length === 0 || ctx.deadline.expired) {
+      if (ctx.deadline.expired && errors.length === 0) {
+        errors.push(new StageError(name, ctx.deadline.signal.reason));
+      }
+      pending.push(entry);
+      continue;
+    }
+    try {
+      await stage(ctx, name, () => store.writeChangeRecord(entry.record, { signal }));
+    } catch (error) {
+      errors.push(error as StageError);
+      for (const channel of channels) blocked.add(channel.name);
+      pending.push(entry);
+      continue;
+    }
+    const notice: Notice = { kind: entry.record.kind, record: entry.record };
+    const outcomes = await Promise.allSettled(open.map((channel) => channel.publish(notice, { signal })));
+    const deliveredTo = [...entry.deliveredTo];
+    outcomes.forEach((outcome, i) => {
+      const channel = open[i] as NoticeChannel;
+      if (outcome.status === 'rejected') {
+        blocked.add(channel.name);
+        errors.push(new StageError(name, outcome.reason));
+      } else if (outcome.value !== 'deferred') {
+        deliveredTo.push(channel.name);
+      }
+    });
+    if (deliveredTo.length > entry.deliveredTo.length) changed = true;
+    if (channels.every((channel) => deliveredTo.includes(channel.name))) {
+      delivered.push(entry.record);
+      ctx.logger.info('change delivered', {
+        principal: entry.record.principal,
+        changeId: entry.record.changeId,
+      });
+    } else {
+      pending.push({ record: entry.record, deliveredTo });
+    }
+  }
+  return { pending, changed, delivered, errors };
+}
+
+/** What a change record is made of. */
+interface ChangeInput {
+  readonly principal: string;
+  readonly previousVersion: string | null;
+  readonly baseline: boolean;
+  /** Every name of the new inventory. */
+  readonly names: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly now: Date;
+}
+
+function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
+  const kind = input.baseline ? 'baseline' : 'changed';
   const id = changeId({
-    principal,
-    previousVersion: previousSnapshotVersion,
+    principal: input.principal,
+    previousVersion: input.previousVersion,
     kind,
-    pattern,
-    added: baseline ? names : added,
-    removed,
+    pattern: ctx.pattern,
+    added: input.baseline ? input.names : input.added,
+    removed: input.removed,
   });
   return {
     schemaVersion: 1,
     changeId: id,
-    runId: request.runId,
-    principal,
+    runId: ctx.request.runId,
+    principal: input.principal,
     kind,
-    pattern,
-    detectedAt: now.toISOString(),
-    previousSnapshotVersion,
-    added,
-    removed,
-    counts: { added: added.length, removed: removed.length, total: names.length },
-    snapshotLocation: store.snapshotLocation(principal),
-    changeRecordLocation: store.changeRecordLocation(principal, id),
+    pattern: ctx.pattern,
+    detectedAt: input.now.toISOString(),
+    previousSnapshotVersion: input.previousVersion,
+    added: input.added,
+    removed: input.removed,
+    counts: { added: input.added.length, removed: input.removed.length, total: input.names.length },
+    snapshotLocation: ctx.deps.store.snapshotLocation(input.principal),
+    changeRecordLocation: ctx.deps.store.changeRecordLocation(input.principal, id),
   };
 }
 
-/** Best effort: the run fails anyway, and a broken channel must not hide the original failure. */
-async function publishFailure(deps: Resolved, notice: FailureNotice): Promise<void> {
-  try {
-    await deps.publisher.publish(notice);
-  } catch (error) {
-    deps.logger.error('could not publish the failure notice', {
-      principal: notice.principal,
-      reason: describeError(error),
-    });
+/**
+ * Best effort, on every channel: the run fails anyway, and a broken channel must not hide the original failure.
+ * Failure notices may go out after the work deadline, until the hard stop, each with a short timeout.
+ */
+async function publishFailure(ctx: RunContext, notice: FailureNotice): Promise<void> {
+  if (ctx.hardStop.expired) {
+    ctx.logger.error('no time left to publish the failure notice', { principal: notice.principal });
+    return;
+  }
+  const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
+  const outcomes = await Promise.allSettled(
+    ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
+  );
+  for (const outcome of outcomes) {
+    if (outcome.status === 'rejected') {
+      ctx.logger.error('could not publish the failure notice', {
+        principal: notice.principal,
+        reason: describeError(outcome.reason),
+      });
+    }
   }
 }
 
@@ -304,4 +541,44 @@ export function assertAuditSucceeded(summary: AuditSummary): void {
     .filter((result) => result.status === 'failed')
     .map((result) => ({ principal: result.principal, reason: result.reason ?? 'unknown' }));
   if (failures.length > 0) throw new AuditRunFailedError(summary.runId, failures, summary.principals.length);
+}
+
+/** What {@link acknowledgeDelivery} marks. */
+export interface Acknowledgement {
+  readonly principal: string;
+  /** The channel that has now delivered the changes (it deferred them during the run). */
+  readonly channel: string;
+  /** Every channel of the deployment: a change leaves the outbox once all of them delivered it. */
+  readonly channels: readonly string[];
+  readonly changeIds: readonly string[];
+  readonly runId: string;
+  readonly deadline?: Deadline | undefined;
+}
+
+/**
+ * Marks changes as delivered by a channel that deferred them (the CLI's `--json` document, once printed): one
+ * conditional write of the principal's state. Until it succeeds the changes stay in the outbox, and the next
+ * run delivers them again.
+ * @throws StorageError, ConcurrentWriteError.
+ */
+export async function acknowledgeDelivery(store: SnapshotStore, ack: Acknowledgement): Promise<void> {
+  const signal = ack.deadline?.signal;
+  const stored: StoredSnapshot | undefined = await store.read(ack.principal, { signal });
+  if (stored === undefined) return;
+  const ids = new Set(ack.changeIds);
+  let changed = false;
+  const pending: PendingChange[] = [];
+  for (const entry of stored.snapshot.pending) {
+    const deliveredTo =
+      ids.has(entry.record.changeId) && !entry.deliveredTo.includes(ack.channel)
+        ? [...entry.deliveredTo, ack.channel]
+        : entry.deliveredTo;
+    if (deliveredTo !== entry.deliveredTo) changed = true;
+    if (!ack.channels.every((channel) => deliveredTo.includes(channel))) {
+      pending.push({ record: entry.record, deliveredTo });
+    }
+  }
+  if (!changed) return;
+  const next = { ...stored.snapshot, pending, writeId: writeId(ack.runId) };
+  await store.write(ack.principal, next, stored.version, { signal });
 }

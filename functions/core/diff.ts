@@ -94,64 +94,113 @@ export function removalCandidates(previous: Snapshot, first: Inventory): string[
   return missing;
 }
 
-/** The outcome of comparing a snapshot with the walks of one run. */
+/** What the exact checks of the removal candidates found: each candidate is either found or gone. */
+export interface ExactChecks {
+  /** Candidates an exact query found after all (the walks missed them: churn while paging). */
+  readonly found: readonly ApiKeyEntry[];
+  /** Candidates an exact query did not find: the only names that may be reported removed. */
+  readonly gone: ReadonlySet<string>;
+}
+
+/** The outcome of comparing a snapshot with what one run saw. */
 export interface Reconciliation {
-  /** Every key seen by either walk, sorted by name (the first walk's entry wins). */
+  /** Every key seen by a walk or an exact check, sorted by name (the first walk's entry wins). */
   readonly inventory: readonly ApiKeyEntry[];
   /** Sorted names present now and absent from the previous snapshot. */
   readonly added: string[];
-  /** Sorted names of the previous snapshot that neither walk saw. */
+  /** Sorted names of the previous snapshot that no walk saw and an exact check confirmed gone. */
   readonly removed: string[];
 }
 
-/**
- * Reconciles the previous snapshot with the run's walks. A key seen in either walk stays; a key is removed
- * only when it is missing from both. A removal needs a second walk to confirm it: called with removal
- * candidates and no second walk, this throws rather than report an unconfirmed removal.
- */
-export function reconcile(previous: Snapshot, first: Inventory, second?: Inventory): Reconciliation {
-  let inventory = sortedEntries(first);
-  if (second) {
-    const union: ApiKeyEntry[] = [];
-    const keep = (entry: ApiKeyEntry) => union.push(entry);
-    merge(inventory, sortedEntries(second), { onlyLeft: keep, onlyRight: keep, both: keep });
-    inventory = union;
+/** Every entry of the lists, each name once, sorted (an earlier list's entry wins). */
+export function unionOf(...lists: ReadonlyArray<Inventory | readonly ApiKeyEntry[]>): readonly ApiKeyEntry[] {
+  let union: readonly ApiKeyEntry[] = [];
+  for (const list of lists) {
+    const sorted = Array.isArray(list)
+      ? isSortedByName(list)
+        ? list
+        : [...list].sort(byName)
+      : sortedEntries(list as Inventory);
+    const merged: ApiKeyEntry[] = [];
+    const keep = (entry: ApiKeyEntry) => merged.push(entry);
+    merge(union, sorted, { onlyLeft: keep, onlyRight: keep, both: keep });
+    union = merged;
   }
+  return union;
+}
+
+/**
+ * Reconciles the previous snapshot with the run's walks and exact checks. A key seen anywhere stays; a key is
+ * removed only when no walk saw it and its exact check confirmed it gone. A walk is evidence that a key exists,
+ * never proof that one is gone: called with a missing name that no exact check confirmed, this throws rather
+ * than report an unconfirmed removal.
+ */
+export function reconcile(
+  previous: Snapshot,
+  walks: ReadonlyArray<Inventory | readonly ApiKeyEntry[]>,
+  exact: ExactChecks = { found: [], gone: new Set() },
+): Reconciliation {
+  const inventory = unionOf(...walks, exact.found);
   const added: string[] = [];
   const removed: string[] = [];
   merge(inventory, sortedKeys(previous), {
     onlyLeft: (entry) => added.push(entry.name),
     onlyRight: (key) => removed.push(key.name),
   });
-  if (removed.length > 0 && !second) {
-    throw new Error('reconcile: a removal must be confirmed by a second walk');
+  const unconfirmed = removed.filter((name) => !exact.gone.has(name));
+  if (unconfirmed.length > 0) {
+    throw new Error(`reconcile: ${unconfirmed.length} removal(s) not confirmed by an exact check`);
   }
   return { inventory, added, removed };
 }
 
-/** The fields of an entry besides its name, or `undefined` when it has none. */
+/**
+ * The narrowest pattern that matches a key's name, for its exact check: the name itself; for a name holding `*`
+ * (which a pattern cannot express), `*` + its longest `*`-free fragment + `*` (just `*` when it has none). The
+ * answer must then be searched for the exact name.
+ */
+export function exactPattern(name: string): string {
+  if (!name.includes('*')) return name;
+  let longest = '';
+  for (const fragment of name.split('*')) if (fragment.length > longest.length) longest = fragment;
+  return longest === '' ? '*' : `*${longest}*`;
+}
+
+/** The fields of an entry besides its name, or `undefined` when it has none (`__proto__` kept as a field). */
 function attributesOf(entry: ApiKeyEntry): Record<string, unknown> | undefined {
-  let attributes: Record<string, unknown> | undefined;
-  for (const [field, value] of Object.entries(entry)) {
-    if (field === 'name') continue;
-    attributes ??= {};
-    attributes[field] = value;
-  }
-  return attributes;
+  const fields = Object.entries(entry).filter(([field]) => field !== 'name');
+  // Object.fromEntries defines own properties: an assignment to `__proto__` would set the prototype instead.
+  return fields.length === 0 ? undefined : Object.fromEntries(fields);
 }
 
 /** What the next snapshot records about the run that wrote it. */
 export interface SnapshotMeta {
   readonly principal: string;
   readonly pattern: string | null;
+  /** The normalised host the keys were read from. */
+  readonly host: string;
   readonly runId: string;
   readonly now: Date;
 }
 
 /**
- * Builds the snapshot that replaces `previous`: every key of the inventory (a walk, or a reconciliation's
- * sorted list), sorted, with its first-seen time carried over (or now, for a new key; a pattern change
- * starts over), last-seen now, and BigState's other fields as attributes.
+ * Whether `previous` cannot be compared with a walk of `meta`: there is none, or it was taken with another
+ * pattern or from another host (a state from before hosts were recorded belongs to the configured host).
+ */
+export function needsBaseline(
+  previous: Snapshot | undefined,
+  meta: Pick<SnapshotMeta, 'pattern' | 'host'>,
+): previous is undefined {
+  if (previous === undefined) return true;
+  if (previous.pattern !== meta.pattern) return true;
+  return previous.host !== null && previous.host !== meta.host;
+}
+
+/**
+ * Builds the inventory that replaces `previous`: every key of the inventory (a walk, or a reconciliation's
+ * sorted list), sorted, with its first-seen time carried over (or now, for a new key; a baseline starts over),
+ * last-seen now, and BigState's other fields as attributes. The outbox starts empty and the write id unset:
+ * the run fills both when it commits.
  */
 export function buildSnapshot(
   previous: Snapshot | undefined,
@@ -164,7 +213,7 @@ export function buildSnapshot(
       ? inventory
       : [...inventory].sort(byName)
     : sortedEntries(inventory as Inventory);
-  const before = previous && previous.pattern === meta.pattern ? sortedKeys(previous) : [];
+  const before = needsBaseline(previous, meta) ? [] : sortedKeys(previous);
   const keys: KeyRecord[] = [];
   const record = (entry: ApiKeyEntry, earlier?: KeyRecord) => {
     // The walk is the truth: a field BigState no longer returns is no longer kept.
@@ -180,13 +229,16 @@ export function buildSnapshot(
     both: (entry, earlier) => record(entry, earlier),
   });
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     principal: meta.principal,
+    host: meta.host,
     pattern: meta.pattern,
     auditedAt: now,
     runId: meta.runId,
+    writeId: '',
     keyCount: keys.length,
     keys,
+    pending: [],
   };
 }
 

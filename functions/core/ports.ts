@@ -15,17 +15,45 @@ export interface KeyRecord {
   readonly attributes?: Readonly<Record<string, unknown>>;
 }
 
-/** The complete key inventory of one principal after a complete walk. */
+/**
+ * The state of one principal, stored as one document (`snapshots/<principal>.json`): its key inventory after
+ * the last complete walk, and the outbox of notices committed with it and not yet delivered. Keeping both in
+ * one document is what lets one conditional write commit a change and its notice together.
+ *
+ * Versioned: schema 1 (inventory only, before the outbox) is still read, as a state with no host, no pending
+ * notices and no write id (see `records.ts`). Later fields are added as optional fields of schema 2.
+ */
 export interface Snapshot {
-  readonly schemaVersion: 1;
+  readonly schemaVersion: 2;
   readonly principal: string;
+  /**
+   * The BigState host the keys were read from, normalised (`normalizeHost`); `null` in a state written before
+   * hosts were recorded, which is taken to belong to the configured host. Another host starts a new baseline.
+   */
+  readonly host: string | null;
   /** The pattern the walk used; `null` = all keys. A different pattern starts a new baseline. */
   readonly pattern: string | null;
+  /** When the keys were last read completely (ISO 8601). */
   readonly auditedAt: string;
+  /** The run that last read the keys. */
   readonly runId: string;
+  /**
+   * Unique per write (the run id and a sequence number): the stored bytes, hence the S3 ETag, never repeat, so
+   * content going A -> B -> A can never satisfy an old `If-Match`.
+   */
+  readonly writeId: string;
   readonly keyCount: number;
   /** Sorted by name. */
   readonly keys: readonly KeyRecord[];
+  /** The outbox: changes committed with this state that some channel has not delivered yet, oldest first. */
+  readonly pending: readonly PendingChange[];
+}
+
+/** A change in the outbox, with the channels that have already delivered it. */
+export interface PendingChange {
+  readonly record: ChangeRecord;
+  /** Names of the channels that delivered it (e.g. `sns`); the others still owe it. */
+  readonly deliveredTo: readonly string[];
 }
 
 /** A snapshot with the store's version of it (an S3 ETag, a file hash): what a conditional write compares. */
@@ -37,35 +65,49 @@ export interface StoredSnapshot {
 /** What a run found for one principal, kept in the history and published. */
 export interface ChangeRecord {
   readonly schemaVersion: 1;
-  /** Deterministic: the same change from the same previous snapshot always gets the same id. */
+  /** Deterministic: the same change from the same previous state always gets the same id. */
   readonly changeId: string;
   readonly runId: string;
   readonly principal: string;
-  /** `baseline`: the first snapshot (or the first after the pattern changed); `changed`: keys added or removed. */
+  /** `baseline`: the first snapshot (or the first after the pattern or host changed); `changed`: keys added or removed. */
   readonly kind: 'baseline' | 'changed';
   readonly pattern: string | null;
   readonly detectedAt: string;
   readonly previousSnapshotVersion: string | null;
   /** Sorted names. Empty for a baseline. */
   readonly added: readonly string[];
-  /** Sorted names; each confirmed missing by a second walk. Empty for a baseline. */
+  /** Sorted names; each confirmed gone by an exact query of that key. Empty for a baseline. */
   readonly removed: readonly string[];
   readonly counts: { readonly added: number; readonly removed: number; readonly total: number };
   readonly snapshotLocation: string;
   readonly changeRecordLocation: string;
 }
 
-/** Latest snapshot per principal plus the change history. */
+/** What every call to the outside world takes: the signal that ends it (the run's deadline). */
+export interface CallOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Latest state per principal plus the change history. */
 export interface SnapshotStore {
-  /** The latest snapshot, or `undefined` when the principal has none yet. Throws StorageError. */
-  read(principal: string): Promise<StoredSnapshot | undefined>;
+  /** The latest state, or `undefined` when the principal has none yet. Throws StorageError. */
+  read(principal: string, options?: CallOptions): Promise<StoredSnapshot | undefined>;
   /**
-   * Replaces the latest snapshot only if it is still `expectedVersion` (`undefined`: only if there is none).
+   * Replaces the latest state only if it is still `expectedVersion` (`undefined`: only if there is none), and
+   * returns the new version.
    * Throws ConcurrentWriteError when that precondition fails, StorageError otherwise.
    */
-  write(principal: string, snapshot: Snapshot, expectedVersion: string | undefined): Promise<void>;
-  /** Stores a change record under its id; storing the same id again is a no-op. Throws StorageError. */
-  writeChangeRecord(record: ChangeRecord): Promise<void>;
+  write(
+    principal: string,
+    snapshot: Snapshot,
+    expectedVersion: string | undefined,
+    options?: CallOptions,
+  ): Promise<string>;
+  /**
+   * Stores a change record under its id (never overwriting one); storing the same id again is a no-op.
+   * Throws StorageError.
+   */
+  writeChangeRecord(record: ChangeRecord, options?: CallOptions): Promise<void>;
   /** Where the latest snapshot of a principal lives (e.g. `s3://bucket/key`), for messages. */
   snapshotLocation(principal: string): string;
   /** Where a change record lives, for messages. */
@@ -93,10 +135,19 @@ export type Notice =
   | { readonly kind: 'baseline'; readonly record: ChangeRecord }
   | FailureNotice;
 
-/** Publishes a notice on every channel; resolves only when every channel accepted it. Throws PublishError. */
-export interface ChangePublisher {
-  publish(notice: Notice): Promise<void>;
+/**
+ * One way notices reach people or machines (SNS, EventBridge, the terminal). Resolves when the channel took the
+ * notice; `'deferred'` when it took it for later delivery (the CLI's `--json` document, printed at the end), so
+ * the change stays in the outbox until the caller acknowledges it. Throws PublishError.
+ */
+export interface NoticeChannel {
+  /** Stable name, recorded in the outbox (`deliveredTo`). */
+  readonly name: string;
+  publish(notice: Notice, options?: CallOptions): Promise<void | 'deferred'>;
 }
+
+/** A channel without its name (the adapters' side); the entry points name it. */
+export type ChangePublisher = Pick<NoticeChannel, 'publish'>;
 
 /** Where "now" comes from (tests fix it). */
 export interface Clock {

@@ -1,10 +1,14 @@
 /**
- * Schemas of what the stores read back. A snapshot that does not parse is an error, never "no snapshot":
- * treating it as missing would start a baseline and forget every key.
+ * Schemas of what the stores read back. A state that does not parse is an error, never "no state": treating it
+ * as missing would start a baseline and forget every key.
+ *
+ * Schema 2 is the principal's state with its outbox (`ports.ts`). Schema 1 (before the outbox) is read as a
+ * schema-2 state with no host (it belongs to the configured one), no pending change and no write id, so an
+ * upgrade needs no new baseline.
  */
 import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
-import type { Snapshot } from './ports.js';
+import type { ChangeRecord, Snapshot } from './ports.js';
 
 const keyRecordSchema = z.object({
   name: z.string().check(z.minLength(1)),
@@ -13,19 +17,74 @@ const keyRecordSchema = z.object({
   attributes: z.optional(z.record(z.string(), z.unknown())),
 });
 
-const snapshotSchema = z.object({
+const names = z.array(z.string());
+
+const changeRecordSchema = z.object({
   schemaVersion: z.literal(1),
+  changeId: z.string().check(z.minLength(1)),
+  runId: z.string(),
+  principal: z.string(),
+  kind: z.enum(['baseline', 'changed']),
+  pattern: z.nullable(z.string()),
+  detectedAt: z.string(),
+  previousSnapshotVersion: z.nullable(z.string()),
+  added: names,
+  removed: names,
+  counts: z.object({
+    added: z.int().check(z.nonnegative()),
+    removed: z.int().check(z.nonnegative()),
+    total: z.int().check(z.nonnegative()),
+  }),
+  snapshotLocation: z.string(),
+  changeRecordLocation: z.string(),
+});
+
+const common = {
   principal: z.string(),
   pattern: z.nullable(z.string()),
   auditedAt: z.string(),
   runId: z.string(),
   keyCount: z.int().check(z.nonnegative()),
   keys: z.array(keyRecordSchema),
+};
+
+// Loose: a later version's optional fields survive a read by this one (and its write, which spreads the state).
+const stateSchema = z.looseObject({
+  schemaVersion: z.literal(2),
+  ...common,
+  host: z.nullable(z.string()),
+  writeId: z.string(),
+  pending: z.array(
+    z.object({ record: changeRecordSchema, deliveredTo: z.array(z.string().check(z.minLength(1))) }),
+  ),
 });
 
+const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
+
+/** `__proto__` is a name like any other: JSON.parse makes it an own property, and so must every copy. */
+function reviveAttributes(snapshot: Snapshot, json: unknown): Snapshot {
+  const raw = (json as { keys?: Array<{ attributes?: Record<string, unknown> }> }).keys;
+  if (!raw?.some((key) => key.attributes !== undefined && Object.hasOwn(key.attributes, '__proto__'))) {
+    return snapshot;
+  }
+  // zod copies records key by key, and an assignment to `__proto__` sets the prototype instead of a field.
+  return {
+    ...snapshot,
+    keys: snapshot.keys.map((key, i) =>
+      raw[i]?.attributes === undefined ? key : { ...key, attributes: raw[i]?.attributes },
+    ),
+  };
+}
+
+function issueText(error: z.core.$ZodError): string {
+  const issue = error.issues[0];
+  // zod/mini carries no message texts: the issue's code and path say what is wrong.
+  return `${issue?.code ?? 'invalid'} at ${issue?.path.join('.') || '(root)'}`;
+}
+
 /**
- * Parses a stored snapshot of `principal`.
- * @throws StorageError naming `location` when the text is not a snapshot of that principal.
+ * Parses a stored state of `principal` (schema 2, or schema 1 read as schema 2).
+ * @throws StorageError naming `location` when the text is not a state of that principal.
  */
 export function parseSnapshot(text: string, principal: string, location: string): Snapshot {
   let json: unknown;
@@ -34,18 +93,49 @@ export function parseSnapshot(text: string, principal: string, location: string)
   } catch (error) {
     throw new StorageError(`snapshot ${location} is not valid JSON`, { cause: error });
   }
-  const result = snapshotSchema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    // zod/mini carries no message texts: the issue's code and path say what is wrong.
-    throw new StorageError(
-      `snapshot ${location} is not a snapshot: ${issue?.code ?? 'invalid'} at ${issue?.path.join('.') || '(root)'}`,
-    );
+  const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
+  let snapshot: Snapshot;
+  if (version === 1) {
+    const result = legacySchema.safeParse(json);
+    if (!result.success) {
+      throw new StorageError(`snapshot ${location} is not a snapshot: ${issueText(result.error)}`);
+    }
+    snapshot = { ...result.data, schemaVersion: 2, host: null, writeId: '', pending: [] } as Snapshot;
+  } else {
+    const result = stateSchema.safeParse(json);
+    if (!result.success) {
+      const what =
+        typeof version === 'number' && version > 2
+          ? `schema version ${version} is newer than this code reads (2): deploy the newer version`
+          : issueText(result.error);
+      throw new StorageError(`snapshot ${location} is not a snapshot: ${what}`);
+    }
+    snapshot = result.data as unknown as Snapshot;
   }
-  if (result.data.principal !== principal) {
+  if (snapshot.principal !== principal) {
     throw new StorageError(`snapshot ${location} belongs to another principal`);
   }
-  return result.data as Snapshot;
+  for (const pending of snapshot.pending) {
+    if (pending.record.principal !== principal) {
+      throw new StorageError(`snapshot ${location} holds a pending change of another principal`);
+    }
+  }
+  return reviveAttributes(snapshot, json);
+}
+
+/** A change record as stored in the history. */
+export function parseChangeRecord(text: string, location: string): ChangeRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StorageError(`change record ${location} is not valid JSON`, { cause: error });
+  }
+  const result = changeRecordSchema.safeParse(json);
+  if (!result.success) {
+    throw new StorageError(`change record ${location} is not a change record: ${issueText(result.error)}`);
+  }
+  return result.data as ChangeRecord;
 }
 
 /** Snapshots and records are stored as compact JSON with a final newline. */

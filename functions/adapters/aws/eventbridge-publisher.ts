@@ -8,10 +8,11 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { describeError, PublishError } from '../../commons/errors.js';
 import { EVENT_SOURCE, eventParts } from '../../core/messages.js';
-import type { ChangePublisher, Notice } from '../../core/ports.js';
+import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
 
 /** Publishes notices to one event bus. */
-export class EventBridgePublisher implements ChangePublisher {
+export class EventBridgePublisher implements NoticeChannel {
+  readonly name = 'events';
   readonly #client: EventBridgeClient;
   readonly #eventBusName: string;
 
@@ -21,7 +22,8 @@ export class EventBridgePublisher implements ChangePublisher {
   }
 
   /** @throws PublishError when the call fails or EventBridge refuses the entry. */
-  async publish(notice: Notice): Promise<void> {
+  async publish(notice: Notice, options: CallOptions = {}): Promise<void> {
+    const abortSignal = options.signal;
     const { detailType, detail } = eventParts(notice);
     let response: PutEventsCommandOutput;
     try {
@@ -36,14 +38,13 @@ export class EventBridgePublisher implements ChangePublisher {
             },
           ],
         }),
+        { abortSignal },
       );
     } catch (error) {
-      throw new PublishError(
-        `EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(error)}`,
-        {
-          cause: error,
-        },
-      );
+      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      throw new PublishError(`EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(cause)}`, {
+        cause,
+      });
     }
     if ((response.FailedEntryCount ?? 0) > 0) {
       const entry = (

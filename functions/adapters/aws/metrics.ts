@@ -17,10 +17,12 @@ export const METRIC = {
 } as const;
 
 /**
- * Adds the metrics of one run. `RunSucceeded` is the heartbeat: 1 for a run (not a dry run) in which every
+ * Adds the metrics of one real run (a dry run adds none). `RunSucceeded` is the heartbeat: 1 for a run (not a dry run) in which every
  * principal was audited, so "no heartbeat for two periods" means the audit stopped working.
  */
 export function addRunMetrics(metrics: Metrics, summary: AuditSummary): void {
+  // A dry run must not move any series an alarm or the dashboard reads: it emits none.
+  if (summary.dryRun) return;
   let added = 0;
   let removed = 0;
   let failed = 0;
@@ -40,5 +42,5 @@ export function addRunMetrics(metrics: Metrics, summary: AuditSummary): void {
   metrics.addMetric(METRIC.keysRemoved, MetricUnit.Count, removed);
   metrics.addMetric(METRIC.principalsFailed, MetricUnit.Count, failed);
   metrics.addMetric(METRIC.runDuration, MetricUnit.Milliseconds, summary.durationMs);
-  if (!summary.dryRun) metrics.addMetric(METRIC.runSucceeded, MetricUnit.Count, summary.ok ? 1 : 0);
+  metrics.addMetric(METRIC.runSucceeded, MetricUnit.Count, summary.ok ? 1 : 0);
 }

@@ -2,10 +2,16 @@
  * Snapshots and change records in S3 (layout: `functions/core/layout.ts`). Snapshot writes are
  * conditional, so a concurrent writer can never be overwritten silently.
  */
-import { GetObjectCommand, PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
 import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type { ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
+import type {
+  CallOptions,
+  ChangeRecord,
+  Snapshot,
+  SnapshotStore,
+  StoredSnapshot,
+} from '../../core/ports.js';
 import { parseSnapshot, serialize } from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
@@ -16,6 +22,11 @@ function status(error: unknown): number | undefined {
 function isPreconditionFailure(error: unknown): boolean {
   const code = status(error);
   return code === 412 || code === 409;
+}
+
+/** An abort of the run's signal: the deadline, not S3, ended the call. */
+function abortedBy(signal: AbortSignal | undefined, error: unknown): unknown {
+  return signal?.aborted ? signal.reason : error;
 }
 
 /** A SnapshotStore on an S3 bucket (versioned, so every snapshot stays recoverable). */
@@ -36,29 +47,38 @@ export class S3SnapshotStore implements SnapshotStore {
     return `s3://${this.#bucket}/${changeRecordKey(principal, changeId)}`;
   }
 
-  async read(principal: string): Promise<StoredSnapshot | undefined> {
+  async read(principal: string, options: CallOptions = {}): Promise<StoredSnapshot | undefined> {
     const location = this.snapshotLocation(principal);
+    const abortSignal = options.signal;
     let text: string;
     let etag: string | undefined;
     try {
       const response = await this.#client.send(
         new GetObjectCommand({ Bucket: this.#bucket, Key: snapshotKey(principal) }),
+        { abortSignal },
       );
       text = (await response.Body?.transformToString('utf-8')) ?? '';
       etag = response.ETag;
     } catch (error) {
       if (status(error) === 404) return undefined;
-      throw new StorageError(`could not read ${location}: ${describeError(error)}`, { cause: error });
+      const cause = abortedBy(abortSignal, error);
+      throw new StorageError(`could not read ${location}: ${describeError(cause)}`, { cause });
     }
     if (!etag)
       throw new StorageError(`S3 returned ${location} without an ETag: a conditional write needs one`);
     return { snapshot: parseSnapshot(text, principal, location), version: etag };
   }
 
-  async write(principal: string, snapshot: Snapshot, expectedVersion: string | undefined): Promise<void> {
+  async write(
+    principal: string,
+    snapshot: Snapshot,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
     const location = this.snapshotLocation(principal);
+    const abortSignal = options.signal;
     try {
-      await this.#client.send(
+      const response = await this.#client.send(
         new PutObjectCommand({
           Bucket: this.#bucket,
           Key: snapshotKey(principal),
@@ -66,19 +86,27 @@ export class S3SnapshotStore implements SnapshotStore {
           ContentType: 'application/json',
           ...(expectedVersion === undefined ? { IfNoneMatch: '*' } : { IfMatch: expectedVersion }),
         }),
+        { abortSignal },
       );
+      if (!response.ETag) {
+        throw new StorageError(`S3 stored ${location} without returning an ETag: a conditional write needs one`);
+      }
+      return response.ETag;
     } catch (error) {
+      if (error instanceof StorageError) throw error;
       if (isPreconditionFailure(error)) {
         throw new ConcurrentWriteError(
           `${location} changed since this run read it (conditional write refused); the next run audits again`,
           { cause: error },
         );
       }
-      throw new StorageError(`could not write ${location}: ${describeError(error)}`, { cause: error });
+      const cause = abortedBy(abortSignal, error);
+      throw new StorageError(`could not write ${location}: ${describeError(cause)}`, { cause });
     }
   }
 
-  async writeChangeRecord(record: ChangeRecord): Promise<void> {
+  async writeChangeRecord(record: ChangeRecord, options: CallOptions = {}): Promise<void> {
+    const abortSignal = options.signal;
     try {
       await this.#client.send(
         new PutObjectCommand({
@@ -89,12 +117,62 @@ export class S3SnapshotStore implements SnapshotStore {
           // Records are immutable: the same id means the same change, already stored by an earlier try.
           IfNoneMatch: '*',
         }),
+        { abortSignal },
       );
     } catch (error) {
-      if (isPreconditionFailure(error)) return;
-      throw new StorageError(`could not write ${record.changeRecordLocation}: ${describeError(error)}`, {
+      // 412: an object is there already, the same change stored by an earlier try. A 409 is not that: another
+      // write to the key was under way at the same moment, and nothing says it finished.
+      if (status(error) === 412) return;
+      const cause = abortedBy(abortSignal, error);
+      throw new StorageError(`could not write ${record.changeRecordLocation}: ${describeError(cause)}`, {
+        cause,
+      });
+    }
+  }
+}
+
+/**
+ * Checks that an S3 client sends `If-Match` and `If-None-Match` on PutObject, without sending anything: the
+ * Lambda uses the runtime's SDK (not bundled), and an SDK too old to know those fields would drop them silently,
+ * turning every conditional write into an unconditional one. The request is built by the client's own
+ * middleware stack and stopped at the HTTP handler.
+ * @throws StorageError when either header is missing.
+ */
+export async function assertConditionalWrites(): Promise<void> {
+  // A client of the same module as the store's, with placeholder credentials: nothing is signed or sent, and
+  // the check resolves no credentials and reads no configuration (no network call at cold start).
+  const client = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'probe', secretAccessKey: 'probe' },
+  });
+  const seen: Record<string, string | undefined> = {};
+  const probe = new PutObjectCommand({ Bucket: 'probe', Key: 'probe', Body: '', IfMatch: '"e"', IfNoneMatch: '*' });
+  const stop = new Error('conditional-write probe: stopped before sending');
+  probe.middlewareStack.add(
+    () => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+      for (const [name, value] of Object.entries(headers)) seen[name.toLowerCase()] = value;
+      throw stop;
+    },
+    { step: 'build', priority: 'low', name: 'conditionalWriteProbe' },
+  );
+  try {
+    // What `client.send` does, without the client's `send` (which tests replace with mocks).
+    const handler = probe.resolveMiddleware(client.middlewareStack, client.config, {});
+    await handler({ input: probe.input });
+  } catch (error) {
+    if (error !== stop) {
+      client.destroy();
+      throw new StorageError(`could not check the S3 client's conditional writes: ${describeError(error)}`, {
         cause: error,
       });
     }
+  }
+  client.destroy();
+  if (seen['if-match'] !== '"e"' || seen['if-none-match'] !== '*') {
+    throw new StorageError(
+      'the S3 client in use does not send If-Match / If-None-Match on PutObject: conditional writes would be ' +
+        'silently unconditional; bundle a newer @aws-sdk/client-s3',
+    );
   }
 }

@@ -39,29 +39,35 @@ export class SecretsManagerSecretSource implements SecretSource {
    * The key; `refresh` skips the cache.
    * @throws SecretError naming the secret (never its value) when it cannot be read or holds no usable key.
    */
-  readonly getApiKey = async ({ refresh }: { readonly refresh: boolean }): Promise<string> => {
+  readonly getApiKey = async ({
+    refresh,
+    signal,
+  }: {
+    readonly refresh: boolean;
+    /** Ends the read (the run's deadline); a read shared by several callers ends with the first one's. */
+    readonly signal?: AbortSignal | undefined;
+  }): Promise<string> => {
     if (!refresh && this.#cached && this.#cached.expiresAt > this.#now()) return this.#cached.key;
     // Principals walked at once may all see the same 401: one read serves them all.
-    this.#pending ??= this.#read().finally(() => {
+    this.#pending ??= this.#read(signal).finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
   };
 
-  async #read(): Promise<string> {
+  async #read(abortSignal: AbortSignal | undefined): Promise<string> {
     let secretString: string | undefined;
     try {
-      const response = await this.#client.send(new GetSecretValueCommand({ SecretId: this.#secretId }));
+      const response = await this.#client.send(new GetSecretValueCommand({ SecretId: this.#secretId }), {
+        abortSignal,
+      });
       secretString = response.SecretString;
     } catch (error) {
       this.#cached = undefined;
-      throw new SecretError(
-        this.#secretId,
-        `could not read secret ${this.#secretId}: ${describeError(error)}`,
-        {
-          cause: error,
-        },
-      );
+      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      throw new SecretError(this.#secretId, `could not read secret ${this.#secretId}: ${describeError(cause)}`, {
+        cause,
+      });
     }
     let key: string;
     try {

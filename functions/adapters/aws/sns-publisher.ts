@@ -5,10 +5,11 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { describeError, PublishError } from '../../commons/errors.js';
 import { snsAttributes, snsBody, snsSubject } from '../../core/messages.js';
-import type { ChangePublisher, Notice } from '../../core/ports.js';
+import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
 
 /** Publishes notices to one SNS topic. */
-export class SnsPublisher implements ChangePublisher {
+export class SnsPublisher implements NoticeChannel {
+  readonly name = 'sns';
   readonly #client: SNSClient;
   readonly #topicArn: string;
 
@@ -18,7 +19,8 @@ export class SnsPublisher implements ChangePublisher {
   }
 
   /** @throws PublishError when SNS refuses the message. */
-  async publish(notice: Notice): Promise<void> {
+  async publish(notice: Notice, options: CallOptions = {}): Promise<void> {
+    const abortSignal = options.signal;
     try {
       await this.#client.send(
         new PublishCommand({
@@ -27,10 +29,12 @@ export class SnsPublisher implements ChangePublisher {
           Message: snsBody(notice),
           MessageAttributes: snsAttributes(notice),
         }),
+        { abortSignal },
       );
     } catch (error) {
-      throw new PublishError(`SNS publish to ${this.#topicArn} failed: ${describeError(error)}`, {
-        cause: error,
+      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      throw new PublishError(`SNS publish to ${this.#topicArn} failed: ${describeError(cause)}`, {
+        cause,
       });
     }
   }

@@ -1,14 +1,21 @@
 /**
  * Snapshots and change records in a local folder, with the same layout as S3. Conditional writes compare a
- * hash of the file; the new file is written aside and renamed over the old one, so a reader never sees
- * half a snapshot.
+ * hash of the file; the new file is written aside, flushed to disk and renamed over the old one, so a reader
+ * never sees half a snapshot and a crash never leaves an empty one. One writer per folder is the CLI's state
+ * lock (`state-lock.ts`): without it the check-then-rename below would race.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
 import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type { ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
+import type {
+  CallOptions,
+  ChangeRecord,
+  Snapshot,
+  SnapshotStore,
+  StoredSnapshot,
+} from '../../core/ports.js';
 import { parseSnapshot, serialize } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -33,14 +40,21 @@ export class FileSnapshotStore implements SnapshotStore {
     return join(this.#root, changeRecordKey(principal, changeId));
   }
 
-  async read(principal: string): Promise<StoredSnapshot | undefined> {
+  async read(principal: string, options: CallOptions = {}): Promise<StoredSnapshot | undefined> {
+    options.signal?.throwIfAborted();
     const location = this.snapshotLocation(principal);
     const text = await this.#readText(location);
     if (text === undefined) return undefined;
     return { snapshot: parseSnapshot(text, principal, location), version: version(text) };
   }
 
-  async write(principal: string, snapshot: Snapshot, expectedVersion: string | undefined): Promise<void> {
+  async write(
+    principal: string,
+    snapshot: Snapshot,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    options.signal?.throwIfAborted();
     const location = this.snapshotLocation(principal);
     const current = await this.#readText(location);
     const currentVersion = current === undefined ? undefined : version(current);
@@ -49,10 +63,13 @@ export class FileSnapshotStore implements SnapshotStore {
         `${location} changed since this run read it (conditional write refused)`,
       );
     }
-    await this.#writeAtomically(location, serialize(snapshot));
+    const text = serialize(snapshot);
+    await this.#writeAtomically(location, text);
+    return version(text);
   }
 
-  async writeChangeRecord(record: ChangeRecord): Promise<void> {
+  async writeChangeRecord(record: ChangeRecord, options: CallOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
     const location = this.changeRecordLocation(record.principal, record.changeId);
     if ((await this.#readText(location)) !== undefined) return; // same id, same change: stored already
     await this.#writeAtomically(location, serialize(record));
@@ -67,15 +84,39 @@ export class FileSnapshotStore implements SnapshotStore {
     }
   }
 
+  /** Temp file, fsync, rename, fsync of the folder: after it returns, a crash keeps the old or the new file. */
   async #writeAtomically(location: string, text: string): Promise<void> {
-    const temporary = `${location}.${randomUUID()}.tmp`;
+    const folder = dirname(location);
+    const temporary = join(folder, `.${randomUUID()}.tmp`);
     try {
-      await mkdir(dirname(location), { recursive: true });
-      await writeFile(temporary, text, 'utf8');
+      await mkdir(folder, { recursive: true });
+      const file = await open(temporary, 'wx');
+      try {
+        await file.writeFile(text, 'utf8');
+        await file.sync();
+      } finally {
+        await file.close();
+      }
       await rename(temporary, location);
+      await syncFolder(folder);
     } catch (error) {
-      await rm(temporary, { force: true });
+      // The clean-up must never hide the error that made it necessary.
+      await rm(temporary, { force: true }).catch(() => {});
       throw new StorageError(`could not write ${location}: ${describeError(error)}`, { cause: error });
     }
+  }
+}
+
+/** Flushes a folder's entries (the rename) to disk; a no-op where folders cannot be opened (Windows). */
+async function syncFolder(folder: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(folder, 'r');
+    await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw error;
+  } finally {
+    await handle?.close();
   }
 }
