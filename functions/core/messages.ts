@@ -6,8 +6,8 @@
  * reason through `commons/text.ts`, so none can break a line, drive a terminal or reorder the text; the
  * event and the SNS message attributes carry them exactly.
  */
-import { createHash } from 'node:crypto';
 import { displayName, displayText, quotedName } from '../commons/text.js';
+import { principalDigest } from './layout.js';
 import type { ChangeRecord, Notice } from './ports.js';
 
 /** The EventBridge `source` of every event. */
@@ -88,11 +88,12 @@ export function asciiSubjectText(text: string): string {
 
 /**
  * The tag a subject adds to a principal whose name folding lost (`日本` and `中国` both fold to `??`):
- * ` #` and the first 6 hex digits of the SHA-256 of the exact name, so two such principals stay apart in a
- * mailbox. The body always carries the name itself.
+ * ` #` and the first 6 hex digits of the SHA-256 of the exact name ({@link principalDigest}, the hash a
+ * long name's state folder carries too), so two such principals stay apart in a mailbox. The body always
+ * carries the name itself.
  */
 export function subjectTag(principal: string): string {
-  return ` #${createHash('sha256').update(principal, 'utf8').digest('hex').slice(0, 6)}`;
+  return ` #${principalDigest(principal).slice(0, 6)}`;
 }
 
 /**

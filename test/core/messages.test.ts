@@ -178,6 +178,8 @@ describe('snsSubject', () => {
 
   it('tags a principal whose letters folding lost, so 日本 and 中国 stay apart', () => {
     expect(subjectTag('日本')).toMatch(/^ #[0-9a-f]{6}$/);
+    // The first digits of the SHA-256 of the name's UTF-8 bytes.
+    expect(subjectTag('abc')).toBe(' #ba7816');
     expect(subjectTag('日本')).toBe(subjectTag('日本'));
     expect(subjectTag('日本')).not.toBe(subjectTag('中国'));
     expect(snsSubject(changed({ principal: '日本' }))).toBe(
