@@ -5,7 +5,8 @@
  *   npm run audit -- --host URL --principal P [--principal Q ...] [--pattern G] [--state DIR] [--dry-run] [--json]
  *
  * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error, a failed
- * principal included (after the others were audited and reported).
+ * principal included (after the others were audited and reported), and a state folder another run holds
+ * (`<state>/.lock`, see `adapters/local/state-lock.ts`).
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -15,6 +16,7 @@ import type * as z from 'zod/mini';
 import { consolePublisher, formatSummary, lineLogger, type Write } from '../adapters/local/console.js';
 import { environmentSecretSource } from '../adapters/local/env-secret.js';
 import { FileSnapshotStore } from '../adapters/local/fs-store.js';
+import { acquireStateLock, type StateLock } from '../adapters/local/state-lock.js';
 import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { describeError } from '../commons/errors.js';
@@ -137,6 +139,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`error: ${describeError(error)}\n`);
     return EXIT.error;
   }
+  const runId = randomUUID();
+  // One writer per state folder, for the whole run, taken before any BigState request. A dry run takes it
+  // too: it reports what a real run would publish, which only holds while no other run commits under it; on
+  // a folder that does not exist yet it locks nothing (it must create nothing).
+  let lock: StateLock | undefined;
+  try {
+    lock = await acquireStateLock(options.state, { runId, createFolder: !options.dryRun });
+  } catch (error) {
+    io.stderr(`error: ${describeError(error)}\n`);
+    return EXIT.error;
+  }
+  if (lock?.tookOverFrom) {
+    const { pid, hostname, startedAt } = lock.tookOverFrom;
+    io.stderr(
+      `took over the stale lock of pid ${pid} on ${hostname} (since ${startedAt}): that process is gone\n`,
+    );
+  }
   const logger = lineLogger(io.stderr);
   const client = new BigStateClient({ host: options.host, apiKey: secret.getApiKey, logger });
   const store = new FileSnapshotStore(resolve(options.state));
@@ -148,7 +167,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const summary = await runAudit(
       { bigstate: client, store, publisher, logger },
       {
-        runId: randomUUID(),
+        runId,
         principals: options.principals,
         pattern: options.pattern,
         dryRun: options.dryRun,
@@ -163,7 +182,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`error: ${describeError(error)}\n`);
     return EXIT.error;
   } finally {
-    await client.close();
+    try {
+      await client.close();
+    } finally {
+      await releaseLock(lock, io);
+    }
+  }
+}
+
+/** Releases the state folder's lock; a failure is reported, not thrown (the next run takes over a stale lock). */
+async function releaseLock(lock: StateLock | undefined, io: CliIo): Promise<void> {
+  try {
+    await lock?.release();
+  } catch (error) {
+    io.stderr(`warning: could not remove the lock ${lock?.path}: ${describeError(error)}\n`);
   }
 }
 

@@ -2,10 +2,11 @@
  * `npm run audit` as a real process (node + tsx), for what only the program entry does: argv, the exit code,
  * the environment variable and the streams.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
@@ -81,5 +82,134 @@ describe('npm run audit (the process)', () => {
 
     simulator.addKeys('root', 'c');
     expect((await audit(args, environment(KEY))).code).toBe(1);
+  });
+});
+
+/** A CLI process that has started, with its pid, and its outcome once it ends. */
+interface Started {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly done: Promise<Outcome & { signal: NodeJS.Signals | null }>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv): Started {
+  let resolveDone: (outcome: Outcome & { signal: NodeJS.Signals | null }) => void = () => {};
+  const done = new Promise<Outcome & { signal: NodeJS.Signals | null }>((resolve) => {
+    resolveDone = resolve;
+  });
+  const child = execFile(
+    process.execPath,
+    ['--import', 'tsx', 'functions/local/cli.ts', ...args],
+    { cwd: ROOT, env, timeout: 15_000 },
+    (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolveDone({ code, stdout, stderr, signal: child.signalCode });
+    },
+  );
+  return { child, pid: child.pid ?? -1, done };
+}
+
+/** Waits until `path` exists (the lock file of a run that reached its audit) and returns its text. */
+async function whenExists(path: string, limitMs = 10_000): Promise<string> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text !== undefined && text !== '') return text;
+    if (Date.now() > until) throw new Error(`${path} did not appear within ${limitMs} ms`);
+    await sleep(20);
+  }
+}
+
+async function list(folder: string): Promise<string[]> {
+  return (await readdir(folder, { recursive: true }).catch(() => [])).map(String).sort();
+}
+
+describe('npm run audit: one writer per state folder (real processes)', () => {
+  let slow: Simulator;
+  let folders: string;
+
+  beforeAll(async () => {
+    // Slow enough (about half a second per run) that two processes started together overlap.
+    slow = await startSimulator({
+      apiKeys: [KEY],
+      pageSize: 2,
+      latencyMs: 60,
+      principals: { root: { keys: ['a', 'b', 'c', 'd', 'e'] }, stuck: { keys: ['x'] } },
+    });
+    folders = await mkdtemp(join(tmpdir(), 'cli-process-lock-'));
+  });
+
+  afterAll(async () => {
+    await slow.close();
+    await rm(folders, { recursive: true, force: true });
+  });
+
+  it('lets exactly one of two concurrent runs write the baseline, round after round', {
+    timeout: 60_000,
+  }, async () => {
+    const seen = new Set<string>();
+    for (let round = 0; round < 8; round++) {
+      const folder = join(folders, `round-${round}`);
+      const lockPath = join(folder, '.lock');
+      const args = ['--host', slow.url, '--principal', 'root', '--state', folder, '--json'];
+      const runs = [start(args, environment(KEY)), start(args, environment(KEY))];
+      const outcomes = await Promise.all(runs.map((run) => run.done));
+      const kinds = outcomes.map((outcome) => {
+        if (outcome.code === 0)
+          return JSON.parse(outcome.stdout).principals[0].baseline ? 'baseline' : 'no change';
+        return outcome.code === 2 && outcome.stderr.includes('is in use by another audit run')
+          ? 'locked'
+          : 'other';
+      });
+      const writer = kinds.indexOf('baseline');
+      expect(writer, JSON.stringify(outcomes)).not.toBe(-1);
+      expect(kinds.filter((kind) => kind === 'baseline')).toHaveLength(1);
+      const other = outcomes[1 - writer] as Outcome;
+      const otherKind = kinds[1 - writer] as string;
+      expect(['locked', 'no change'], JSON.stringify(other)).toContain(otherKind);
+      seen.add(otherKind);
+      if (otherKind === 'locked') {
+        // Refused at once: the message names the writer and the file to delete, and nothing else was printed.
+        const holder = runs[writer]?.pid;
+        expect(other.stderr).toMatch(
+          new RegExp(
+            `in use by another audit run: pid ${holder} on this host \\(.+\\), since \\d{4}-\\d\\d-\\d\\dT[^ ]+Z \\(run [0-9a-f-]{36}\\)`,
+          ),
+        );
+        expect(other.stderr).toContain(`delete ${lockPath} and run again`);
+        expect(other.stderr).not.toContain('auditing');
+        expect(other.stdout).toBe('');
+      }
+      // One baseline record, and the lock is gone with both runs.
+      expect(await list(join(folder, 'history'))).toEqual([
+        'root',
+        expect.stringMatching(/^root\/chg-[0-9a-f]{32}\.json$/),
+      ]);
+      expect(await list(folder)).not.toContain('.lock');
+    }
+    // Mostly the second run is refused; when it starts late it finds no change. Either is right.
+    expect(seen.size).toBeGreaterThan(0);
+  });
+
+  it('takes over the stale lock a SIGKILLed run left behind', { timeout: 30_000 }, async () => {
+    const folder = join(folders, 'killed');
+    const lockPath = join(folder, '.lock');
+    slow.inject('stuck', { type: 'hang' }, { times: Number.POSITIVE_INFINITY });
+    const holder = start(['--host', slow.url, '--principal', 'stuck', '--state', folder], environment(KEY));
+    const lock = JSON.parse(await whenExists(lockPath));
+    expect(lock.pid).toBe(holder.pid);
+    holder.child.kill('SIGKILL');
+    expect((await holder.done).signal).toBe('SIGKILL');
+    expect(JSON.parse(await readFile(lockPath, 'utf8'))).toEqual(lock);
+    slow.clearFaults();
+
+    const next = await audit(
+      ['--host', slow.url, '--principal', 'stuck', '--state', folder],
+      environment(KEY),
+    );
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain(`took over the stale lock of pid ${holder.pid} on ${lock.hostname}`);
+    expect(next.stdout).toContain('baseline');
+    expect(await list(folder)).not.toContain('.lock');
   });
 });

@@ -1,6 +1,8 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
@@ -281,5 +283,109 @@ describe('exitCodeOf', () => {
     expect(
       exitCodeOf(summary([result({ added: ['a'] }), result({ status: 'failed', keyCount: null })])),
     ).toBe(2);
+  });
+});
+
+describe('runCli: the state folder lock', () => {
+  const lockPath = () => join(state, '.lock');
+  const holder = (pid: number) => ({
+    pid,
+    hostname: hostname(),
+    startedAt: '2026-11-28T09:00:00.000Z',
+    runId: 'a-run-elsewhere',
+  });
+
+  /** A pid no process has any more: a node process that has already exited. */
+  async function deadPid(): Promise<number> {
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', 'console.log(process.pid)']);
+    return Number(stdout.trim());
+  }
+
+  it('exits 2 at once while another run holds the folder, naming it and the file to delete', async () => {
+    const text = `${JSON.stringify(holder(process.pid))}\n`;
+    await writeFile(lockPath(), text);
+    for (const extra of [[], ['--dry-run'], ['--json']]) {
+      stdout = [];
+      stderr = [];
+      expect(await cli(extra)).toBe(EXIT.error);
+      expect(err()).toBe(
+        `error: the state folder ${state} is in use by another audit run: pid ${process.pid} on this host (${hostname()}), since 2026-11-28T09:00:00.000Z (run a-run-elsewhere). If you are sure no audit run is using it (e.g. that process was killed), delete ${lockPath()} and run again.\n`,
+      );
+      expect(stdout).toEqual([]);
+    }
+    expect(simulator.stats.requests).toBe(0);
+    expect(await files(state)).toEqual(['.lock']);
+    expect(await readFile(lockPath(), 'utf8')).toBe(text);
+  });
+
+  it('never takes over the lock of another host', async () => {
+    await writeFile(lockPath(), JSON.stringify({ ...holder(await deadPid()), hostname: 'ci-runner-3' }));
+    expect(await cli([])).toBe(EXIT.error);
+    expect(err()).toContain('on another host, ci-runner-3');
+    expect(simulator.stats.requests).toBe(0);
+  });
+
+  it('takes over the lock of a run whose process is gone, saying so', async () => {
+    const pid = await deadPid();
+    await writeFile(lockPath(), JSON.stringify(holder(pid)));
+    expect(await cli([])).toBe(EXIT.unchanged);
+    expect(err()).toContain(
+      `took over the stale lock of pid ${pid} on ${hostname()} (since 2026-11-28T09:00:00.000Z): that process is gone\n`,
+    );
+    expect(out()).toContain('BigState key audit baseline for root');
+    expect(await files(state)).not.toContain('.lock');
+  });
+
+  it('holds the lock, with its own run id, for the whole run', async () => {
+    const during: unknown[] = [];
+    simulator.onPage(() => {
+      during.push(readFile(lockPath(), 'utf8').then((text) => JSON.parse(text)));
+    });
+    expect(await cli(['--json'])).toBe(EXIT.unchanged);
+    const runId = JSON.parse(out()).runId;
+    const locks = await Promise.all(during);
+    expect(locks.length).toBeGreaterThan(2);
+    for (const lock of locks) {
+      expect(lock).toEqual({ pid: process.pid, hostname: hostname(), startedAt: expect.any(String), runId });
+    }
+  });
+
+  it('releases the lock on every way out: changes, a failed principal, an interruption, a dry run', async () => {
+    const unlocked = async () => expect(await files(state)).not.toContain('.lock');
+    expect(await cli([])).toBe(EXIT.unchanged);
+    await unlocked();
+    simulator.addKeys('root', 'new');
+    expect(await cli([])).toBe(EXIT.changed);
+    await unlocked();
+    simulator.inject('root', { type: 'status', status: 403 });
+    expect(await cli([])).toBe(EXIT.error);
+    await unlocked();
+    expect(await cli([], { signal: AbortSignal.abort(new Error('interrupted (Ctrl-C)')) })).toBe(EXIT.error);
+    await unlocked();
+    expect(await cli(['--dry-run'])).toBe(EXIT.unchanged);
+    await unlocked();
+  });
+
+  it('releases the lock when the run throws (stdout is gone)', async () => {
+    const broken = () => {
+      throw new Error('write EPIPE');
+    };
+    expect(await cli(['--json'], { stdout: broken })).toBe(EXIT.error);
+    expect(err()).toContain('error: write EPIPE');
+    expect(await files(state)).not.toContain('.lock');
+    expect(await cli([], { stdout: broken })).toBe(EXIT.error);
+    expect(await files(state)).not.toContain('.lock');
+  });
+
+  it('exits 2 naming the problem when the state folder cannot be created', async () => {
+    const blocked = join(state, 'file');
+    await writeFile(blocked, '');
+    const code = await runCli(
+      ['--host', simulator.url, '--principal', 'root', '--state', join(blocked, 'state')],
+      io(),
+    );
+    expect(code).toBe(EXIT.error);
+    expect(err()).toMatch(/^error: .*(ENOTDIR|EEXIST)/);
+    expect(simulator.stats.requests).toBe(0);
   });
 });
