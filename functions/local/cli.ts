@@ -19,7 +19,7 @@ import { FileSnapshotStore } from '../adapters/local/fs-store.js';
 import { acquireStateLock, type StateLock } from '../adapters/local/state-lock.js';
 import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
-import { describeError } from '../commons/errors.js';
+import { describeError, InterruptedError } from '../commons/errors.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
 import { type AuditSummary, runAudit } from '../core/audit.js';
 import type { ChangePublisher } from '../core/ports.js';
@@ -202,7 +202,12 @@ async function releaseLock(lock: StateLock | undefined, io: CliIo): Promise<void
 // Run when started as a program (`npm run audit`), not when imported by a test.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
+  process.once('SIGINT', () => {
+    // The run stops its requests and ends as usual (releasing the state folder's lock); a second Ctrl-C quits
+    // at once (Node's default), leaving a stale lock that the next run takes over.
+    process.stderr.write('\ninterrupted (Ctrl-C): stopping; press Ctrl-C again to quit at once\n');
+    controller.abort(new InterruptedError('interrupted (Ctrl-C)'));
+  });
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),

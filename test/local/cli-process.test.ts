@@ -212,4 +212,18 @@ describe('npm run audit: one writer per state folder (real processes)', () => {
     expect(next.stdout).toContain('baseline');
     expect(await list(folder)).not.toContain('.lock');
   });
+
+  it('stops on Ctrl-C saying "interrupted", exits 2 and releases the lock', { timeout: 30_000 }, async () => {
+    const folder = join(folders, 'interrupted');
+    slow.inject('stuck', { type: 'hang' }, { times: Number.POSITIVE_INFINITY });
+    const run = start(['--host', slow.url, '--principal', 'stuck', '--state', folder], environment(KEY));
+    await whenExists(join(folder, '.lock'));
+    await sleep(200); // into the walk's first (hanging) request
+    run.child.kill('SIGINT');
+    const outcome = await run.done;
+    slow.clearFaults();
+    expect(outcome.code, outcome.stderr).toBe(2);
+    expect(outcome.stderr).toContain('interrupted (Ctrl-C)');
+    expect(await list(folder)).not.toContain('.lock');
+  });
 });
