@@ -4,6 +4,7 @@
  */
 // zod's mini API: tree-shakeable, so the Lambda bundle carries only the checks used here.
 import * as z from 'zod/mini';
+import { quotedName } from './text.js';
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -40,12 +41,45 @@ export const patternSchema = z.string({ error: 'must be a string' }).check(
   ),
 );
 
+/** Every UTF-16 code unit of `text` for which `test` holds is absent. */
+const none = (text: string, test: (unit: number) => boolean): boolean => {
+  for (let i = 0; i < text.length; i += 1) if (test(text.charCodeAt(i))) return false;
+  return true;
+};
+
+/**
+ * One principal name, as a person types it into `cdk.json`, `-c principals=...` or `--principal`. Names are
+ * data and every text for people escapes them (`commons/text.ts`), so this refuses only what is almost
+ * surely a mistake, or a trick, in a hand-written list, and could not name a real principal faithfully:
+ * - C0 controls, DEL and C1 controls (U+0080-U+009F): a pasted line break or tab, or text decoded with the
+ *   wrong code page;
+ * - a lone surrogate: not text at all (invalid UTF-16); it cannot go into a URL (`encodeURIComponent`
+ *   throws) nor into UTF-8 without turning into U+FFFD, i.e. into another principal's name;
+ * - the line and paragraph separators U+2028 and U+2029: line breaks that JSON lets through unescaped;
+ * - the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): formatting instructions, not
+ *   letters, and the "Trojan Source" trick that makes a reviewer read a configured name as another.
+ * The bidi marks U+200E, U+200F and U+061C are accepted: zero-width marks that names in
+ * Arabic and Hebrew legitimately hold, and that carry no state a later character could inherit.
+ */
 const principalName = z.string({ error: 'a principal name must be a string' }).check(
   z.minLength(1, 'a principal name must not be empty'),
   z.refine((value) => value.trim() !== '', 'a principal name must not be blank'),
   z.refine(
-    (value) => ![...value].some((c) => c < ' ' || c === '\u007f'),
+    (value) => none(value, (unit) => unit < 0x20 || (unit >= 0x7f && unit <= 0x9f)),
     'a principal name must not hold control characters',
+  ),
+  z.refine(
+    (value) => value.isWellFormed(),
+    'a principal name must not hold a lone surrogate (invalid UTF-16)',
+  ),
+  z.refine(
+    (value) => none(value, (unit) => unit === 0x2028 || unit === 0x2029),
+    'a principal name must not hold a line or paragraph separator (U+2028, U+2029)',
+  ),
+  z.refine(
+    (value) =>
+      none(value, (unit) => (unit >= 0x202a && unit <= 0x202e) || (unit >= 0x2066 && unit <= 0x2069)),
+    'a principal name must not hold bidi embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069)',
   ),
 );
 
@@ -57,7 +91,7 @@ export const principalListSchema = z
     z.superRefine((names, ctx) => {
       const seen = new Set<string>();
       for (const name of names) {
-        if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists ${JSON.stringify(name)} twice` });
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', message: `lists ${quotedName(name)} twice` });
         seen.add(name);
       }
     }),

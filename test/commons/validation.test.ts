@@ -185,6 +185,73 @@ describe('principalsSchema', () => {
     );
   });
 
+  it.each([
+    ['NUL', '\u0000'],
+    ['ESC', '\u001b'],
+    ['CR', '\r'],
+    ['TAB', '\t'],
+    ['DEL', '\u007f'],
+    ['PAD (first C1)', '\u0080'],
+    ['NEL (C1)', '\u0085'],
+    ['CSI (C1)', '\u009b'],
+    ['APC (last C1)', '\u009f'],
+  ])('refuses a name holding %s as a control character', (_label, control) => {
+    expect(problem(principalListSchema, ['ok', `a${control}b`], 'principals')).toBe(
+      'principals[1] a principal name must not hold control characters',
+    );
+  });
+
+  it.each([
+    ['a lone high surrogate', '\ud800'],
+    ['a lone low surrogate', '\udfff'],
+    ['halves in the wrong order', '\ude00\ud83d'],
+  ])('refuses a name holding %s: not UTF-16, and no URL can carry it', (_label, surrogate) => {
+    expect(problem(principalListSchema, [`a${surrogate}`], 'principals')).toBe(
+      'principals[0] a principal name must not hold a lone surrogate (invalid UTF-16)',
+    );
+    expect(problem(principalsSchema, JSON.stringify([`a${surrogate}`]), 'principals')).toBe(
+      'principals[0] a principal name must not hold a lone surrogate (invalid UTF-16)',
+    );
+  });
+
+  it.each(['\u2028', '\u2029'])(
+    'refuses a name holding the separator %j, a line break JSON lets through',
+    (separator) => {
+      expect(problem(principalsSchema, `["a${separator}b"]`, 'principals')).toBe(
+        'principals[0] a principal name must not hold a line or paragraph separator (U+2028, U+2029)',
+      );
+    },
+  );
+
+  it.each(['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'])(
+    'refuses a name holding the bidi control %j (Trojan Source)',
+    (control) => {
+      expect(problem(principalListSchema, [`admin${control}nimda`], '--principal')).toBe(
+        '--principal[0] a principal name must not hold bidi embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069)',
+      );
+    },
+  );
+
+  it('accepts the characters around the refused ranges, the bidi marks and any well-formed letter', () => {
+    const names = [
+      'a\u00a0b', // NO-BREAK SPACE, right after the C1 controls
+      'a~b', // right before DEL
+      'שלום\u200f', // RIGHT-TO-LEFT MARK after a Hebrew name
+      'a\u200eb\u061cc', // LEFT-TO-RIGHT MARK, ARABIC LETTER MARK
+      'a\u2027b\u202fc\u2065d\u206ae', // neighbours of the separators and the bidi controls
+      'key 😀 𝒳', // surrogate pairs
+      'ключ 日本 مفتاح',
+    ];
+    expect(principalListSchema.parse(names)).toEqual(names);
+  });
+
+  it('quotes and escapes a name listed twice', () => {
+    expect(problem(principalListSchema, ['a"b', 'a"b'], 'principals')).toBe('principals lists "a\\"b" twice');
+    expect(problem(principalListSchema, ['a\u200fb', 'a\u200fb'], 'principals')).toBe(
+      'principals lists "a\\u200fb" twice',
+    );
+  });
+
   it('refuses a JSON array of other things, and a broken one', () => {
     expect(problem(principalsSchema, '[1]', 'principals')).toBe(
       'principals[0] a principal name must be a string',
