@@ -1,6 +1,11 @@
 /**
  * What an invocation asks for. Scheduled events run everything; a manual payload may pick principals and
  * ask for a dry run; anything else is refused before any BigState call, naming the field.
+ *
+ * A payload is taken for a schedule only in one of two exact shapes: the input the stack's schedule sends
+ * (`infra/key-audit.ts`) and the classic EventBridge "Scheduled Event". Anything else, a payload that carries
+ * the schedule's `source` plus `dryRun` or `principals` included, is validated as a manual invocation, and so
+ * refused, naming the field: never a live full run that silently ignores what the caller asked for.
  */
 import * as z from 'zod/mini';
 import { InvalidRequestError } from '../commons/errors.js';
@@ -31,12 +36,74 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The stack's own schedule input, or the classic EventBridge scheduled-rule event. */
-function isScheduled(event: Record<string, unknown>): boolean {
-  return (
-    event.source === SCHEDULE_SOURCE ||
-    (event['detail-type'] === 'Scheduled Event' && event.source === 'aws.events')
+/**
+ * Exactly what the stack's schedule sends: its `source`, and Scheduler's `<aws.scheduler.scheduled-time>` and
+ * `<aws.scheduler.execution-id>` filled in.
+ */
+const scheduleInputSchema = z.strictObject({
+  source: z.literal(SCHEDULE_SOURCE),
+  scheduledTime: z.string(),
+  executionId: z.string(),
+});
+
+/** The classic EventBridge scheduled-rule event: the standard envelope, an empty `detail`, nothing else. */
+const scheduledEventSchema = z.strictObject({
+  version: z.string(),
+  id: z.string(),
+  'detail-type': z.literal('Scheduled Event'),
+  source: z.literal('aws.events'),
+  account: z.string(),
+  time: z.string(),
+  region: z.string(),
+  resources: z.array(z.string()),
+  // Strictly empty: a `detail: { dryRun: true }` must not run live while looking like a dry run.
+  detail: z.strictObject({}),
+});
+
+/**
+ * For a payload that looks scheduled but is not exactly a scheduled shape: the shape it resembles and what
+ * breaks it, to add to the manual refusal (whoever sent it may have meant either).
+ */
+function nearSchedule(event: Record<string, unknown>): string | undefined {
+  const [schema, shape] =
+    event.source === SCHEDULE_SOURCE
+      ? [
+          scheduleInputSchema,
+          "the schedule's input (exactly source, scheduledTime and executionId, each a string)",
+        ]
+      : event.source === 'aws.events' || event['detail-type'] === 'Scheduled Event'
+        ? [
+            scheduledEventSchema,
+            'an EventBridge "Scheduled Event" (exactly its standard fields, with an empty detail)',
+          ]
+        : [undefined, ''];
+  const issues = schema?.safeParse(event).error?.issues ?? [];
+  if (issues.length === 0) return undefined;
+  const quoted = (keys: readonly PropertyKey[]) => keys.map((key) => JSON.stringify(String(key))).join(', ');
+  // Unknown keys at the top; every other issue (a nested one included) is about the top-level field it is in.
+  const extra = issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : [],
   );
+  const fields = [
+    ...new Set(
+      issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys' && issue.path.length === 0 ? [] : [String(issue.path[0])],
+      ),
+    ),
+  ];
+  const missing = fields.filter((key) => !(key in event));
+  const wrong = fields.filter((key) => key in event);
+  const problems = [
+    extra.length > 0 ? `it holds ${quoted(extra)}` : '',
+    missing.length > 0 ? `it lacks ${quoted(missing)}` : '',
+    wrong.length > 0 ? `${quoted(wrong)} has the wrong type or value` : '',
+  ].filter((problem) => problem !== '');
+  return `nor is it ${shape}: ${problems.join('; ')}`;
+}
+
+/** The stack's own schedule input, or the classic EventBridge scheduled-rule event, each in its exact shape. */
+function isScheduled(event: Record<string, unknown>): boolean {
+  return scheduleInputSchema.safeParse(event).success || scheduledEventSchema.safeParse(event).success;
 }
 
 /**
@@ -58,9 +125,15 @@ export function parseInvocation(event: unknown, configured: readonly string[]): 
         : (issue?.path.map(String).join('.') ?? '');
     const message =
       issue?.code === 'unrecognized_keys'
-        ? 'is not a known field (known: principals, dryRun)'
-        : issue?.message;
-    throw new InvalidRequestError(field || '(payload)', `invalid invocation: field "${field}" ${message}`);
+        ? issue.keys.length > 1
+          ? `fields ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} are not known fields (known: principals, dryRun)`
+          : `field "${field}" is not a known field (known: principals, dryRun)`
+        : `field "${field}" ${issue?.message}`;
+    const near = nearSchedule(event);
+    throw new InvalidRequestError(
+      field || '(payload)',
+      `invalid invocation: ${message}${near === undefined ? '' : `; ${near}`}`,
+    );
   }
   const principals = parsed.data.principals ?? configured;
   const unknown = principals.filter((principal) => !configured.includes(principal));

@@ -167,3 +167,115 @@ describe('parseInvocation: refusals name the field', () => {
     expect(refusal({ principals: ['zurich-ops'] }).message).toContain('"zurich-ops"');
   });
 });
+
+describe('parseInvocation: scheduled only in the exact scheduled shapes', () => {
+  const scheduleInput = {
+    source: SCHEDULE_SOURCE,
+    scheduledTime: '2025-06-01T12:00:00Z',
+    executionId: 'd2b0b7c3-1111-2222-3333-444455556666',
+  };
+  const scheduledEvent = {
+    version: '0',
+    id: '89d1a02d-5ec7-412e-82f5-13505f849b41',
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: '2025-06-01T12:00:00Z',
+    region: 'eu-central-1',
+    resources: ['arn:aws:events:eu-central-1:123456789012:rule/audit'],
+    detail: {},
+  };
+
+  it('refuses the schedule source with dryRun, naming the fields (never a live run ignoring it)', () => {
+    const error = refusal({ source: SCHEDULE_SOURCE, dryRun: true });
+    expect(error.field).toBe('source');
+    expect(error.message).toBe(
+      `invalid invocation: field "source" is not a known field (known: principals, dryRun); nor is it the schedule's input (exactly source, scheduledTime and executionId, each a string): it holds "dryRun"; it lacks "scheduledTime", "executionId"`,
+    );
+  });
+
+  it('refuses the schedule source with principals, naming the fields', () => {
+    const error = refusal({ source: SCHEDULE_SOURCE, principals: ['root'] });
+    expect(error.field).toBe('source');
+    expect(error.message).toContain('field "source" is not a known field');
+    expect(error.message).toContain('it holds "principals"');
+  });
+
+  it.each([
+    ['dryRun: true', { dryRun: true }, 'it holds "dryRun"'],
+    ['dryRun: false', { dryRun: false }, 'it holds "dryRun"'],
+    ['principals', { principals: ['root'] }, 'it holds "principals"'],
+    ['any other field', { note: 'x' }, 'it holds "note"'],
+  ])("refuses the schedule's exact input plus %s", (_what, extra, problem) => {
+    const error = refusal({ ...scheduleInput, ...extra });
+    expect(error.field).toBe('source');
+    expect(error.message).toMatch(
+      /^invalid invocation: fields "source", "scheduledTime", "executionId"(, "note")? are not known fields \(known: principals, dryRun\); nor is it the schedule's input/,
+    );
+    expect(error.message).toContain(problem);
+  });
+
+  it.each(['scheduledTime', 'executionId'])("refuses the schedule's input without %s", (key) => {
+    const event: Record<string, unknown> = { ...scheduleInput };
+    delete event[key];
+    expect(refusal(event).message).toContain(`it lacks "${key}"`);
+  });
+
+  it.each([
+    [
+      'a number for scheduledTime',
+      { scheduledTime: 1_748_779_200 },
+      '"scheduledTime" has the wrong type or value',
+    ],
+    ['null for executionId', { executionId: null }, '"executionId" has the wrong type or value'],
+  ])("refuses the schedule's input with %s", (_what, change, problem) => {
+    expect(refusal({ ...scheduleInput, ...change }).message).toContain(problem);
+  });
+
+  it('refuses another source with the schedule input fields', () => {
+    const error = refusal({ ...scheduleInput, source: 'bigstate.key-audit.schedulex' });
+    expect(error.field).toBe('source');
+    expect(error.message).not.toContain("schedule's input");
+  });
+
+  it.each([
+    ['a dryRun field', { dryRun: true }, 'it holds "dryRun"'],
+    ['principals', { principals: ['root'] }, 'it holds "principals"'],
+    [
+      'a detail that asks for a dry run',
+      { detail: { dryRun: true } },
+      '"detail" has the wrong type or value',
+    ],
+    ['a detail that is no object', { detail: 'x' }, '"detail" has the wrong type or value'],
+    [
+      'resources that are no list',
+      { resources: 'arn:aws:events:::rule/x' },
+      '"resources" has the wrong type or value',
+    ],
+    ['a version that is no string', { version: 0 }, '"version" has the wrong type or value'],
+  ])('refuses a "Scheduled Event" with %s', (_what, change, problem) => {
+    const error = refusal({ ...scheduledEvent, ...change });
+    expect(error.field).toBe('version');
+    expect(error.message).toContain('nor is it an EventBridge "Scheduled Event"');
+    expect(error.message).toContain(problem);
+  });
+
+  it.each(['version', 'id', 'account', 'time', 'region', 'resources', 'detail'])(
+    'refuses a "Scheduled Event" without its standard field %s',
+    (key) => {
+      const event: Record<string, unknown> = { ...scheduledEvent };
+      delete event[key];
+      expect(refusal(event).message).toContain(`it lacks "${key}"`);
+    },
+  );
+
+  it('takes exactly the two scheduled shapes for a full live run', () => {
+    for (const event of [scheduleInput, scheduledEvent, { ...scheduledEvent, resources: [] }]) {
+      expect(parseInvocation(event, CONFIGURED)).toStrictEqual({
+        trigger: 'schedule',
+        principals: CONFIGURED,
+        dryRun: false,
+      });
+    }
+  });
+});

@@ -3,6 +3,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseInvocation } from '../../functions/core/invocation.js';
 import {
   actionsOf,
   joined,
@@ -131,6 +132,25 @@ describe('the schedule', () => {
     const target = schedule.Properties.Target as { Input: string };
     expect(target.Input).toBe(
       '{"source":"bigstate.key-audit.schedule","scheduledTime":"<aws.scheduler.scheduled-time>","executionId":"<aws.scheduler.execution-id>"}',
+    );
+  });
+
+  it('sends exactly the input the function takes for a scheduled run (and nothing a manual run could carry)', () => {
+    const [, schedule] = only(main.template, 'AWS::Scheduler::Schedule');
+    const input = (schedule.Properties.Target as { Input: string }).Input;
+    // What Scheduler delivers: its context attributes filled in.
+    const delivered = JSON.parse(
+      input
+        .replace('<aws.scheduler.scheduled-time>', '2026-11-28T10:00:00Z')
+        .replace('<aws.scheduler.execution-id>', 'c0ffee00-1111-2222-3333-444455556666'),
+    );
+    expect(parseInvocation(delivered, ['a'])).toStrictEqual({
+      trigger: 'schedule',
+      principals: ['a'],
+      dryRun: false,
+    });
+    expect(() => parseInvocation({ ...delivered, dryRun: true }, ['a'])).toThrow(
+      /"source".*it holds "dryRun"/,
     );
   });
 
