@@ -2,11 +2,13 @@
  * The BigState HTTP client: sign-in and revocation of session tokens, and complete, deduplicated walks of a
  * principal's API keys and of the principals the key can see.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 // zod's mini API: tree-shakeable, so the Lambda bundle carries only the schemas used here.
 import * as z from 'zod/mini';
+import type { Deadline } from '../commons/deadline.js';
 import { isLoopbackHost } from '../commons/validation.js';
 import { parseApiKeyPage, parsePrincipal, parsePrincipalPage, parseWith, walk } from './cursor.js';
-import { ConfigurationError, type RequestErrorDetails } from './errors.js';
+import { BigStateConfigurationError, type RequestErrorDetails } from './errors.js';
 import {
   type BigStateLogger,
   MalformedBodyError,
@@ -20,10 +22,12 @@ export type { BigStateLogger, RetryOptions } from './transport.js';
 
 /** Options of a single request. */
 export interface RequestOptions {
-  /** Aborts the request (and any back-off wait) with a DeadlineExceededError. */
-  readonly signal?: AbortSignal | undefined;
-  /** Epoch milliseconds by which the request must end (see WalkOptions.deadline). */
-  readonly deadline?: number | undefined;
+  /**
+   * When the request must end (time budget and caller's signal): it stops then with a DeadlineExceededError, and
+   * a back-off wait that would outlast it fails the request at once (see WalkOptions.deadline).
+   * @default no deadline
+   */
+  readonly deadline?: Deadline | undefined;
 }
 
 /** How to reach BigState and how hard to try. */
@@ -32,28 +36,34 @@ export interface BigStateClientOptions {
    * Base URL, e.g. `https://api.bigstate.dev` or `https://proxy.example/bigstate` (the path is kept). `https` is
    * required; `http` is accepted for loopback hosts only (127.0.0.0/8, ::1, localhost).
    */
-  host: string | URL;
+  readonly host: string | URL;
   /** Supplies the API key; asked again with `refresh: true` once per request after a 401. */
-  apiKey: ApiKeyProvider;
+  readonly apiKey: ApiKeyProvider;
   /**
    * Most requests in flight at a time, hence most keep-alive connections in use (HTTP/1.1, no pipelining). The
    * connections live in Node's global fetch pool: clients of the same host share it, each with its own cap.
    * @default 8
    */
-  maxConnections?: number;
+  readonly maxConnections?: number;
   /** Timeout of one attempt, until the whole body has arrived. @default 10_000 */
-  requestTimeoutMs?: number;
-  retry?: RetryOptions;
+  readonly requestTimeoutMs?: number;
+  readonly retry?: RetryOptions;
   /** Page limit of one walk, a guard against a server that never ends. @default 10_000 */
-  maxPages?: number;
+  readonly maxPages?: number;
   /** Diagnostics; never receives the API key or a token. */
-  logger?: BigStateLogger;
-  /** Waits between attempts; rejects when the signal aborts. Injectable for tests. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly logger?: BigStateLogger;
+  /**
+   * Waits between attempts; rejects when the signal aborts. Injectable for tests.
+   * @default `setTimeout` of `node:timers/promises`
+   */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Jitter source in [0, 1). @default Math.random */
-  random?: () => number;
-  /** Clock in epoch milliseconds, for `Retry-After` dates and deadlines. @default Date.now */
-  now?: () => number;
+  readonly random?: () => number;
+  /**
+   * Clock in epoch milliseconds, for `Retry-After` dates (a Deadline has its own clock). Injectable for tests.
+   * @default Date.now
+   */
+  readonly now?: () => number;
 }
 
 /** A session token from `POST /v1/token`. */
@@ -69,6 +79,26 @@ const DEFAULTS = {
   retry: { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 30_000 },
 } as const;
 
+/** Every option name, so that a misspelt one fails loudly instead of being ignored. */
+const OPTION_NAMES: ReadonlySet<string> = new Set<keyof BigStateClientOptions>([
+  'host',
+  'apiKey',
+  'maxConnections',
+  'requestTimeoutMs',
+  'retry',
+  'maxPages',
+  'logger',
+  'sleep',
+  'random',
+  'now',
+]);
+const RETRY_OPTION_NAMES: ReadonlySet<string> = new Set<keyof RetryOptions>([
+  'maxAttempts',
+  'baseDelayMs',
+  'maxDelayMs',
+  'maxRetryAfterMs',
+]);
+
 const signInSchema = z.looseObject({ token: z.string().check(z.minLength(1)), expirationTime: z.string() });
 
 /**
@@ -82,11 +112,16 @@ export class BigStateClient implements ApiKeyLister {
   readonly #transport: Transport;
   readonly #maxPages: number;
 
-  /** @throws ConfigurationError naming the option when one is invalid (e.g. `host` not https on a remote host). */
+  /**
+   * @throws BigStateConfigurationError naming the option when one is invalid (e.g. `host` not https on a remote
+   * host) or unknown (a misspelt name).
+   */
   constructor(options: BigStateClientOptions) {
+    rejectUnknown('', options, OPTION_NAMES);
+    rejectUnknown('retry.', options.retry ?? {}, RETRY_OPTION_NAMES);
     const baseUrl = validateHost(options.host);
     if (typeof options.apiKey !== 'function') {
-      throw new ConfigurationError('apiKey', 'must be a function that returns the API key');
+      throw new BigStateConfigurationError('apiKey', 'must be a function that returns the API key');
     }
     const retry = {
       maxAttempts: positiveInteger(
@@ -114,18 +149,10 @@ export class BigStateClient implements ApiKeyLister {
       ),
       retry,
       logger: options.logger,
-      sleep: options.sleep ?? abortableSleep,
+      sleep: options.sleep ?? wait,
       random: options.random ?? Math.random,
       now: options.now ?? Date.now,
     });
-  }
-
-  /**
-   * Requests sent (every attempt) and connections opened so far: connections Node's fetch opened to this host while
-   * this client had requests under way (another client of the same host busy at the same time is counted too).
-   */
-  get stats(): { readonly requests: number; readonly connections: number } {
-    return { requests: this.#transport.requests, connections: this.#transport.connections };
   }
 
   /**
@@ -139,7 +166,6 @@ export class BigStateClient implements ApiKeyLister {
       path: '/v1/token',
       query: [['principal', principal]],
       idempotent: false,
-      signal: options?.signal,
       deadline: options?.deadline,
       parse: (body) => {
         const parsed = parseWith(signInSchema, body.json);
@@ -168,7 +194,6 @@ export class BigStateClient implements ApiKeyLister {
       query: [['token', token]],
       secretQuery: ['token'],
       idempotent: true,
-      signal: options?.signal,
       deadline: options?.deadline,
     });
   }
@@ -217,7 +242,6 @@ export class BigStateClient implements ApiKeyLister {
       query: [['principal', principal]],
       idempotent: true,
       notFoundAsUndefined: true,
-      signal: options?.signal,
       deadline: options?.deadline,
       parse: parsePrincipal,
     });
@@ -247,7 +271,6 @@ export class BigStateClient implements ApiKeyLister {
       path,
       query,
       idempotent: true,
-      signal: options?.signal,
       deadline: options?.deadline,
       parse,
     });
@@ -308,20 +331,27 @@ function validateHost(host: string | URL): URL {
     url = new URL(host instanceof URL ? host.href : String(host));
   } catch (error) {
     // The value is not echoed: a mistyped setting could hold anything, even the key.
-    throw new ConfigurationError('host', 'is not a valid absolute URL (e.g. https://api.bigstate.dev)', {
-      cause: error instanceof Error ? new Error(error.name) : undefined,
-    });
+    throw new BigStateConfigurationError(
+      'host',
+      'is not a valid absolute URL (e.g. https://api.bigstate.dev)',
+      {
+        cause: error instanceof Error ? new Error(error.name) : undefined,
+      },
+    );
   }
   if (url.username !== '' || url.password !== '') {
-    throw new ConfigurationError('host', 'must not carry credentials; the API key is sent as x-api-key');
+    throw new BigStateConfigurationError(
+      'host',
+      'must not carry credentials; the API key is sent as x-api-key',
+    );
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new ConfigurationError('host', 'must not have a query or a fragment');
+    throw new BigStateConfigurationError('host', 'must not have a query or a fragment');
   }
   if (url.protocol === 'https:') return url;
   // Loopback hosts may use plain http: the traffic never leaves the machine.
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
-  throw new ConfigurationError(
+  throw new BigStateConfigurationError(
     'host',
     `must be an https URL (http is accepted only for loopback hosts); got ${url.protocol}//${url.host}`,
   );
@@ -330,7 +360,7 @@ function validateHost(host: string | URL): URL {
 function positiveInteger(option: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigurationError(option, `must be a positive integer; got ${String(value)}`);
+    throw new BigStateConfigurationError(option, `must be a positive integer; got ${String(value)}`);
   }
   return value;
 }
@@ -338,26 +368,19 @@ function positiveInteger(option: string, value: number | undefined, fallback: nu
 function nonNegative(option: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < 0) {
-    throw new ConfigurationError(option, `must be a non-negative number; got ${String(value)}`);
+    throw new BigStateConfigurationError(option, `must be a non-negative number; got ${String(value)}`);
   }
   return value;
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(handle);
-      reject(signal?.reason);
-    };
-    const handle = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Resolves after `ms`; rejects (with an AbortError) as soon as the signal aborts. */
+async function wait(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal });
+}
+
+/** Throws for the first name in `options` that is not in `known` (a typo would otherwise be ignored silently). */
+function rejectUnknown(prefix: string, options: object, known: ReadonlySet<string>): void {
+  for (const name of Object.keys(options)) {
+    if (!known.has(name)) throw new BigStateConfigurationError(`${prefix}${name}`, 'is not an option');
+  }
 }

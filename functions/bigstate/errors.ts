@@ -2,7 +2,11 @@
  * The BigState client's error family. Every request error names the method, the path with its query (principal
  * names are data, not secrets; a token value is redacted) and the HTTP status when there is one, and keeps the
  * underlying `cause`. None of them ever holds the API key.
+ *
+ * Every name starts with the package's (`BigState...`) or is unique in the project: error names reach
+ * EventBridge events and logs, where two different `ConfigurationError`s could not be told apart.
  */
+import { isInterruption } from '../commons/deadline.js';
 
 /** Where a request error happened: what was sent, what came back, how often it was tried. */
 export interface RequestErrorDetails {
@@ -15,14 +19,17 @@ export interface RequestErrorDetails {
   readonly cause?: unknown;
 }
 
-/** A client option (or the API key the provider returned) is unusable; raised before any request is sent. */
-export class ConfigurationError extends Error {
+/**
+ * A client option (or the API key the provider returned) is unusable; raised before any request is sent. Not the
+ * audit's own `ConfigurationError` (functions/commons/errors.ts), which names an environment variable or a flag.
+ */
+export class BigStateConfigurationError extends Error {
   /** The option at fault, e.g. `host` or `apiKey`. */
   readonly option: string;
 
   constructor(option: string, message: string, options?: { cause?: unknown }) {
     super(`BigState client option '${option}': ${message}`, options);
-    this.name = 'ConfigurationError';
+    this.name = 'BigStateConfigurationError';
     this.option = option;
   }
 }
@@ -141,11 +148,24 @@ export class TooManyPagesError extends BigStateError {
   }
 }
 
-/** The caller's deadline (its AbortSignal or `deadline`) ended the request or the back-off wait. */
+/**
+ * The caller's deadline ended the request, the wait for a connection or the back-off wait: its time ran out, or
+ * the caller interrupted (Ctrl-C). `cause` is the deadline's abort reason, which tells the two apart.
+ */
 export class DeadlineExceededError extends BigStateError {
+  /** True when the caller interrupted (the reason is an InterruptedError) rather than the time running out. */
+  readonly interrupted: boolean;
+
   constructor(details: RequestErrorDetails) {
-    super("deadline exceeded: the caller's signal or deadline ended the request", details);
+    const interrupted = isInterruption(details.cause);
+    super(
+      interrupted
+        ? 'interrupted: the caller stopped the request'
+        : "deadline exceeded: the caller's deadline ended the request",
+      details,
+    );
     this.name = 'DeadlineExceededError';
+    this.interrupted = interrupted;
   }
 }
 

@@ -1,17 +1,19 @@
 /**
  * One BigState request with everything around it: URL building, headers, a cap on concurrent connections, a
  * per-attempt timeout, retries with backoff and `Retry-After`, one key refresh on 401, the caller's deadline, and
- * the mapping of every failure to a named error. It never logs or stores the API key or a token value.
+ * the mapping of every failure to a named error. It never logs or stores the API key or a token value, and cuts
+ * them out of any text the server sends back before that text goes into an error.
  *
  * Requests go through Node's global `fetch` (undici built into Node), whose global dispatcher keeps connections
  * alive and reuses idle ones. The `undici` package is not imported: it would add about 0.5 MB and 100 ms of module
  * loading to the Lambda's cold start for what Node already has.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Deadline } from '../commons/deadline.js';
+import { redactSecrets } from '../commons/redact.js';
 import {
   BadRequestError,
+  BigStateConfigurationError,
   type BigStateError,
-  ConfigurationError,
   DeadlineExceededError,
   ForbiddenError,
   HttpStatusError,
@@ -51,8 +53,10 @@ export interface TransportSettings {
   readonly requestTimeoutMs: number;
   readonly retry: Required<RetryOptions>;
   readonly logger: BigStateLogger | undefined;
+  /** Waits `ms`; rejects when the signal aborts. */
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly random: () => number;
+  /** Clock in epoch milliseconds, for `Retry-After` dates. */
   readonly now: () => number;
 }
 
@@ -77,7 +81,10 @@ export interface RequestSpec<T> {
   readonly path: string;
   /** Query parameters in order; values are percent-encoded here. */
   readonly query: ReadonlyArray<readonly [string, string]>;
-  /** Names of query parameters whose values are secret (a token): shown as `REDACTED` in errors and logs. */
+  /**
+   * Names of query parameters whose values are secret (a token): shown as `REDACTED` in errors and logs, and cut
+   * out of any text the server sends back.
+   */
   readonly secretQuery?: readonly string[];
   /**
    * Whether sending the request twice is harmless. A request that is not (sign-in creates a token) is retried
@@ -88,9 +95,37 @@ export interface RequestSpec<T> {
   readonly notFoundAsUndefined?: boolean;
   /** Parse the body; undefined means the body is ignored (any 2xx succeeds). */
   readonly parse?: (body: ParsedBody) => T;
-  readonly signal?: AbortSignal | undefined;
-  /** Epoch milliseconds (by `now()`) when the caller's budget ends. */
-  readonly deadline?: number | undefined;
+  /** Ends the request, the wait for a connection and any back-off; see WalkOptions.deadline. */
+  readonly deadline?: Deadline | undefined;
+}
+
+/** Where a request goes, as errors and logs name it. */
+interface RequestAt {
+  readonly method: string;
+  /** Path and query with secret values redacted. */
+  readonly path: string;
+}
+
+/** What one attempt needs: the request, the key to send, and what errors must name or must never show. */
+interface AttemptOptions<T> {
+  readonly spec: RequestSpec<T>;
+  readonly url: string;
+  readonly at: RequestAt;
+  readonly key: string;
+  /** The key and the token values: cut out of any text the server sends back. */
+  readonly secrets: readonly string[];
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+}
+
+/** What `#classify` reads of a complete response. */
+interface ClassifyOptions<T> {
+  readonly spec: RequestSpec<T>;
+  readonly at: RequestAt;
+  readonly secrets: readonly string[];
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly text: string;
 }
 
 type Attempt<T> =
@@ -134,12 +169,6 @@ const NOT_PROCESSED_STATUSES = new Set([408, 429, 503]);
 const VALID_KEY = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /**
- * Published by Node's built-in undici for every connection it opens, for any origin and any caller in the process
- * (`{ connectParams: { protocol, host, hostname, port, ... }, socket }`).
- */
-const CONNECTED_CHANNEL = 'undici:client:connected';
-
-/**
  * Sends BigState requests with Node's global `fetch`, at most `maxConnections` at a time.
  *
  * HTTP/1.1 without pipelining carries one request per connection at a time, so capping the requests in flight caps
@@ -149,40 +178,15 @@ export class Transport {
   readonly #settings: TransportSettings;
   readonly #prefix: string;
   readonly #slots: Slots;
-  #requests = 0;
-  #connections = 0;
   /** Attempts under way: waiting for a slot, sent, or reading their body. */
   #pending = 0;
   #closed = false;
   readonly #idle: Array<() => void> = [];
 
-  /**
-   * Counts connections to this client's origin (`protocol` and `host`, the port included). Subscribed only while
-   * attempts are under way: connections to other hosts, or to this one while the client is idle, are not counted,
-   * and a client that is never closed leaves no subscriber behind. The channel cannot tell which caller a
-   * connection is for, so another client of the same host busy at the same time is counted too.
-   */
-  readonly #onConnected = (message: unknown): void => {
-    const params = (message as { connectParams?: { protocol?: unknown; host?: unknown } } | null)
-      ?.connectParams;
-    const { protocol, host } = this.#settings.baseUrl;
-    if (params?.protocol === protocol && params.host === host) this.#connections += 1;
-  };
-
   constructor(settings: TransportSettings) {
     this.#settings = settings;
     this.#prefix = settings.baseUrl.pathname.replace(/\/+$/, '');
     this.#slots = new Slots(settings.maxConnections);
-  }
-
-  /** HTTP requests sent so far (every attempt counts). */
-  get requests(): number {
-    return this.#requests;
-  }
-
-  /** Connections to the origin opened so far for this transport's requests (see `#onConnected`). */
-  get connections(): number {
-    return this.#connections;
   }
 
   /**
@@ -198,91 +202,97 @@ export class Transport {
 
   /**
    * Sends a request until it succeeds, fails for good, or its retries or the caller's deadline are spent.
-   * @throws BigStateError subclasses (see errors.ts); ConfigurationError when the key provider returns an unusable
-   * key; whatever the key provider itself throws.
+   * @throws BigStateError subclasses (see errors.ts), DeadlineExceededError once the deadline has ended;
+   * BigStateConfigurationError when the key provider returns an unusable key; whatever the key provider throws.
    */
   async request<T>(spec: RequestSpec<T>): Promise<T | undefined> {
     const url = this.#url(spec);
-    const base = { method: spec.method, path: this.displayPath(spec.path, spec.query, spec.secretQuery) };
-    const scope = deadlineScope(spec.signal, spec.deadline, this.#settings.now);
+    const at: RequestAt = {
+      method: spec.method,
+      path: this.displayPath(spec.path, spec.query, spec.secretQuery),
+    };
+    const deadline = spec.deadline;
     const deadlineError = (attempts: number) =>
-      new DeadlineExceededError({ ...base, attempts, cause: scope.signal?.reason });
-    try {
-      if (scope.signal?.aborted) throw deadlineError(0);
-      let key = await this.#readKey(false);
-      let refreshed = false;
-      let failures = 0;
-      for (let attempts = 1; ; attempts++) {
-        const outcome = await this.#attempt(url, spec, key, scope.signal, base, attempts);
-        switch (outcome.kind) {
-          case 'ok':
-            return outcome.value;
-          case 'deadline':
-            throw deadlineError(attempts);
-          case 'fatal':
-            throw outcome.error(attempts);
-          case 'unauthorized': {
-            if (refreshed)
-              throw new UnauthorizedError({ ...base, attempts }, 'the API key was refused again');
-            refreshed = true;
-            // Requests under way together all meet the same 401 of a rotation. When another one has already
-            // re-read the key (the key source now holds a different key), retry with that instead of reading
-            // the secret once more per request.
-            const current = await this.#readKey(false);
-            if (current !== key) {
-              key = current;
-              continue;
-            }
-            this.#settings.logger?.warn('BigState refused the API key; reading it again', {
-              ...base,
-              attempts,
-            });
-            const fresh = await this.#readKey(true);
-            if (fresh === key) {
-              throw new UnauthorizedError(
-                { ...base, attempts },
-                'the API key was refused and reading it again returned the same key',
-              );
-            }
-            key = fresh;
-            continue;
-          }
-          case 'transient': {
-            failures += 1;
-            const error = outcome.error(attempts);
-            if (!spec.idempotent && !outcome.notProcessed) throw error;
-            if (failures >= this.#settings.retry.maxAttempts) throw error;
-            const delay = this.#delay(failures, outcome.retryAfterMs);
-            const remaining = scope.remainingMs();
-            if (delay === undefined || (remaining !== undefined && delay >= remaining)) {
-              this.#settings.logger?.warn('BigState request failed; the wait before a retry is too long', {
-                ...base,
-                attempts,
-                reason: outcome.reason,
-                retryAfterMs: outcome.retryAfterMs,
-                remainingMs: remaining,
-              });
-              throw error;
-            }
-            this.#settings.logger?.warn('BigState request failed; retrying', {
-              ...base,
-              attempts,
+      new DeadlineExceededError({ ...at, attempts, cause: deadline?.signal.reason });
+    const tokens = spec.query.filter(([name]) => spec.secretQuery?.includes(name)).map(([, value]) => value);
+    if (deadline?.expired) throw deadlineError(0);
+    let key = await this.#readKey(false);
+    let refreshed = false;
+    let failures = 0;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#attempt({ spec, url, at, key, secrets: [key, ...tokens], attempt });
+      switch (outcome.kind) {
+        case 'ok':
+          return outcome.value;
+        case 'deadline':
+          throw deadlineError(attempt);
+        case 'fatal':
+          throw outcome.error(attempt);
+        case 'unauthorized': {
+          if (refreshed)
+            throw new UnauthorizedError({ ...at, attempts: attempt }, 'the API key was refused again');
+          refreshed = true;
+          key = await this.#rotatedKey(key, at, attempt);
+          continue;
+        }
+        case 'transient': {
+          failures += 1;
+          const error = outcome.error(attempt);
+          if (!spec.idempotent && !outcome.notProcessed) throw error;
+          if (failures >= this.#settings.retry.maxAttempts) throw error;
+          if (deadline?.expired) throw deadlineError(attempt);
+          const delay = this.#delay(failures, outcome.retryAfterMs);
+          const remaining = deadline?.remainingMs() ?? Number.POSITIVE_INFINITY;
+          // Fail fast: sleeping into the deadline would only turn this error into a less telling one.
+          if (delay === undefined || delay >= remaining) {
+            this.#settings.logger?.warn('BigState request failed; the wait before a retry is too long', {
+              ...at,
+              attempts: attempt,
               reason: outcome.reason,
-              delayMs: Math.round(delay),
+              retryAfterMs: outcome.retryAfterMs,
+              remainingMs: Number.isFinite(remaining) ? remaining : undefined,
             });
-            try {
-              await this.#settings.sleep(delay, scope.signal);
-            } catch (sleepError) {
-              if (scope.signal?.aborted) throw deadlineError(attempts);
-              throw sleepError;
-            }
-            if (scope.signal?.aborted) throw deadlineError(attempts);
+            throw error;
           }
+          this.#settings.logger?.warn('BigState request failed; retrying', {
+            ...at,
+            attempts: attempt,
+            reason: outcome.reason,
+            delayMs: Math.round(delay),
+          });
+          try {
+            await this.#settings.sleep(delay, deadline?.signal);
+          } catch (sleepError) {
+            if (deadline?.expired) throw deadlineError(attempt);
+            throw sleepError;
+          }
+          if (deadline?.expired) throw deadlineError(attempt);
         }
       }
-    } finally {
-      scope.dispose();
     }
+  }
+
+  /**
+   * The key to try after a 401. Requests under way together all meet the same 401 of a rotation: when another one
+   * has already re-read the key (the key source now holds a different key), that one is used instead of reading
+   * the secret once more per request.
+   * @throws UnauthorizedError when a fresh read returns the refused key again.
+   */
+  async #rotatedKey(refused: string, at: RequestAt, attempt: number): Promise<string> {
+    const current = await this.#readKey(false);
+    if (current !== refused) return current;
+    this.#settings.logger?.warn('BigState refused the API key; reading it again', {
+      ...at,
+      attempts: attempt,
+    });
+    const fresh = await this.#readKey(true);
+    if (fresh === refused) {
+      throw new UnauthorizedError(
+        { ...at, attempts: attempt },
+        'the API key was refused and reading it again returned the same key',
+      );
+    }
+    return fresh;
   }
 
   /** The wait before retry number `failures`, or undefined when `Retry-After` asks for longer than allowed. */
@@ -298,7 +308,7 @@ export class Transport {
     const key = typeof raw === 'string' ? raw.trim() : '';
     if (!VALID_KEY.test(key)) {
       // Never echo the value: it is the secret.
-      throw new ConfigurationError(
+      throw new BigStateConfigurationError(
         'apiKey',
         'the API key provider returned an empty key or one with characters an HTTP header cannot carry',
       );
@@ -307,29 +317,23 @@ export class Transport {
   }
 
   /** One attempt: waits for a free connection slot (not counted against the timeout), then sends. */
-  async #attempt<T>(
-    url: string,
-    spec: RequestSpec<T>,
-    key: string,
-    outer: AbortSignal | undefined,
-    base: { method: string; path: string },
-    attempt: number,
-  ): Promise<Attempt<T>> {
+  async #attempt<T>(options: AttemptOptions<T>): Promise<Attempt<T>> {
+    const { at } = options;
     if (this.#closed) {
       return {
         kind: 'fatal',
-        error: (attempts) => new NetworkError('the client was closed', { ...base, attempts }),
+        error: (attempts) => new NetworkError('the client was closed', { ...at, attempts }),
       };
     }
-    if (this.#pending++ === 0) subscribe(CONNECTED_CHANNEL, this.#onConnected);
+    this.#pending += 1;
     try {
       try {
-        await this.#slots.acquire(outer);
+        await this.#slots.acquire(options.spec.deadline?.signal);
       } catch {
         return { kind: 'deadline' };
       }
       try {
-        return await this.#send(url, spec, key, outer, base, attempt);
+        return await this.#send(options);
       } finally {
         // Node's fetch gives the connection back to its pool in a setImmediate after the response ended: a slot
         // freed earlier would let the next request open a new connection instead of reusing this one.
@@ -337,27 +341,19 @@ export class Transport {
         this.#slots.release();
       }
     } finally {
-      if (--this.#pending === 0) {
-        unsubscribe(CONNECTED_CHANNEL, this.#onConnected);
-        for (const resolve of this.#idle.splice(0)) resolve();
-      }
+      this.#pending -= 1;
+      if (this.#pending === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
-  async #send<T>(
-    url: string,
-    spec: RequestSpec<T>,
-    key: string,
-    outer: AbortSignal | undefined,
-    base: { method: string; path: string },
-    attempt: number,
-  ): Promise<Attempt<T>> {
+  async #send<T>({ spec, url, at, key, secrets, attempt }: AttemptOptions<T>): Promise<Attempt<T>> {
     const timeoutMs = this.#settings.requestTimeoutMs;
-    const timer = new AbortController();
-    const handle = setTimeout(() => timer.abort(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
-    const signal = outer === undefined ? timer.signal : AbortSignal.any([outer, timer.signal]);
+    // One signal for the attempt: the caller's deadline or this attempt's timeout, whichever ends first. The
+    // timeout starts only now, so the wait for a free connection does not count against it.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const deadline = spec.deadline;
+    const signal = deadline === undefined ? timeout : AbortSignal.any([deadline.signal, timeout]);
     const started = performance.now();
-    this.#requests += 1;
     let status: number | undefined;
     try {
       const response = await fetch(url, {
@@ -373,31 +369,34 @@ export class Transport {
         signal,
       });
       status = response.status;
-      // Read the whole body under the same timeout, also on errors, so the connection goes back to the pool.
+      // Read the whole body under the same signal, also on errors, so the connection goes back to the pool.
       const text = await response.text();
-      clearTimeout(handle);
       this.#settings.logger?.debug('BigState response', {
-        ...base,
+        ...at,
         status,
         attempt,
         durationMs: Math.round(performance.now() - started),
       });
-      return this.#classify(spec, status, response.headers.get('retry-after'), text, base, key);
+      const retryAfter = response.headers.get('retry-after');
+      return this.#classify({ spec, at, secrets, status, retryAfter, text });
     } catch (error) {
-      if (outer?.aborted) return { kind: 'deadline' };
-      if (timer.signal.aborted) {
-        const cause: unknown = timer.signal.reason;
+      if (deadline?.expired) return { kind: 'deadline' };
+      if (timeout.aborted) {
+        const cause: unknown = timeout.reason;
         return {
           kind: 'transient',
           notProcessed: false,
           reason: `timeout after ${timeoutMs} ms`,
-          error: (attempts) => new RequestTimeoutError(timeoutMs, { ...base, status, attempts, cause }),
+          error: (attempts) => new RequestTimeoutError(timeoutMs, { ...at, status, attempts, cause }),
         };
       }
       const code = errorCode(error);
-      const detail = `${describeCause(error)}${code === undefined ? '' : ` (${code})`}`;
-      const make = (attempts: number) =>
-        new NetworkError(detail, { ...base, status, attempts, cause: error });
+      const detail = redactSecrets(
+        `${describeCause(error)}${code === undefined ? '' : ` (${code})`}`,
+        secrets,
+      );
+      const cause = redactedCopy(error, secrets);
+      const make = (attempts: number) => new NetworkError(detail, { ...at, status, attempts, cause });
       if (code === undefined || !TRANSIENT_NETWORK_CODES.has(code)) return { kind: 'fatal', error: make };
       return {
         kind: 'transient',
@@ -405,39 +404,34 @@ export class Transport {
         reason: detail,
         error: make,
       };
-    } finally {
-      clearTimeout(handle);
     }
   }
 
-  #classify<T>(
-    spec: RequestSpec<T>,
-    status: number,
-    retryAfter: string | null,
-    text: string,
-    base: { method: string; path: string },
-    key: string,
-  ): Attempt<T> {
-    const details = (attempts: number): RequestErrorDetails => ({ ...base, status, attempts });
+  #classify<T>({ spec, at, secrets, status, retryAfter, text }: ClassifyOptions<T>): Attempt<T> {
+    const details = (attempts: number): RequestErrorDetails => ({ ...at, status, attempts });
     if (status >= 200 && status <= 299) {
       if (spec.parse === undefined) return { kind: 'ok', value: undefined };
       try {
         return { kind: 'ok', value: spec.parse(parseJson(text)) };
       } catch (error) {
-        const detail = error instanceof SyntaxError ? 'the body is not complete JSON' : messageOf(error);
+        // JSON.parse quotes a window of the body in its message, which could hold a fragment of an echoed key that
+        // no redaction recognises: that error is not kept at all.
+        const syntax = error instanceof SyntaxError;
+        const detail = syntax ? 'the body is not complete JSON' : redactSecrets(messageOf(error), secrets);
+        const cause = syntax ? undefined : redactedCopy(error, secrets);
         // A garbled body is usually a cut-off transfer: worth another attempt.
         return {
           kind: 'transient',
           notProcessed: false,
           reason: `malformed body: ${detail}`,
-          error: (attempts) => new ProtocolError(detail, { ...details(attempts), cause: error }),
+          error: (attempts) => new ProtocolError(detail, { ...details(attempts), cause }),
         };
       }
     }
     if (status === 401) return { kind: 'unauthorized' };
     if (status === 403) return { kind: 'fatal', error: (attempts) => new ForbiddenError(details(attempts)) };
     if (status === 400) {
-      const { code, desc } = bigStateErrorBody(text, key);
+      const { code, desc } = bigStateErrorBody(text, secrets);
       return { kind: 'fatal', error: (attempts) => new BadRequestError(details(attempts), code, desc) };
     }
     if (status === 404 && spec.notFoundAsUndefined) return { kind: 'ok', value: undefined };
@@ -492,22 +486,75 @@ export function parseJson(text: string): ParsedBody {
 }
 
 /**
- * Reads `Retry-After` (delta-seconds or an HTTP date) as milliseconds from `now`; undefined when absent or
- * unreadable.
+ * Reads `Retry-After` (RFC 9110 §10.2.3) as milliseconds from `now`: delta-seconds (digits only) or an HTTP-date
+ * (see parseHttpDate). Undefined when absent or unreadable, which falls back to the normal backoff: a value
+ * guessed at (`soon 10`, a date without its zone) could make the client wait far too long, or not at all.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
   if (value === null || value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (!/[a-z]/i.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  const at = parseHttpDate(trimmed, now);
+  return at === undefined ? undefined : Math.max(0, at - now);
 }
 
-/** BigState's `{ error, desc }`; a server that echoes the request could put the key in `desc`, so it is cut out. */
+const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const LONG_DAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTH_NAMES = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const DAY = `(?<day>${DAY_NAMES.join('|')})`;
+const MONTH = `(?<month>${MONTH_NAMES.join('|')})`;
+const TIME = String.raw`(?<hour>\d{2}):(?<minute>\d{2}):(?<second>\d{2})`;
+/** `Sun, 06 Nov 1994 08:49:37 GMT`, the format senders must use. */
+const IMF_FIXDATE = new RegExp(String.raw`^${DAY}, (?<date>\d{2}) ${MONTH} (?<year>\d{4}) ${TIME} GMT$`);
+/** `Sunday, 06-Nov-94 08:49:37 GMT` (obsolete RFC 850 format). */
+const RFC850_DATE = new RegExp(
+  String.raw`^(?<day>${LONG_DAY_NAMES.join('|')}), (?<date>\d{2})-${MONTH}-(?<year>\d{2}) ${TIME} GMT$`,
+);
+/** `Sun Nov  6 08:49:37 1994` (obsolete asctime format, always GMT). */
+const ASCTIME_DATE = new RegExp(String.raw`^${DAY} ${MONTH} (?<date>\d{2}| \d) ${TIME} (?<year>\d{4})$`);
+
+/**
+ * Parses an HTTP-date (RFC 9110 §5.6.7) strictly, as epoch milliseconds: the IMF-fixdate, and the two obsolete
+ * formats recipients must still accept, exactly as written there (names case-sensitive, GMT only, the day name
+ * matching the date). Undefined for anything else, e.g. a date without `GMT` or with another zone. `now` (epoch
+ * milliseconds) places an RFC 850 two-digit year in its century.
+ */
+export function parseHttpDate(text: string, now: number = Date.now()): number | undefined {
+  const groups = (IMF_FIXDATE.exec(text) ?? RFC850_DATE.exec(text) ?? ASCTIME_DATE.exec(text))?.groups;
+  if (groups === undefined) return undefined;
+  const { day = '', month = '', year = '' } = groups;
+  const [date, hour, minute, second] = [groups.date, groups.hour, groups.minute, groups.second].map(Number);
+  if (date === undefined || hour === undefined || minute === undefined || second === undefined)
+    return undefined;
+  let fullYear = Number(year);
+  if (year.length === 2) {
+    // RFC 9110: a two-digit year more than 50 years ahead is the latest past year with those digits.
+    const thisYear = new Date(now).getUTCFullYear();
+    fullYear += thisYear - (thisYear % 100);
+    if (fullYear > thisYear + 50) fullYear -= 100;
+  }
+  // Second 60 is a leap second, which RFC 9110 allows: it counts as the start of the next minute.
+  if (hour > 23 || minute > 59 || second > 60) return undefined;
+  const monthIndex = MONTH_NAMES.indexOf(month);
+  const time = new Date(0);
+  // setUTCFullYear rather than Date.UTC, which reads the years 0 to 99 as 1900 to 1999.
+  time.setUTCFullYear(fullYear, monthIndex, date);
+  time.setUTCHours(hour, minute, 0, 0);
+  // An out-of-range day rolls over into the next month (31 Nov is 1 Dec): it shows as a different day.
+  const dayNames = day.length === 3 ? DAY_NAMES : LONG_DAY_NAMES;
+  if (time.getUTCDate() !== date || time.getUTCMonth() !== monthIndex || dayNames[time.getUTCDay()] !== day) {
+    return undefined;
+  }
+  return time.getTime() + second * 1000;
+}
+
+/**
+ * BigState's `{ error, desc }`. A server that echoes the request could put the key or a token in `desc`, in any
+ * encoding: they are cut out, and the text is capped (it is evidence, not a payload to pass on).
+ */
 function bigStateErrorBody(
   text: string,
-  key: string,
+  secrets: readonly string[],
 ): { code: number | undefined; desc: string | undefined } {
   try {
     const body: unknown = JSON.parse(text);
@@ -515,11 +562,27 @@ function bigStateErrorBody(
     const { error, desc } = body as Record<string, unknown>;
     return {
       code: typeof error === 'number' && Number.isFinite(error) ? error : undefined,
-      desc: typeof desc === 'string' ? desc.replaceAll(key, 'REDACTED').slice(0, 500) : undefined,
+      desc: typeof desc === 'string' ? redactSecrets(desc, secrets) : undefined,
     };
   } catch {
     return { code: undefined, desc: undefined };
   }
+}
+
+/**
+ * A copy of an error chain that keeps what diagnoses a failure (name, message, `code`) with the secrets cut out
+ * of the messages, and drops everything else: undici's parser errors carry the raw response bytes (`data`), which
+ * a server that echoes the request could fill with the key.
+ */
+function redactedCopy(error: unknown, secrets: readonly string[], depth = 0): Error {
+  const copy = new Error(redactSecrets(messageOf(error), secrets, { maxLength: 1_000 }));
+  if (!(error instanceof Error)) return copy;
+  copy.name = error.name;
+  if (error.stack !== undefined) copy.stack = redactSecrets(error.stack, secrets, { maxLength: 4_000 });
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') Object.assign(copy, { code });
+  if (error.cause !== undefined && depth < 4) copy.cause = redactedCopy(error.cause, secrets, depth + 1);
+  return copy;
 }
 
 /** The first `code` on the error or its causes (undici wraps socket errors in `TypeError: fetch failed`). */
@@ -590,30 +653,4 @@ class Slots {
     this.#waiting.delete(next.value);
     next.value();
   }
-}
-
-interface DeadlineScope {
-  readonly signal: AbortSignal | undefined;
-  remainingMs(): number | undefined;
-  dispose(): void;
-}
-
-/** Joins the caller's signal and absolute deadline into one signal, and tells how much time is left. */
-function deadlineScope(
-  signal: AbortSignal | undefined,
-  deadline: number | undefined,
-  now: () => number,
-): DeadlineScope {
-  if (deadline === undefined) return { signal, remainingMs: () => undefined, dispose: () => {} };
-  const controller = new AbortController();
-  const handle = setTimeout(
-    () => controller.abort(new DOMException('the deadline passed', 'TimeoutError')),
-    Math.max(0, deadline - now()),
-  );
-  if (deadline - now() <= 0) controller.abort(new DOMException('the deadline passed', 'TimeoutError'));
-  return {
-    signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]),
-    remainingMs: () => deadline - now(),
-    dispose: () => clearTimeout(handle),
-  };
 }

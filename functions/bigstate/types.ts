@@ -2,6 +2,7 @@
  * Public types of the BigState client. The core of the audit depends on these, not on the client's
  * implementation.
  */
+import type { Deadline } from '../commons/deadline.js';
 
 /** One API key as `GET /v1/apikey/match` lists it. Its identity is `name`; any other field is kept as is. */
 export interface ApiKeyEntry {
@@ -27,13 +28,12 @@ export type ApiKeyProvider = (options: { readonly refresh: boolean }) => Promise
 export interface WalkOptions {
   /** Glob passed through to BigState (`x`, `*x`, `x*`, `*x*`); omitted when undefined. */
   readonly pattern?: string | undefined;
-  /** Aborts the walk (and any request or back-off under way) with a DeadlineExceededError. */
-  readonly signal?: AbortSignal | undefined;
   /**
-   * Epoch milliseconds (Date.now) by which the walk must end: it aborts then with a DeadlineExceededError, and a
-   * back-off wait (or `Retry-After`) that would run past it fails the request at once instead of sleeping.
+   * When the walk must end (its time budget, and the caller's signal such as Ctrl-C). When it ends, the request,
+   * connection wait or back-off under way stops with a DeadlineExceededError; a back-off wait (or `Retry-After`)
+   * that would outlast it fails the request at once instead of sleeping. @default no deadline
    */
-  readonly deadline?: number | undefined;
+  readonly deadline?: Deadline | undefined;
   /** Overrides the client's page limit for this walk. */
   readonly maxPages?: number | undefined;
 }

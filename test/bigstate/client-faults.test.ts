@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BadRequestError,
+  BigStateConfigurationError,
   type BigStateError,
-  ConfigurationError,
   CursorLoopError,
   DeadlineExceededError,
   ForbiddenError,
@@ -15,7 +15,8 @@ import {
   UnauthorizedError,
 } from '../../functions/bigstate/errors.js';
 import type { SimulatorFault } from '../../functions/bigstate/simulator.js';
-import { collect, Fixture, failure, names, recordingSleep, rotatingKey } from './support.js';
+import { InterruptedError } from '../../functions/commons/errors.js';
+import { collect, Fixture, failure, names, recordingSleep, rotatingKey, until } from './support.js';
 
 const fixture = new Fixture();
 afterEach(() => fixture.close());
@@ -50,7 +51,7 @@ describe('transient faults are retried', () => {
     simulator.inject('p', fault, { times: 2, onPage: 1 });
 
     expect(await walkNames(client.listApiKeys('p'))).toEqual(names(5));
-    expect(client.stats.requests).toBe(5);
+    expect(simulator.stats.requests).toBe(5);
     // Full jitter with random() = 0.5 and the default base of 200 ms: 0.5 * 200, then 0.5 * 400.
     expect(sleeps).toEqual([100, 200]);
   });
@@ -89,7 +90,7 @@ describe('transient faults are retried', () => {
   it('fails at once when Retry-After runs past the walk deadline', async () => {
     const { simulator, client, sleeps } = await setup();
     simulator.inject('p', { type: 'status', status: 503, retryAfter: '5' });
-    const error = await failure(collect(client.listApiKeys('p', { deadline: Date.now() + 2_000 })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: fixture.deadlineAfter(2_000) })));
     expect(error).toBeInstanceOf(HttpStatusError);
     expect(error).toMatchObject({ status: 503, attempts: 1 });
     expect(sleeps).toEqual([]);
@@ -105,7 +106,7 @@ describe('transient faults are retried', () => {
     expect(error).toBeInstanceOf(HttpStatusError);
     expect(error).toMatchObject({ status: 503, attempts: 6 });
     expect((error as Error).message).toContain('after 6 attempts');
-    expect(client.stats.requests).toBe(6);
+    expect(simulator.stats.requests).toBe(6);
     expect(sleeps).toEqual([100, 200, 400, 800, 1000]);
   });
 
@@ -203,7 +204,7 @@ describe('errors that are not retried', () => {
     expect(error).toBeInstanceOf(ForbiddenError);
     expect(error).toMatchObject({ status: 403, attempts: 1 });
     expect(await failure(client.getPrincipal('theirs'))).toBeInstanceOf(ForbiddenError);
-    expect(client.stats.requests).toBe(3);
+    expect(simulator.stats.requests).toBe(3);
   });
 
   it.each([404, 405, 409, 302])('%i where it is not expected', async (status) => {
@@ -221,7 +222,7 @@ describe('errors that are not retried', () => {
     const error = await failure(collect(client.listApiKeys('p')));
     expect(error).toBeInstanceOf(CursorLoopError);
     expect(error).toMatchObject({ cursor: '0' });
-    expect(client.stats.requests).toBe(1);
+    expect(simulator.stats.requests).toBe(1);
   });
 
   it('a repeated cursor (later page), after yielding the earlier pages', async () => {
@@ -236,15 +237,15 @@ describe('errors that are not retried', () => {
     expect(error).toBeInstanceOf(CursorLoopError);
     expect((error as CursorLoopError).message).toContain('a second time in one walk');
     expect(seen).toEqual(names(5).slice(0, 5));
-    expect(client.stats.requests).toBe(3);
+    expect(simulator.stats.requests).toBe(3);
   });
 
   it('too many pages', async () => {
-    const { client } = await setup({ maxPages: 2 });
+    const { simulator, client } = await setup({ maxPages: 2 });
     const error = await failure(collect(client.listApiKeys('p')));
     expect(error).toBeInstanceOf(TooManyPagesError);
     expect(error).toMatchObject({ maxPages: 2 });
-    expect(client.stats.requests).toBe(2);
+    expect(simulator.stats.requests).toBe(2);
     // The per-walk override wins over the client's limit.
     expect((await collect(client.listApiKeys('p', { maxPages: 3 }))).length).toBe(5);
   });
@@ -294,7 +295,7 @@ describe('timeouts and deadlines', () => {
     simulator.inject('p', { type: 'hang' });
     const signal = AbortSignal.timeout(80);
     const started = performance.now();
-    const error = await failure(collect(client.listApiKeys('p', { signal })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: until(signal) })));
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect((error as Error).cause).toBe(signal.reason);
     expect(performance.now() - started).toBeLessThan(2_000);
@@ -313,25 +314,49 @@ describe('timeouts and deadlines', () => {
     const reason = new Error('budget spent');
     setTimeout(() => controller.abort(reason), 50);
     const started = performance.now();
-    const error = await failure(collect(client.listApiKeys('p', { signal: controller.signal })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: until(controller.signal) })));
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect(error).toMatchObject({ attempts: 1, cause: reason });
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
-  it('fails before sending anything when the signal is already aborted', async () => {
-    const { client } = await setup();
-    const error = await failure(collect(client.listApiKeys('p', { signal: AbortSignal.abort('stop') })));
+  it('fails before sending anything when the deadline has already ended', async () => {
+    const { simulator, client } = await setup();
+    const error = await failure(
+      collect(client.listApiKeys('p', { deadline: until(AbortSignal.abort('stop')) })),
+    );
     expect(error).toBeInstanceOf(DeadlineExceededError);
-    expect(client.stats.requests).toBe(0);
+    expect(simulator.stats.requests).toBe(0);
   });
 
-  it('ends a walk at its deadline', async () => {
+  it('ends a walk at its deadline, saying the deadline was exceeded', async () => {
     const { simulator, client } = await setup({ requestTimeoutMs: 10_000 });
     simulator.inject('p', { type: 'hang' }, { onPage: 1 });
-    const error = await failure(collect(client.listApiKeys('p', { deadline: Date.now() + 80 })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: fixture.deadlineAfter(80) })));
     expect(error).toBeInstanceOf(DeadlineExceededError);
-    expect((error as Error).message).toContain('next=');
+    expect(error).toMatchObject({ interrupted: false, cause: { name: 'TimeBudgetError' } });
+    expect((error as Error).message).toMatch(
+      /^BigState GET \/v1\/apikey\/match\?principal=p&next=\d+: deadline exceeded: the caller's deadline ended the request \(after 1 attempt\)$/,
+    );
+  });
+
+  it('says "interrupted" when the caller stopped the walk (Ctrl-C), not that a deadline passed', async () => {
+    const { simulator, client } = await setup({ requestTimeoutMs: 10_000 });
+    simulator.inject('p', { type: 'hang' }, { onPage: 1 });
+    const controller = new AbortController();
+    const reason = new InterruptedError('interrupted (Ctrl-C)');
+    const deadline = fixture.deadlineAfter(60_000, { signal: controller.signal });
+    // Page 0 arrives at once; page 1 hangs until the caller gives up.
+    setTimeout(() => controller.abort(reason), 80);
+    const started = performance.now();
+    const error = await failure(collect(client.listApiKeys('p', { deadline })));
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(error).toMatchObject({ interrupted: true, attempts: 1, cause: reason });
+    expect((error as Error).message).toMatch(
+      /: interrupted: the caller stopped the request \(after 1 attempt\)$/,
+    );
+    expect((error as Error).message).not.toContain('deadline');
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 
@@ -349,7 +374,7 @@ describe('401 and key rotation', () => {
     expect(await walkNames(client.listApiKeys('p'))).toEqual(names(5));
     expect(key.calls.refresh).toBe(1);
     // Three pages and the one refused attempt.
-    expect(client.stats.requests).toBe(3 + 4);
+    expect(simulator.stats.requests).toBe(3 + 4);
   });
 
   it('fails with UnauthorizedError when the re-read key is the same', async () => {
@@ -361,7 +386,7 @@ describe('401 and key rotation', () => {
     expect(error).toBeInstanceOf(UnauthorizedError);
     expect(error).toMatchObject({ status: 401, attempts: 1 });
     expect(key.calls.refresh).toBe(1);
-    expect(client.stats.requests).toBe(1);
+    expect(simulator.stats.requests).toBe(1);
   });
 
   it('fails with UnauthorizedError when the re-read key is refused too', async () => {
@@ -374,17 +399,17 @@ describe('401 and key rotation', () => {
     expect(error).toBeInstanceOf(UnauthorizedError);
     expect(error).toMatchObject({ attempts: 2 });
     expect(key.calls.refresh).toBe(1);
-    expect(client.stats.requests).toBe(2);
+    expect(simulator.stats.requests).toBe(2);
   });
 
   it('rejects an unusable key from the provider before sending it', async () => {
-    const { client: empty } = await setup({ apiKey: async () => '  ' });
-    const { client: control } = await setup({ apiKey: async () => 'a\u0000b' });
-    for (const client of [empty, control]) {
+    const empty = await setup({ apiKey: async () => '  ' });
+    const control = await setup({ apiKey: async () => 'a\u0000b' });
+    for (const { client, simulator } of [empty, control]) {
       const error = await failure(collect(client.listApiKeys('p')));
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect(error).toMatchObject({ option: 'apiKey' });
-      expect(client.stats.requests).toBe(0);
+      expect(error).toBeInstanceOf(BigStateConfigurationError);
+      expect(error).toMatchObject({ name: 'BigStateConfigurationError', option: 'apiKey' });
+      expect(simulator.stats.requests).toBe(0);
     }
   });
 

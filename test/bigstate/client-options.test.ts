@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BigStateClient, type BigStateClientOptions } from '../../functions/bigstate/client.js';
 import {
-  ConfigurationError,
+  BigStateConfigurationError,
   CursorLoopError,
   DeadlineExceededError,
   TooManyPagesError,
 } from '../../functions/bigstate/errors.js';
-import { collect, Fixture, failure, recordingSleep } from './support.js';
+import { collect, Fixture, failure, recordingSleep, until } from './support.js';
 
 const fixture = new Fixture();
 afterEach(() => fixture.close());
@@ -60,14 +60,43 @@ describe('client options', () => {
     },
   ])('rejects $option: $says', ({ options, option, says }) => {
     const error = thrownBy(() => new BigStateClient({ host, apiKey, ...options }));
-    expect(error).toBeInstanceOf(ConfigurationError);
-    expect(error).toMatchObject({ name: 'ConfigurationError', option });
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
+    expect(error).toMatchObject({ name: 'BigStateConfigurationError', option });
     expect((error as Error).message).toBe(`BigState client option '${option}': ${says}`);
+  });
+
+  it.each<{ options: Record<string, unknown>; option: string }>([
+    { options: { maxConection: 4 }, option: 'maxConection' },
+    { options: { timeoutMs: 1_000 }, option: 'timeoutMs' },
+    { options: { signal: AbortSignal.abort() }, option: 'signal' },
+    { options: { retry: { maxAttempt: 3 } }, option: 'retry.maxAttempt' },
+  ])('rejects the unknown option $option instead of ignoring it', ({ options, option }) => {
+    const error = thrownBy(() => new BigStateClient({ host, apiKey, ...options } as BigStateClientOptions));
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
+    expect(error).toMatchObject({ name: 'BigStateConfigurationError', option });
+    expect((error as Error).message).toBe(`BigState client option '${option}': is not an option`);
+  });
+
+  it('accepts every documented option, also when it is undefined', () => {
+    const options: Required<BigStateClientOptions> = {
+      host,
+      apiKey,
+      maxConnections: 2,
+      requestTimeoutMs: 1_000,
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 3 },
+      maxPages: 5,
+      logger: { debug: () => {}, warn: () => {} },
+      sleep: async () => {},
+      random: () => 0,
+      now: () => 0,
+    };
+    expect(() => new BigStateClient(options)).not.toThrow();
+    expect(() => new BigStateClient({ host, apiKey, logger: undefined, retry: {} })).not.toThrow();
   });
 
   it('rejects an apiKey that is not a function, without echoing it', () => {
     const error = thrownBy(() => new BigStateClient({ host, apiKey: 'bigstate-secret' as never }));
-    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
     expect((error as Error).message).toBe(
       "BigState client option 'apiKey': must be a function that returns the API key",
     );
@@ -95,7 +124,7 @@ describe('client options', () => {
       () => client.listPrincipals({ maxPages: 2.5 }),
     ]) {
       const error = thrownBy(walk);
-      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(error).toBeInstanceOf(BigStateConfigurationError);
       expect(error).toMatchObject({ option: 'maxPages' });
       expect((error as Error).message).toMatch(
         /^BigState client option 'maxPages': must be a positive integer/,
@@ -138,13 +167,13 @@ describe('host option', () => {
     },
   ])('rejects $value: $says', ({ value, says }) => {
     const error = thrownBy(() => new BigStateClient({ host: value, apiKey }));
-    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
     expect((error as Error).message).toBe(`BigState client option 'host': ${says}`);
   });
 
   it('rejects a host that is not a URL, naming only the kind of parse failure', () => {
     const error = thrownBy(() => new BigStateClient({ host: 'bigstate-secret-typed-here', apiKey }));
-    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
     expect((error as Error).message).toBe(
       "BigState client option 'host': is not a valid absolute URL (e.g. https://api.bigstate.dev)",
     );
@@ -211,7 +240,7 @@ describe('the built-in back-off wait', () => {
   const failingThenOk = (_: unknown, index: number) =>
     index === 0 ? { status: 503 } : { body: '{"next":-1,"apiKeys":[{"name":"a"}]}' };
 
-  it('waits and retries without a signal or deadline', async () => {
+  it('waits and retries without a deadline', async () => {
     const server = await fixture.fakeServer(failingThenOk);
     const client = fixture.client(server.url, {
       sleep: undefined,
@@ -232,7 +261,7 @@ describe('the built-in back-off wait', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('stop')), 50);
     const started = Date.now();
-    const error = await failure(collect(client.listApiKeys('p', { signal: controller.signal })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: until(controller.signal) })));
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(server.requests).toHaveLength(1);
@@ -249,7 +278,7 @@ describe('the built-in back-off wait', () => {
       logger: { debug: () => {}, warn: () => controller.abort(new Error('stop')) },
     });
     const started = Date.now();
-    const error = await failure(collect(client.listApiKeys('p', { signal: controller.signal })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: until(controller.signal) })));
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect(Date.now() - started).toBeLessThan(5_000);
   });

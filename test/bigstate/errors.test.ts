@@ -2,8 +2,8 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   BadRequestError,
+  BigStateConfigurationError,
   BigStateError,
-  ConfigurationError,
   CursorLoopError,
   DeadlineExceededError,
   ForbiddenError,
@@ -16,14 +16,15 @@ import {
   TooManyPagesError,
   UnauthorizedError,
 } from '../../functions/bigstate/errors.js';
+import { InterruptedError, TimeBudgetError } from '../../functions/commons/errors.js';
 
 const at = { method: 'GET', path: '/v1/apikey/match?principal=p&next=0' };
 
 describe('error messages', () => {
   it.each<{ error: Error; name: string; message: string }>([
     {
-      error: new ConfigurationError('retry.baseDelayMs', 'must be a non-negative number; got -1'),
-      name: 'ConfigurationError',
+      error: new BigStateConfigurationError('retry.baseDelayMs', 'must be a non-negative number; got -1'),
+      name: 'BigStateConfigurationError',
       message: "BigState client option 'retry.baseDelayMs': must be a non-negative number; got -1",
     },
     {
@@ -105,13 +106,46 @@ describe('error messages', () => {
       error: new DeadlineExceededError({ ...at, attempts: 0 }),
       name: 'DeadlineExceededError',
       message:
-        "BigState GET /v1/apikey/match?principal=p&next=0: deadline exceeded: the caller's signal or deadline " +
-        'ended the request (after 0 attempts)',
+        "BigState GET /v1/apikey/match?principal=p&next=0: deadline exceeded: the caller's deadline ended the " +
+        'request (after 0 attempts)',
+    },
+    {
+      error: new DeadlineExceededError({
+        ...at,
+        attempts: 2,
+        cause: new TimeBudgetError('the time budget ended'),
+      }),
+      name: 'DeadlineExceededError',
+      message:
+        "BigState GET /v1/apikey/match?principal=p&next=0: deadline exceeded: the caller's deadline ended the " +
+        'request (after 2 attempts)',
+    },
+    {
+      error: new DeadlineExceededError({ ...at, attempts: 1, cause: new InterruptedError() }),
+      name: 'DeadlineExceededError',
+      message:
+        'BigState GET /v1/apikey/match?principal=p&next=0: interrupted: the caller stopped the request ' +
+        '(after 1 attempt)',
     },
   ])('$name: $message', ({ error, name, message }) => {
     expect(error.name).toBe(name);
     expect(error.message).toBe(message);
     expect(String(error)).toBe(`${name}: ${message}`);
+  });
+
+  it('tells an interruption from a deadline by the abort reason, also one wrapped in another error', () => {
+    const interrupted = new InterruptedError('interrupted (Ctrl-C)');
+    expect(new DeadlineExceededError({ ...at, cause: interrupted })).toMatchObject({
+      interrupted: true,
+      cause: interrupted,
+    });
+    const wrapped = new Error('stopped', { cause: interrupted });
+    expect(new DeadlineExceededError({ ...at, cause: wrapped }).interrupted).toBe(true);
+    for (const cause of [undefined, new TimeBudgetError('spent'), new Error('interrupted'), 'interrupted']) {
+      const error = new DeadlineExceededError({ ...at, cause });
+      expect(error.interrupted).toBe(false);
+      expect(error.message).toContain('deadline exceeded');
+    }
   });
 
   it('keeps the cause when there is one, and shows none when there is not', () => {

@@ -1,8 +1,13 @@
-/** Shared helpers of the BigState tests: real servers on loopback, a recording sleep, a key provider. */
+/**
+ * Shared helpers of the BigState tests: real servers on loopback, a recording sleep, a key provider, deadlines
+ * and a client-side connection count.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BigStateClient, type BigStateClientOptions } from '../../functions/bigstate/client.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import { Deadline, type DeadlineOptions } from '../../functions/commons/deadline.js';
 
 export const DEMO_KEY = 'bigstate-demo-key';
 
@@ -52,6 +57,11 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return items;
 }
 
+/** A deadline with no time limit that ends when `signal` aborts (Ctrl-C, a test's own controller). */
+export function until(signal: AbortSignal): Deadline {
+  return Deadline.none({ signal });
+}
+
 /** Runs a promise that must reject and returns its error. */
 export async function failure(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -62,9 +72,49 @@ export async function failure(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection, got a result');
 }
 
-/** Keeps track of clients and simulators so one `afterEach` closes them all. */
+/**
+ * Published by Node's built-in undici for every connection it opens, for any origin and any caller in the process
+ * (`{ connectParams: { protocol, host, hostname, port, ... }, socket }`).
+ */
+const CONNECTED_CHANNEL = 'undici:client:connected';
+
+/** Keeps track of clients, simulators, deadlines and listeners so one `afterEach` ends them all. */
 export class Fixture {
   readonly #closers: Array<() => Promise<void>> = [];
+
+  /** A deadline `ms` from now (by `options.now` when given), disposed when the test ends. */
+  deadlineAfter(ms: number, options: DeadlineOptions = {}): Deadline {
+    return this.#track(Deadline.after(ms, options));
+  }
+
+  /** A deadline at an epoch time (by `options.now` when given), disposed when the test ends. */
+  deadlineAt(epochMs: number, options: DeadlineOptions = {}): Deadline {
+    return this.#track(Deadline.at(epochMs, options));
+  }
+
+  /**
+   * Counts the connections Node's fetch opens to the origin (`protocol` and `host`, the port included) of `url`
+   * from now until the test ends, for any caller in this process: the client-side view of connection reuse.
+   */
+  connectionsTo(url: string): () => number {
+    const { protocol, host } = new URL(url);
+    let count = 0;
+    const onConnected = (message: unknown): void => {
+      const params = (message as { connectParams?: { protocol?: unknown; host?: unknown } } | null)
+        ?.connectParams;
+      if (params?.protocol === protocol && params.host === host) count += 1;
+    };
+    subscribe(CONNECTED_CHANNEL, onConnected);
+    this.#closers.push(async () => {
+      unsubscribe(CONNECTED_CHANNEL, onConnected);
+    });
+    return () => count;
+  }
+
+  #track(deadline: Deadline): Deadline {
+    this.#closers.push(async () => deadline.dispose());
+    return deadline;
+  }
 
   async simulator(options: SimulatorOptions = {}): Promise<Simulator> {
     const simulator = await startSimulator(options);

@@ -4,15 +4,15 @@ import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BadRequestError,
-  ConfigurationError,
+  BigStateConfigurationError,
   DeadlineExceededError,
   HttpStatusError,
   NetworkError,
   RequestTimeoutError,
   UnauthorizedError,
 } from '../../functions/bigstate/errors.js';
-import { parseJson, parseRetryAfter } from '../../functions/bigstate/transport.js';
-import { collect, Fixture, failure, recordingSleep } from './support.js';
+import { parseHttpDate, parseJson, parseRetryAfter } from '../../functions/bigstate/transport.js';
+import { collect, Fixture, failure, recordingSleep, until } from './support.js';
 
 const fixture = new Fixture();
 afterEach(() => fixture.close());
@@ -59,13 +59,85 @@ describe('parseRetryAfter', () => {
     [undefined, undefined],
     ['3', 3_000],
     [' 3 ', 3_000],
+    ['0', 0],
+    ['007', 7_000],
     ['-3', undefined],
+    ['+3', undefined],
+    ['3.5', undefined],
+    ['3e2', undefined],
+    ['0x10', undefined],
     ['3 seconds', undefined],
+    ['soon 10', undefined],
+    ['x 5', undefined],
+    ['5 x', undefined],
+    ['', undefined],
     ['2026-03-31', undefined],
+    ['2026-03-31T15:49:27Z', undefined],
+    // IMF-fixdate: exactly this format, GMT only.
     ['Tue, 31 Mar 2026 15:49:27 GMT', 10_000],
     ['Tue, 31 Mar 2026 15:49:07 GMT', 0],
+    ['Tue, 31 Mar 2026 15:49:27', undefined],
+    ['Tue, 31 Mar 2026 15:49:27 UTC', undefined],
+    ['Tue, 31 Mar 2026 15:49:27 +0000', undefined],
+    ['Tue, 31 Mar 2026 17:49:27 CEST', undefined],
+    ['tue, 31 mar 2026 15:49:27 gmt', undefined],
+    ['Tue, 31 Mar 2026 15:49:27 GMT x', undefined],
+    ['Tue 31 Mar 2026 15:49:27 GMT', undefined],
+    ['31 Mar 2026 15:49:27 GMT', undefined],
+    // RFC 850 and asctime, the obsolete formats RFC 9110 still has recipients accept, parsed as strictly.
+    ['Tuesday, 31-Mar-26 15:49:27 GMT', 10_000],
+    ['Tuesday, 31-Mar-26 15:49:27', undefined],
+    ['Tue, 31-Mar-26 15:49:27 GMT', undefined],
+    ['Tue Mar 31 15:49:27 2026', 10_000],
+    ['Tue Mar 31 15:49:27 2026 GMT', undefined],
   ])('%j is %j ms', (value, ms) => {
     expect(parseRetryAfter(value, now)).toBe(ms);
+  });
+});
+
+describe('parseHttpDate', () => {
+  it.each([
+    ['Sun, 06 Nov 1994 08:49:37 GMT', '1994-11-06T08:49:37.000Z'],
+    ['Sunday, 06-Nov-94 08:49:37 GMT', '1994-11-06T08:49:37.000Z'],
+    ['Sun Nov  6 08:49:37 1994', '1994-11-06T08:49:37.000Z'],
+    ['Thu, 01 Jan 1970 00:00:00 GMT', '1970-01-01T00:00:00.000Z'],
+    ['Wed, 31 Dec 2025 23:59:59 GMT', '2025-12-31T23:59:59.000Z'],
+    ['Thu, 29 Feb 2024 12:00:00 GMT', '2024-02-29T12:00:00.000Z'],
+    // A leap second counts as the first second of the next minute.
+    ['Wed, 31 Dec 2025 23:59:60 GMT', '2026-01-01T00:00:00.000Z'],
+    // A two-digit year more than 50 years ahead is in the past century.
+    ['Monday, 01-Jan-90 00:00:00 GMT', '1990-01-01T00:00:00.000Z'],
+    ['Friday, 01-Jan-49 00:00:00 GMT', '2049-01-01T00:00:00.000Z'],
+  ])('%s is %s', (text, iso) => {
+    const now = Date.parse('2026-11-28T00:00:00Z');
+    expect(new Date(parseHttpDate(text, now) ?? Number.NaN).toISOString()).toBe(iso);
+  });
+
+  it.each([
+    'Sun, 06 Nov 1994 08:49:37',
+    'Sun, 06 Nov 1994 08:49:37 UTC',
+    'Sun, 06 Nov 1994 08:49:37 EST',
+    'Sun, 6 Nov 1994 08:49:37 GMT',
+    'Sun, 06 Nov 94 08:49:37 GMT',
+    'Sun,  06 Nov 1994 08:49:37 GMT',
+    'Mon, 06 Nov 1994 08:49:37 GMT',
+    'Sun, 31 Nov 1994 08:49:37 GMT',
+    'Fri, 29 Feb 2026 08:49:37 GMT',
+    'Sun, 06 Nov 1994 24:00:00 GMT',
+    'Sun, 06 Nov 1994 08:60:00 GMT',
+    'Sun, 06 Nov 1994 08:49:61 GMT',
+    'Sun, 06 nov 1994 08:49:37 GMT',
+    'SUN, 06 NOV 1994 08:49:37 GMT',
+    'Sun, 06 Nov 1994 8:49:37 GMT',
+    'Sunday, 06-Nov-1994 08:49:37 GMT',
+    'Sun Nov 6 08:49:37 1994',
+    'Sun Nov 06 08:49:37 1994 GMT',
+    'Sun Nov  6 08:49:37 94',
+    '1994-11-06T08:49:37Z',
+    'Sun, 06 Nov 1994 08:49:37 GMT\n',
+    '',
+  ])('rejects %j', (text) => {
+    expect(parseHttpDate(text)).toBeUndefined();
   });
 });
 
@@ -84,7 +156,7 @@ describe('BigState error bodies', () => {
     { body: '{"error":1e999}', code: undefined, desc: undefined },
     { body: '{"error":6,"desc":7}', code: 6, desc: undefined },
     { body: 'null', code: undefined, desc: undefined },
-    { body: `{"error":6,"desc":"${'x'.repeat(600)}"}`, code: 6, desc: 'x'.repeat(500) },
+    { body: `{"error":6,"desc":"${'x'.repeat(600)}"}`, code: 6, desc: `${'x'.repeat(299)}…` },
     { body: '{"error":6,"desc":"bad key bigstate-demo-key"}', code: 6, desc: 'bad key REDACTED' },
   ])('$body', async ({ body, code, desc }) => {
     const server = await fixture.fakeServer(() => ({ status: 400, body }));
@@ -105,7 +177,7 @@ describe('the API key', () => {
     const server = await fixture.fakeServer(() => ({ body: PAGE }));
     const client = fixture.client(server.url, { apiKey: async () => 42 as unknown as string });
     const error = await failure(collect(client.listApiKeys('p')));
-    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toBeInstanceOf(BigStateConfigurationError);
     expect((error as Error).message).toBe(
       "BigState client option 'apiKey': the API key provider returned an empty key or one with characters an " +
         'HTTP header cannot carry',
@@ -113,7 +185,7 @@ describe('the API key', () => {
     expect(server.requests).toEqual([]);
   });
 
-  it('is not read when the signal has already aborted', async () => {
+  it('is not read when the deadline has already ended', async () => {
     let reads = 0;
     const server = await fixture.fakeServer(() => ({ body: PAGE }));
     const client = fixture.client(server.url, {
@@ -122,7 +194,7 @@ describe('the API key', () => {
         return 'k';
       },
     });
-    const error = await failure(collect(client.listApiKeys('p', { signal: AbortSignal.abort() })));
+    const error = await failure(collect(client.listApiKeys('p', { deadline: until(AbortSignal.abort()) })));
     expect(error).toMatchObject({ name: 'DeadlineExceededError', attempts: 0 });
     expect(reads).toBe(0);
   });
@@ -172,7 +244,10 @@ describe('retries', () => {
     const error = await failure(client.signIn('root'));
     expect(error).toBeInstanceOf(RequestTimeoutError);
     expect(error).toMatchObject({ attempts: 1 });
-    expect((error as Error).cause).toEqual(new Error('no response within 100 ms'));
+    expect((error as Error).message).toBe(
+      'BigState POST /v1/token?principal=root: no complete response within 100 ms (after 1 attempt)',
+    );
+    expect((error as Error).cause).toMatchObject({ name: 'TimeoutError' });
     expect(silent.seen).toHaveLength(1);
   });
 
@@ -223,7 +298,8 @@ describe('retries', () => {
     const recorder = recordingSleep();
     const now = () => 1_000_000;
     const client = fixture.client(server.url, { sleep: recorder.sleep, now });
-    const error = await failure(collect(client.listApiKeys('p', { deadline: now() + 3_000 })));
+    const deadline = fixture.deadlineAt(now() + 3_000, { now });
+    const error = await failure(collect(client.listApiKeys('p', { deadline })));
     expect(error).toBeInstanceOf(HttpStatusError);
     expect(recorder.sleeps).toEqual([]);
   });
@@ -231,23 +307,33 @@ describe('retries', () => {
   it('fails a request whose deadline is now before reading the key or sending', async () => {
     const server = await fixture.fakeServer(() => ({ body: PAGE }));
     const now = () => 1_000_000;
-    for (const deadline of [now(), now() - 5_000]) {
+    for (const at of [now(), now() - 5_000]) {
+      const deadline = fixture.deadlineAt(at, { now });
       const error = await failure(fixture.client(server.url, { now }).getPrincipal('p', { deadline }));
       expect(error).toBeInstanceOf(DeadlineExceededError);
-      expect(error).toMatchObject({ attempts: 0 });
-      expect((error as Error).cause).toMatchObject({ name: 'TimeoutError', message: 'the deadline passed' });
+      expect(error).toMatchObject({ attempts: 0, interrupted: false });
+      expect((error as Error).message).toBe(
+        "BigState GET /v1/principal?principal=p: deadline exceeded: the caller's deadline ended the request " +
+          '(after 0 attempts)',
+      );
+      expect((error as Error).cause).toMatchObject({
+        name: 'TimeBudgetError',
+        message: 'the time budget ended',
+      });
     }
     expect(server.requests).toEqual([]);
   });
 
-  it('stops on the caller signal even with a far deadline', async () => {
+  it('stops when the caller aborts, even with a far deadline', async () => {
     const server = await fixture.fakeServer(() => ({ status: 503 }));
     const controller = new AbortController();
     const client = fixture.client(server.url, {
       sleep: async () => controller.abort(new Error('stop')),
     });
     const error = await failure(
-      collect(client.listApiKeys('p', { signal: controller.signal, deadline: Date.now() + 60_000 })),
+      collect(
+        client.listApiKeys('p', { deadline: fixture.deadlineAfter(60_000, { signal: controller.signal }) }),
+      ),
     );
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect(server.requests).toHaveLength(1);
@@ -368,11 +454,13 @@ describe('requests', () => {
     const first = client.getPrincipal('first');
     await vi.waitFor(() => expect(held).toHaveLength(1));
     const controller = new AbortController();
-    const waiting = client.getPrincipal('waiting', { signal: controller.signal });
+    const waiting = client.getPrincipal('waiting', { deadline: until(controller.signal) });
     controller.abort(new Error('gave up'));
     expect(await failure(waiting)).toBeInstanceOf(DeadlineExceededError);
     held[0]?.();
     expect(await first).toEqual({ principal: 'a' });
-    expect(await client.getPrincipal('third', { deadline: Date.now() + 2_000 })).toEqual({ principal: 'a' });
+    expect(await client.getPrincipal('third', { deadline: fixture.deadlineAfter(2_000) })).toEqual({
+      principal: 'a',
+    });
   });
 });
