@@ -11,6 +11,9 @@
  * - A cursor is valid only for the principal and pattern of the walk that produced it; anything else is 400.
  * - `DELETE /v1/token?token=T` revokes (204; 404 for an unknown token); sign-in for an unknown principal is 400.
  * - `access` restricts an API key to the principals listed for it; a key without an entry reads every principal.
+ * - A pattern is one of the seed's forms (`x`, `*x`, `x*`, `*x*`): only a leading or trailing `*` is special, any
+ *   other character (`?`, `[`) is literal, and a `*` anywhere else is 400. A key whose name holds a `*` can only
+ *   be found by a wildcard pattern around a part of its name without one.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -53,6 +56,15 @@ export type SimulatorFault =
   | { type: 'loop-cursor' }
   | { type: 'malformed' };
 
+/** Options of `churn`. */
+export interface ChurnOptions {
+  /**
+   * Name of the short-lived key. It must sort (by UTF-16 code units) before every key of the principal, or the
+   * churn shifts nothing. @default '!churn'
+   */
+  name?: string;
+}
+
 /** Options of `inject`. */
 export interface InjectOptions {
   /** How many matching requests get the fault (Infinity allowed). @default 1 */
@@ -75,6 +87,17 @@ export interface Simulator {
   /** Queues a fault for the next `apikey/match` requests of a principal (`'*'`: of any principal). */
   inject(principal: string, fault: SimulatorFault, options?: InjectOptions): void;
   clearFaults(): void;
+  /**
+   * Offset-cursor churn. In every walk of `principal` whose pattern matches the churn key, a short-lived key that
+   * sorts before every other key is created just before page 0 is served and deleted just before page 1 (or right
+   * after page 0 when that is the last). Cursors map to offsets, so the real key at the page-0/page-1 boundary
+   * slides back onto the page already read: every complete walk misses it, while a walk with an exact pattern
+   * (the key's name) still finds it.
+   * @throws RangeError when the name does not sort before every key of the principal, or is one of its keys.
+   */
+  churn(principal: string, options?: ChurnOptions): void;
+  /** Ends the churn of one principal, or of every principal when none is given. */
+  stopChurn(principal?: string): void;
   /** Called before each apikey/match page is served: lets a test change the inventory mid-walk. */
   onPage(hook: ((principal: string, pageIndex: number) => void) | undefined): void;
   readonly stats: { requests: number; connections: number; requestsByPrincipal: Record<string, number> };
@@ -146,6 +169,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const cursors = new Map<string, CursorState>();
   const tokens = new Map<string, string>();
   let faults: QueuedFault[] = [];
+  /** Per churning principal, the name of its short-lived key. */
+  const churning = new Map<string, string>();
   let pageHook: ((principal: string, pageIndex: number) => void) | undefined;
   const stats = { requests: 0, connections: 0, requestsByPrincipal: {} as Record<string, number> };
   const sockets = new Set<Socket>();
@@ -252,11 +277,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const state = readCursor(params, 'apikey', principal);
     if (state instanceof HttpReply) return state;
 
+    const churnKey = churning.get(principal);
+    const churns = churnKey !== undefined && matchesGlob(churnKey, state.pattern);
+    if (churns && state.pageIndex === 0) ensure(principal).keys.set(churnKey, { name: churnKey });
+    if (churns && state.pageIndex > 0) principals.get(principal)?.keys.delete(churnKey);
     pageHook?.(principal, state.pageIndex);
     const names = [...(principals.get(principal)?.keys.keys() ?? [])]
       .filter((name) => matchesGlob(name, state.pattern))
       .sort(compareNames);
     const { next, slice } = page(state, names);
+    // A walk of one page has no page 1: the key is gone once the walk is, and never outlives it.
+    if (churns && next === '-1') principals.get(principal)?.keys.delete(churnKey);
     const entries = slice.map((name) => principals.get(principal)?.keys.get(name) ?? { name });
     let nextText = next;
     if (fault?.type === 'loop-cursor') {
@@ -441,6 +472,26 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clearFaults: () => {
       faults = [];
     },
+    churn: (principal, churnOptions = {}) => {
+      const name = churnOptions.name ?? '!churn';
+      // A walk left after its first page leaves its churn key behind: that one is not a real key.
+      const existing = [...(principals.get(principal)?.keys.keys() ?? [])].filter(
+        (key) => key !== churning.get(principal),
+      );
+      if (name === '' || existing.some((key) => compareNames(key, name) <= 0)) {
+        throw new RangeError(
+          'the churn key must sort before every key of the principal, and be none of them',
+        );
+      }
+      churning.set(principal, name);
+    },
+    stopChurn: (principal) => {
+      for (const [id, name] of churning) {
+        if (principal !== undefined && id !== principal) continue;
+        principals.get(id)?.keys.delete(name);
+        churning.delete(id);
+      }
+    },
     onPage: (hook) => {
       pageHook = hook;
     },
@@ -484,12 +535,18 @@ export function demoPrincipals(): Record<string, SimulatorPrincipal> {
   };
 }
 
-/** Whether a pattern has one of the seed's forms: `x`, `*x`, `x*`, `*x*` (`*` alone matches all). */
+/**
+ * Whether a pattern has one of the seed's forms: `x`, `*x`, `x*`, `*x*` (`*` and `**` match all). `x` holds no
+ * `*`; any other character, `?` and `[` included, is literal.
+ */
 export function isValidPattern(pattern: string): boolean {
   return pattern !== '' && /^\*?[^*]*\*?$/.test(pattern);
 }
 
-/** Matches a name against a seed-form glob; undefined matches all. */
+/**
+ * Matches a name against a seed-form glob (see isValidPattern); undefined matches all. Only the pattern's leading
+ * and trailing `*` are wildcards: a `*`, `?` or `[` in the name is an ordinary character.
+ */
 export function matchesGlob(name: string, pattern: string | undefined): boolean {
   if (pattern === undefined) return true;
   const leading = pattern.startsWith('*');

@@ -7,7 +7,7 @@ import {
   type Simulator,
   type SimulatorOptions,
 } from '../../functions/bigstate/simulator.js';
-import { DEMO_KEY, Fixture, names } from './support.js';
+import { collect, DEMO_KEY, Fixture, names } from './support.js';
 
 const fixture = new Fixture();
 afterEach(() => fixture.close());
@@ -182,6 +182,63 @@ describe('simulator: pages and cursors', () => {
     expect(matchesGlob('abc', 'b')).toBe(false);
   });
 
+  it('treats only a leading or trailing * of a pattern as special: ?, [ and ] are literal', () => {
+    expect(['a?b', '[ab]', '*?*', '[*', '*]', '?', '*[a-z]*', 'a\\b'].every(isValidPattern)).toBe(true);
+    expect(['a*b', '?*?*', '*[*]*', '**a*'].some(isValidPattern)).toBe(false);
+    // `?` matches a `?`, never any one character.
+    expect(matchesGlob('a?b', 'a?b')).toBe(true);
+    expect(matchesGlob('axb', 'a?b')).toBe(false);
+    // `[ab]` is a name, not a character class.
+    expect(matchesGlob('[ab]', '[ab]')).toBe(true);
+    expect(matchesGlob('a', '[ab]')).toBe(false);
+    expect(matchesGlob('x[a-z]y', '*[a-z]*')).toBe(true);
+    expect(matchesGlob('xqy', '*[a-z]*')).toBe(false);
+  });
+
+  it.each<[string, string, boolean]>([
+    // A `*` inside a name is an ordinary character, found by wildcards around a part without one.
+    ['a*b', '*a*', true],
+    ['a*b', 'a*', true],
+    ['a*b', '*b', true],
+    ['a*b', '*', true],
+    ['a*b', '**', true],
+    ['a*b', '*b*', true],
+    ['a*b', 'b*', false],
+    ['a*b', '*a', false],
+    // The pattern `*b*` looks for `b`, not for `*b`: a leading star is always the wildcard.
+    ['*b', '*b', true],
+    ['xb', '*b', true],
+    ['b*', 'b*', true],
+    ['bx', 'b*', true],
+    ['*', '*', true],
+    ['**', '**', true],
+  ])('name %j and pattern %j: %s', (name, pattern, matches) => {
+    expect(isValidPattern(pattern)).toBe(true);
+    expect(matchesGlob(name, pattern)).toBe(matches);
+  });
+
+  it('lists names holding *, ? and [ over HTTP, and refuses a pattern with an inner *', async () => {
+    const keys = ['a*b', 'a?b', 'axb', '[ab]', 'a', 'b'];
+    const simulator = await start({ pageSize: 10, principals: { p: { keys } } });
+    const listed = async (pattern: string) => {
+      const response = await raw(
+        simulator,
+        `/v1/apikey/match?principal=p&next=0&pattern=${encodeURIComponent(pattern)}`,
+      );
+      return {
+        status: response.status,
+        names: JSON.parse(response.text).apiKeys?.map((k: { name: string }) => k.name),
+      };
+    };
+    expect(await listed('*a*')).toEqual({ status: 200, names: ['[ab]', 'a', 'a*b', 'a?b', 'axb'] });
+    expect(await listed('a?b')).toEqual({ status: 200, names: ['a?b'] });
+    expect(await listed('[ab]')).toEqual({ status: 200, names: ['[ab]'] });
+    expect(await listed('*?*')).toEqual({ status: 200, names: ['a?b'] });
+    expect(await listed('a*')).toEqual({ status: 200, names: ['a', 'a*b', 'a?b', 'axb'] });
+    // The exact name `a*b` cannot be asked for: a `*` inside a pattern is not one of the seed's forms.
+    expect(await listed('a*b')).toEqual({ status: 400, names: undefined });
+  });
+
   it('keeps extra fields and reflects inventory changes', async () => {
     const simulator = await start({ principals: { p: { keys: [{ name: 'a', created: '2025-01-01' }] } } });
     simulator.addKeys('p', 'b', 'a');
@@ -251,6 +308,83 @@ describe('simulator: pages and cursors', () => {
     const demo = demoPrincipals();
     expect(Object.keys(demo)).toEqual(expect.arrayContaining(['root', 'svc a&b', 'zürich-ops', 'empty']));
     expect(Math.max(...Object.values(demo).map((p) => p.keys?.length ?? 0))).toBeGreaterThan(50);
+  });
+});
+
+describe('simulator: offset-cursor churn', () => {
+  /** Six keys over three pages of two: k001 is the last key of page 0. */
+  async function churning() {
+    const simulator = await start({ principals: { p: { keys: names(6) }, q: { keys: names(6) } } });
+    const client = fixture.client(simulator.url);
+    const walk = async (pattern?: string) =>
+      (await collect(client.listApiKeys('p', { pattern }))).map((key) => key.name);
+    return { simulator, walk };
+  }
+
+  it('makes every complete walk miss the real key at the page-0/page-1 boundary', async () => {
+    const { simulator, walk } = await churning();
+    expect(await walk()).toEqual(names(6));
+    simulator.churn('p');
+    for (let run = 0; run < 3; run++) {
+      // The short-lived key pushed k001 onto page 1, then vanished: page 1 starts at k002.
+      expect(await walk()).toEqual(['!churn', 'k000', 'k002', 'k003', 'k004', 'k005']);
+      expect(simulator.keys('p')).toEqual(names(6));
+    }
+    // The walks are complete (no error, every page read), yet k001 exists all along.
+    expect(simulator.keys('p')).toContain('k001');
+  });
+
+  it('does not affect an exact check: a walk with a key name as its pattern sees the truth', async () => {
+    const { simulator, walk } = await churning();
+    simulator.churn('p');
+    expect(await walk('k001')).toEqual(['k001']);
+    expect(await walk('k005')).toEqual(['k005']);
+    expect(await walk('nothing')).toEqual([]);
+    // An exact check does not touch the churn key: the inventory stays as it was.
+    expect(simulator.keys('p')).toEqual(names(6));
+    // A pattern the churn key matches is churned like a complete walk.
+    expect(await walk('*')).toEqual(['!churn', 'k000', 'k002', 'k003', 'k004', 'k005']);
+    expect(await walk('k*')).toEqual(names(6));
+  });
+
+  it('churns only its principal, takes a name, and stops', async () => {
+    const { simulator, walk } = await churning();
+    const client = fixture.client(simulator.url);
+    simulator.churn('p', { name: '#tmp' });
+    expect(await walk()).toEqual(['#tmp', 'k000', 'k002', 'k003', 'k004', 'k005']);
+    expect((await collect(client.listApiKeys('q'))).map((key) => key.name)).toEqual(names(6));
+    simulator.stopChurn('p');
+    expect(await walk()).toEqual(names(6));
+    simulator.churn('p');
+    simulator.stopChurn();
+    expect(await walk()).toEqual(names(6));
+  });
+
+  it('never leaves its key behind, even after a walk of one page or one abandoned after page 0', async () => {
+    const simulator = await start({ principals: { small: { keys: ['a'] }, p: { keys: names(6) } } });
+    const client = fixture.client(simulator.url);
+    simulator.churn('small');
+    expect((await collect(client.listApiKeys('small'))).map((key) => key.name)).toEqual(['!churn', 'a']);
+    expect(simulator.keys('small')).toEqual(['a']);
+    simulator.churn('p');
+    for await (const key of client.listApiKeys('p')) {
+      expect(key.name).toBe('!churn');
+      break;
+    }
+    expect(simulator.keys('p')).toContain('!churn');
+    // Churning again is still allowed, and stopping removes the key an abandoned walk left.
+    expect(() => simulator.churn('p')).not.toThrow();
+    simulator.stopChurn('p');
+    expect(simulator.keys('p')).toEqual(names(6));
+  });
+
+  it('refuses a churn key that would not sort before every key, or is one of them', async () => {
+    const simulator = await start({ principals: { p: { keys: ['!a', 'k'] } } });
+    expect(() => simulator.churn('p')).toThrow(RangeError);
+    expect(() => simulator.churn('p', { name: '!a' })).toThrow(/sort before every key/);
+    expect(() => simulator.churn('p', { name: 'a' })).toThrow(RangeError);
+    expect(() => simulator.churn('p', { name: '' })).toThrow(RangeError);
+    expect(() => simulator.churn('p', { name: ' tmp' })).not.toThrow();
   });
 });
 
