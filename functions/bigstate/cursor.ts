@@ -95,7 +95,10 @@ export function readNext(body: ParsedBody): string {
  */
 export function parseApiKeyPage(body: ParsedBody): { next: string; items: ApiKeyEntry[] } {
   const next = readNext(body);
-  return { next, items: parseWith(apiKeyPageSchema, body.json).apiKeys };
+  parseWith(apiKeyPageSchema, body.json);
+  // The entries as JSON.parse made them, not zod's copies: a copy drops a field named `__proto__`, and every
+  // field of a key is kept.
+  return { next, items: (body.json as { apiKeys: ApiKeyEntry[] }).apiKeys };
 }
 
 /**

@@ -216,7 +216,7 @@ export class Transport {
       new DeadlineExceededError({ ...at, attempts, cause: deadline?.signal.reason });
     const tokens = spec.query.filter(([name]) => spec.secretQuery?.includes(name)).map(([, value]) => value);
     if (deadline?.expired) throw deadlineError(0);
-    let key = await this.#readKey(false);
+    let key = await this.#readKey(false, deadline?.signal);
     let refreshed = false;
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
@@ -232,7 +232,7 @@ export class Transport {
           if (refreshed)
             throw new UnauthorizedError({ ...at, attempts: attempt }, 'the API key was refused again');
           refreshed = true;
-          key = await this.#rotatedKey(key, at, attempt);
+          key = await this.#rotatedKey(key, at, attempt, deadline?.signal);
           continue;
         }
         case 'transient': {
@@ -278,14 +278,19 @@ export class Transport {
    * the secret once more per request.
    * @throws UnauthorizedError when a fresh read returns the refused key again.
    */
-  async #rotatedKey(refused: string, at: RequestAt, attempt: number): Promise<string> {
-    const current = await this.#readKey(false);
+  async #rotatedKey(
+    refused: string,
+    at: RequestAt,
+    attempt: number,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const current = await this.#readKey(false, signal);
     if (current !== refused) return current;
     this.#settings.logger?.warn('BigState refused the API key; reading it again', {
       ...at,
       attempts: attempt,
     });
-    const fresh = await this.#readKey(true);
+    const fresh = await this.#readKey(true, signal);
     if (fresh === refused) {
       throw new UnauthorizedError(
         { ...at, attempts: attempt },
@@ -303,8 +308,9 @@ export class Transport {
     return this.#settings.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (failures - 1));
   }
 
-  async #readKey(refresh: boolean): Promise<string> {
-    const raw: unknown = await this.#settings.apiKey({ refresh });
+  /** The key from the provider, which gets the deadline's signal: a hung secret read ends with the run. */
+  async #readKey(refresh: boolean, signal: AbortSignal | undefined): Promise<string> {
+    const raw: unknown = await this.#settings.apiKey({ refresh, signal });
     const key = typeof raw === 'string' ? raw.trim() : '';
     if (!VALID_KEY.test(key)) {
       // Never echo the value: it is the secret.

@@ -22,7 +22,11 @@ export interface PrincipalEntry {
  * Supplies the BigState API key. `refresh: true` asks for a fresh read (after a 401, for rotation);
  * the client asks for it at most once per request.
  */
-export type ApiKeyProvider = (options: { readonly refresh: boolean }) => Promise<string>;
+export type ApiKeyProvider = (options: {
+  readonly refresh: boolean;
+  /** Ends the read with the caller's deadline (a secret store that hangs must not outlive the run). */
+  readonly signal?: AbortSignal | undefined;
+}) => Promise<string>;
 
 /** Options of one paginated walk. */
 export interface WalkOptions {

@@ -51,6 +51,16 @@ describe('listApiKeys walks every page', () => {
     ]);
   });
 
+  it('keeps a field named __proto__ as a field (no prototype set, nothing dropped)', async () => {
+    const hostile = JSON.parse('{"name":"a","__proto__":{"polluted":true},"owner":"o"}') as { name: string };
+    const simulator = await fixture.simulator({ principals: { p: { keys: [hostile] } } });
+    const client = fixture.client(simulator.url);
+    const [entry] = await collect(client.listApiKeys('p'));
+    expect(entry !== undefined && Object.hasOwn(entry, '__proto__')).toBe(true);
+    expect(JSON.stringify(entry)).toBe('{"name":"a","__proto__":{"polluted":true},"owner":"o"}');
+    expect((entry as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
   it('yields pages as they arrive: a consumer may stop early', async () => {
     const simulator = await fixture.simulator({ pageSize: 2, principals: { p: { keys: names(10) } } });
     const client = fixture.client(simulator.url);

@@ -399,5 +399,29 @@ export function secretLeaks(world: AuditWorld, secrets: readonly string[]): stri
       places.push([`${fake.service} ${call.operation} request`, text]);
     }
   }
-  return places.filter(([, text]) => secrets.some((secret) => text.includes(secret))).map(([where]) => where);
+  const forms = secrets.flatMap(encodedForms).map((form) => form.toLowerCase());
+  return places
+    .filter(([, text]) => {
+      const lower = text.toLowerCase();
+      return forms.some((form) => lower.includes(form));
+    })
+    .map(([where]) => where);
+}
+
+/**
+ * The ways a server or a library could echo a secret: raw, URL-encoded (both ways), base64 and base64url (with
+ * and without padding), JSON-escaped. Compared case-insensitively, which also covers the case-changed forms.
+ */
+export function encodedForms(secret: string): string[] {
+  const base64 = Buffer.from(secret, 'utf8').toString('base64');
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ k: secret }).toString().slice(2),
+    base64,
+    base64.replace(/=+$/, ''),
+    Buffer.from(secret, 'utf8').toString('base64url'),
+    JSON.stringify(secret).slice(1, -1),
+  ];
+  return [...new Set(forms)];
 }

@@ -93,6 +93,11 @@ export interface FailureSpec {
   readonly message?: string;
   /** Destroy the connection without answering (the SDK sees a reset / socket hang-up) instead. */
   readonly reset?: boolean;
+  /**
+   * Hold the request this long, then serve it normally (the call takes effect) unless the client gave up and
+   * closed the connection meanwhile (then it never takes effect). `Infinity`: never answer.
+   */
+  readonly delayMs?: number;
 }
 
 /** Thrown by an operation to answer with a service error; the fake renders it in the service's protocol. */
@@ -144,6 +149,8 @@ export abstract class AwsFakeServer {
   private readonly recorded: RecordedCall[] = [];
   private readonly unknown: UnknownCall[] = [];
   private rules: FailureRule[] = [];
+  /** Requests held by a `delayMs` rule, released (never served) when the server closes. */
+  private readonly held = new Set<() => void>();
   private port = 0;
 
   protected constructor(service: AwsService) {
@@ -231,6 +238,7 @@ export abstract class AwsFakeServer {
 
   /** Stops the server and drops its connections. */
   async close(): Promise<void> {
+    for (const release of [...this.held]) release();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -304,7 +312,13 @@ export abstract class AwsFakeServer {
     };
 
     const rule = this.takeRule(info);
-    if (rule !== undefined) {
+    if (rule !== undefined && rule.spec.delayMs !== undefined) {
+      const served = await this.hold(req, rule.spec.delayMs);
+      if (!served) {
+        record(0, 'ClientGaveUp', true);
+        return;
+      }
+    } else if (rule !== undefined) {
       if (rule.spec.reset === true) {
         record(0, 'ConnectionReset', true);
         req.socket.destroy();
@@ -334,6 +348,22 @@ export abstract class AwsFakeServer {
     }
     record(response.status, errorCode, false);
     send(res, request, response);
+  }
+
+  /** Waits `ms` or until the client closes the connection; true when the request should still be served. */
+  private hold(req: IncomingMessage, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => done(true), ms) : undefined;
+      const done = (served: boolean) => {
+        if (timer !== undefined) clearTimeout(timer);
+        req.socket.off('close', onClose);
+        this.held.delete(onClose);
+        resolve(served);
+      };
+      const onClose = () => done(false);
+      this.held.add(onClose);
+      req.socket.once('close', onClose);
+    });
   }
 
   private takeRule(info: CallInfo): FailureRule | undefined {
