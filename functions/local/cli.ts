@@ -21,8 +21,9 @@ import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
-import { type AuditSummary, runAudit } from '../core/audit.js';
-import type { ChangePublisher } from '../core/ports.js';
+import { Deadline } from '../commons/deadline.js';
+import { acknowledgeDelivery, type AuditSummary, runAudit } from '../core/audit.js';
+import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
 import { toAuditResult } from '../core/result.js';
 
 /** What the CLI talks to: injected so tests run it in-process. */
@@ -112,11 +113,34 @@ function parse(argv: readonly string[]) {
   });
 }
 
-/** The exit code a run's summary calls for. */
-export function exitCodeOf(summary: AuditSummary): number {
+/** The name of the CLI's one channel: the terminal. For the CLI, delivered means printed. */
+export const STDOUT_CHANNEL = 'stdout';
+
+/** The version of the `--json` document's shape. */
+export const JSON_SCHEMA_VERSION = 1;
+
+/**
+ * The exit code a run's summary calls for: changes found counts a change of an earlier run printed only now
+ * (its run was killed before it could print it), so no change ever goes by with exit code 0.
+ */
+export function exitCodeOf(summary: AuditSummary, printed: readonly ChangeRecord[] = []): number {
   if (!summary.ok) return EXIT.error;
-  const changed = summary.principals.some((result) => result.added.length + result.removed.length > 0);
+  const changed =
+    summary.principals.some(
+      (result) =>
+        result.added.length + result.removed.length > 0 ||
+        result.redelivered.some((record) => record.kind === 'changed'),
+    ) || printed.some((record) => record.kind === 'changed');
   return changed ? EXIT.changed : EXIT.unchanged;
+}
+
+/** The changes a `--json` run prints: every change still owed to the terminal, oldest first per principal. */
+function owedChanges(summary: AuditSummary): ChangeRecord[] {
+  return summary.principals.flatMap((result) =>
+    result.pending
+      .filter((entry) => !entry.deliveredTo.includes(STDOUT_CHANNEL))
+      .map((entry) => entry.record),
+  );
 }
 
 /** Runs the CLI and returns its exit code; never throws. */
@@ -159,25 +183,49 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const logger = lineLogger(io.stderr);
   const client = new BigStateClient({ host: options.host, apiKey: secret.getApiKey, logger });
   const store = new FileSnapshotStore(resolve(options.state));
-  const publisher: ChangePublisher = options.json ? { publish: async () => {} } : consolePublisher(io.stdout);
+  // Text: each notice is printed as it is delivered. JSON: one document at the end, so each change is deferred
+  // and stays in the outbox until the document has been written; a run killed before that prints it next time.
+  const printer = consolePublisher(io.stdout);
+  const channel: NoticeChannel = options.json
+    ? { name: STDOUT_CHANNEL, publish: async () => 'deferred' }
+    : { name: STDOUT_CHANNEL, publish: (notice) => printer.publish(notice) };
+  const deadline = Deadline.none({ signal: io.signal });
   io.stderr(
     `auditing ${options.principals.length} principal(s) on ${options.host}; state in ${resolve(options.state)}\n`,
   );
   try {
     const summary = await runAudit(
-      { bigstate: client, store, publisher, logger },
+      { bigstate: client, store, channels: [channel], logger },
       {
         runId,
         principals: options.principals,
+        host: options.host,
         pattern: options.pattern,
         dryRun: options.dryRun,
-        signal: io.signal,
+        deadline,
       },
     );
-    io.stdout(
-      options.json ? `${JSON.stringify(toAuditResult(summary), null, 2)}\n` : `\n${formatSummary(summary)}`,
-    );
-    return exitCodeOf(summary);
+    if (!options.json) {
+      io.stdout(`\n${formatSummary(summary)}`);
+      return exitCodeOf(summary);
+    }
+    const changes = summary.dryRun ? [] : owedChanges(summary);
+    const document = { schemaVersion: JSON_SCHEMA_VERSION, ...toAuditResult(summary), changes };
+    io.stdout(`${JSON.stringify(document, null, 2)}\n`);
+    // Printed: now the changes leave the outbox. Should this fail, the next run prints them again.
+    for (const result of summary.principals) {
+      const ids = result.pending.map((entry) => entry.record.changeId);
+      if (summary.dryRun || ids.length === 0) continue;
+      await acknowledgeDelivery(store, {
+        principal: result.principal,
+        channel: STDOUT_CHANNEL,
+        channels: [STDOUT_CHANNEL],
+        changeIds: ids,
+        runId,
+        deadline,
+      });
+    }
+    return exitCodeOf(summary, changes);
   } catch (error) {
     io.stderr(`error: ${describeError(error)}\n`);
     return EXIT.error;
@@ -202,11 +250,15 @@ async function releaseLock(lock: StateLock | undefined, io: CliIo): Promise<void
 // Run when started as a program (`npm run audit`), not when imported by a test.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const controller = new AbortController();
+  // The run stops its requests and ends as usual (releasing the state folder's lock); a second signal quits at
+  // once (Node's default), leaving a stale lock that the next run takes over.
   process.once('SIGINT', () => {
-    // The run stops its requests and ends as usual (releasing the state folder's lock); a second Ctrl-C quits
-    // at once (Node's default), leaving a stale lock that the next run takes over.
     process.stderr.write('\ninterrupted (Ctrl-C): stopping; press Ctrl-C again to quit at once\n');
     controller.abort(new InterruptedError('interrupted (Ctrl-C)'));
+  });
+  process.once('SIGTERM', () => {
+    process.stderr.write('\ninterrupted (SIGTERM): stopping\n');
+    controller.abort(new InterruptedError('interrupted (SIGTERM)'));
   });
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),

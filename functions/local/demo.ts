@@ -59,7 +59,7 @@ export async function runDemo(write: Write, stateDir?: string): Promise<number> 
     write(
       '\nMeanwhile in BigState: root got a key "unknown-laptop", tram_client lost "tram-device-042",\n' +
         '"svc a&b" got "#secondary", and "zürich-ops" lost "monitoring".\n' +
-        'Run 2 finds exactly that; each removal was confirmed by a second walk before it was reported.\n',
+        'Run 2 finds exactly that; each removal was confirmed by an exact query of that key before it was reported.\n',
     );
     ok = (await audit('Run 2: changes', 1)) && ok;
     ok = (await audit('Run 3: nothing changed since', 0)) && ok;

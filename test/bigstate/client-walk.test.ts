@@ -257,7 +257,7 @@ describe('listApiKeys while the inventory changes', () => {
       if (index === 1) simulator.removeKeys(principal, 'k000');
     });
     const client = fixture.client(simulator.url);
-    // k002 slid onto the page already read: the audit confirms removals with a second walk for this reason.
+    // k002 slid onto the page already read: the audit confirms each removal with an exact query for this reason.
     expect(await keyNames(client.listApiKeys('p'))).toEqual(['k000', 'k001', 'k003', 'k004', 'k005']);
   });
 

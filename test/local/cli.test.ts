@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
 import type { AuditResult } from '../../functions/core/result.js';
+import type { ChangeRecord } from '../../functions/core/ports.js';
 import { type CliIo, DEFAULT_STATE_DIR, EXIT, exitCodeOf, runCli } from '../../functions/local/cli.js';
 
 const KEY = 'bsk_cli-Secret-5150';
@@ -257,6 +258,8 @@ describe('exitCodeOf', () => {
     keyCount: 1,
     added: [],
     removed: [],
+    redelivered: [],
+    pending: [],
     ...overrides,
   });
   const summary = (principals: PrincipalResult[]): AuditSummary => ({
@@ -277,6 +280,15 @@ describe('exitCodeOf', () => {
   it('is 1 when a key was added or removed', () => {
     expect(exitCodeOf(summary([result({}), result({ added: ['a'] })]))).toBe(1);
     expect(exitCodeOf(summary([result({ removed: ['r'] })]))).toBe(1);
+  });
+
+  it('is 1 when a change of an earlier run is printed only now (its run was killed before it printed it)', () => {
+    const record = (kind: 'baseline' | 'changed') => ({ kind }) as ChangeRecord;
+    expect(exitCodeOf(summary([result({ redelivered: [record('changed')] })]))).toBe(1);
+    expect(exitCodeOf(summary([result({})]), [record('changed')])).toBe(1);
+    // A baseline printed late is still not a change.
+    expect(exitCodeOf(summary([result({ redelivered: [record('baseline')] })]))).toBe(0);
+    expect(exitCodeOf(summary([result({})]), [record('baseline')])).toBe(0);
   });
 
   it('is 2 when a principal failed, changes elsewhere notwithstanding', () => {
