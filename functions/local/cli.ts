@@ -19,10 +19,10 @@ import { FileSnapshotStore } from '../adapters/local/fs-store.js';
 import { acquireStateLock, type StateLock } from '../adapters/local/state-lock.js';
 import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
+import { Deadline } from '../commons/deadline.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
-import { Deadline } from '../commons/deadline.js';
-import { acknowledgeDelivery, type AuditSummary, runAudit } from '../core/audit.js';
+import { type AuditSummary, acknowledgeDelivery, runAudit } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
 import { toAuditResult } from '../core/result.js';
 

@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
-import type { AuditResult } from '../../functions/core/result.js';
 import type { ChangeRecord } from '../../functions/core/ports.js';
+import type { AuditResult } from '../../functions/core/result.js';
 import { type CliIo, DEFAULT_STATE_DIR, EXIT, exitCodeOf, runCli } from '../../functions/local/cli.js';
 
 const KEY = 'bsk_cli-Secret-5150';
