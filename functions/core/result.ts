@@ -18,6 +18,10 @@ export interface PrincipalOutcome {
   readonly removedKeys: readonly string[];
   /** True when `addedKeys` or `removedKeys` were cut to the limit; the change record has every name. */
   readonly keysTruncated: boolean;
+  /** Changes of earlier runs this run delivered (their first delivery failed or was cut short). */
+  readonly redeliveredChangeIds: readonly string[];
+  /** Changes committed and not yet delivered on every channel: the next run delivers them. */
+  readonly pendingChangeIds: readonly string[];
 }
 
 /** The result of one run. */
@@ -55,6 +59,8 @@ export function toAuditResult(summary: AuditSummary, maxNames = Number.POSITIVE_
       addedKeys: result.added.slice(0, maxNames),
       removedKeys: result.removed.slice(0, maxNames),
       keysTruncated: result.added.length > maxNames || result.removed.length > maxNames,
+      redeliveredChangeIds: result.redelivered.map((record) => record.changeId),
+      pendingChangeIds: result.pending.map((entry) => entry.record.changeId),
     })),
   };
 }

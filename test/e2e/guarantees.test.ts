@@ -74,16 +74,25 @@ describe('guarantee 1: baseline', () => {
         changeRecordLocation: `s3://${bucketName}/${HISTORY_PREFIX[principal]}${outcome.changeId}.json`,
       });
 
+      // The commit (the inventory with its pending baseline, only if there is no state yet), then, once
+      // delivered, the same state with an empty outbox, only if it is still the committed version.
       const puts = world.s3Calls('PutObject').filter((call) => call.input.key === SNAPSHOT_KEY[principal]);
+      const [committed] = world.versions(SNAPSHOT_KEY[principal]);
       expect(puts.map((call) => [call.headers['if-none-match'], call.headers['if-match']])).toEqual([
         ['*', undefined],
+        [undefined, committed?.etag],
+      ]);
+      expect(JSON.parse(committed?.text ?? '{}').pending).toMatchObject([
+        { record: { changeId: outcome.changeId, kind: 'baseline' }, deliveredTo: [] },
       ]);
       expect(world.json(SNAPSHOT_KEY[principal])).toMatchObject({
-        schemaVersion: 1,
+        schemaVersion: 2,
         principal,
+        host: world.functionEnv.BIGSTATE_HOST,
         pattern: null,
         runId: invocation.requestId,
         keyCount: keys.length,
+        pending: [],
       });
       expect(e2e.snapshotNames(principal)).toEqual([...keys].sort());
       expect(world.json(`${HISTORY_PREFIX[principal]}${outcome.changeId}.json`)).toMatchObject({
@@ -120,7 +129,8 @@ describe('guarantee 2: complete walks only', () => {
     simulator.addKeys('root', 'key-zz-last');
     let mark = world.mark();
     const second = succeeded(await world.invoke({}));
-    expect(simulator.stats.requestsByPrincipal.root).toBe(50);
+    // 25 pages, then one exact query of the one key the walk did not see: no second walk of 25 pages.
+    expect(simulator.stats.requestsByPrincipal.root).toBe(26);
     expect(outcomeOf(second, 'root')).toMatchObject({ addedKeys: ['key-zz-last'], removedKeys: ['key-050'] });
     expect(eventsFor(world.events(mark), 'root').map((event) => event.detailJson)).toMatchObject([
       { added: ['key-zz-last'], removed: ['key-050'] },
@@ -164,7 +174,8 @@ describe('guarantee 3: no false removals', () => {
     expect(error.errorMessage).not.toContain('"svc a&b"');
     // 403 and 400 are answers, not hiccups: not retried.
     expect(simulator.stats.requestsByPrincipal).toMatchObject({ root: 1, 'zürich #1': 1 });
-    expect(e2e.snapshotVersions()).toEqual({ ...versions, 'svc a&b': versions['svc a&b'] + 1 });
+    // svc a&b: the commit of its change, then the outbox emptied once it was delivered.
+    expect(e2e.snapshotVersions()).toEqual({ ...versions, 'svc a&b': versions['svc a&b'] + 2 });
     expect(e2e.snapshotNames('root')).toContain('grafana-read');
     expect(e2e.snapshotNames('zürich #1')).toEqual(['monitoring']);
     expect(e2e.snapshotNames('svc a&b')).toContain('new-svc-key');
@@ -257,7 +268,7 @@ describe('guarantee 3: no false removals', () => {
     expect(notice && snsAttributes(notice).changeType?.value).toEqual(['failed']);
   });
 
-  it('reports no removal when the second walk still sees the key, and a removal when both walks miss it', async () => {
+  it('reports no removal when the exact query of the key still finds it, and a removal when it does not', async () => {
     const { world, simulator } = e2e;
     await e2e.baseline();
     let walks = 0;
@@ -286,37 +297,47 @@ describe('guarantee 3: no false removals', () => {
 });
 
 describe('guarantee 4: no lost changes', () => {
-  it('SNS down: the run fails, the snapshot stays; once SNS is back the same change goes out with the same id', async () => {
+  it('SNS down after the commit: the change stays in the outbox, the next run sends SNS the same id, EventBridge not again', async () => {
     const { world, simulator } = e2e;
     await e2e.baseline();
     simulator.addKeys('root', 'while-sns-down');
     world.fakes.sns.fail('always');
-    const versions = e2e.snapshotVersions();
     let mark = world.mark();
-    const error = failureOf(await world.invoke({}));
+    const failed = await world.invoke({});
+    const error = failureOf(failed);
     expect(error.errorType).toBe('AuditRunFailedError');
-    expect(error.errorMessage).toMatch(/1 of 3.*"root": [^;]*SNS/);
-    expect(e2e.snapshotVersions()).toEqual({ root: versions.root, 'svc a&b': 2, 'zürich #1': 2 });
-    expect(e2e.snapshotNames('root')).not.toContain('while-sns-down');
-    expect(world.sns(mark)).toEqual([]);
-    // EventBridge took it: delivery is at least once, and the change id is what deduplicates.
-    const firstTry = eventsFor(world.events(mark), 'root').find((e) => e.detailType === DETAIL_TYPE.changed);
-    const changeId = firstTry?.detailJson.changeId;
+    expect(error.errorMessage).toMatch(/1 of 3.*"root": publishing the change: [^;]*SNS/);
+    // Committed: the inventory has the key, and the change waits in the outbox with EventBridge done.
+    const state = world.json(SNAPSHOT_KEY.root) as {
+      pending: Array<{ record: { changeId: string; added: string[] }; deliveredTo: string[] }>;
+    };
+    expect(e2e.snapshotNames('root')).toContain('while-sns-down');
+    expect(state.pending).toMatchObject([{ record: { added: ['while-sns-down'] }, deliveredTo: ['events'] }]);
+    const changeId = state.pending[0]?.record.changeId;
     expect(changeId).toMatch(/^chg-[0-9a-f]{32}$/);
+    expect(world.sns(mark)).toEqual([]);
+    expect(
+      eventsFor(world.events(mark), 'root')
+        .filter((e) => e.detailType === DETAIL_TYPE.changed)
+        .map((e) => e.detailJson.changeId),
+    ).toEqual([changeId]);
 
     world.fakes.recover();
     mark = world.mark();
     const again = succeeded(await world.invoke({}));
-    expect(outcomeOf(again, 'root')).toMatchObject({ addedKeys: ['while-sns-down'], changeId });
+    expect(outcomeOf(again, 'root')).toMatchObject({
+      addedKeys: [],
+      redeliveredChangeIds: [changeId],
+      pendingChangeIds: [],
+    });
     const [message, ...more] = world.sns(mark);
     expect(more).toEqual([]);
     if (message === undefined) throw new Error('nothing published on SNS after it recovered');
     expect(changeIdInBody(message)).toBe(changeId);
     expect(snsAttributes(message).changeType?.value).toEqual(['added']);
-    expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
-      [DETAIL_TYPE.changed, changeId],
-    ]);
-    expect(e2e.snapshotNames('root')).toContain('while-sns-down');
+    // EventBridge had it: not sent twice.
+    expect(world.events(mark)).toEqual([]);
+    expect((world.json(SNAPSHOT_KEY.root) as { pending: unknown[] }).pending).toEqual([]);
 
     mark = world.mark();
     succeeded(await world.invoke({}));
@@ -324,37 +345,62 @@ describe('guarantee 4: no lost changes', () => {
     expect(world.events(mark)).toEqual([]);
   });
 
-  it('snapshot write refused: the change is published, then again with the same id once S3 takes the write', async () => {
+  it('EventBridge refuses the entry after SNS took it: the next run re-delivers to EventBridge only', async () => {
     const { world, simulator } = e2e;
     await e2e.baseline();
     simulator.removeKeys('svc a&b', 'zürich-backup');
-    const svcSnapshot = SNAPSHOT_KEY['svc a&b'];
-    world.fakes.s3.fail((call) => call.operation === 'PutObject' && call.input.key === svcSnapshot);
+    world.fakes.eventBridge.failEntries('always');
     let mark = world.mark();
     const error = failureOf(await world.invoke({}));
-    expect(error.errorType).toBe('AuditRunFailedError');
-    expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b"/);
-    expect(world.versions(svcSnapshot)).toHaveLength(1);
-    expect(e2e.snapshotNames('svc a&b')).toContain('zürich-backup');
-    const published = eventsFor(world.events(mark), 'svc a&b').find(
-      (event) => event.detailType === DETAIL_TYPE.changed,
-    );
-    const changeId = String(published?.detailJson.changeId);
-    expect(published?.detailJson.removed).toEqual(['zürich-backup']);
-    const recordKey = `${HISTORY_PREFIX['svc a&b']}${changeId}.json`;
-    expect(world.versions(recordKey)).toHaveLength(1);
+    expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b": publishing the change: [^;]*EventBridge/);
+    const notices = snsFor(world.sns(mark), 'svc a&b');
+    expect(notices.map((message) => snsAttributes(message).changeType?.value)).toEqual([
+      ['removed'],
+      ['failed'],
+    ]);
+    const [sent] = notices;
+    const changeId = sent && changeIdInBody(sent);
+    expect(changeId).toMatch(/^chg-[0-9a-f]{32}$/);
 
     world.fakes.recover();
     mark = world.mark();
     const again = succeeded(await world.invoke({}));
-    expect(outcomeOf(again, 'svc a&b')).toMatchObject({ removedKeys: ['zürich-backup'], changeId });
+    expect(outcomeOf(again, 'svc a&b')).toMatchObject({ redeliveredChangeIds: [changeId], removed: 0 });
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
+      [DETAIL_TYPE.changed, changeId],
+    ]);
+  });
+
+  it('the commit refused: nothing but the failure is published; the next run finds the change and publishes it once', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    simulator.removeKeys('svc a&b', 'zürich-backup');
+    const svcSnapshot = SNAPSHOT_KEY['svc a&b'];
+    const versions = world.versions(svcSnapshot).length;
+    world.fakes.s3.fail((call) => call.operation === 'PutObject' && call.input.key === svcSnapshot);
+    let mark = world.mark();
+    const error = failureOf(await world.invoke({}));
+    expect(error.errorType).toBe('AuditRunFailedError');
+    expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b": storing the snapshot/);
+    expect(world.versions(svcSnapshot)).toHaveLength(versions);
+    expect(e2e.snapshotNames('svc a&b')).toContain('zürich-backup');
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'svc a&b']]);
+    expect(world.sns(mark).map((message) => snsAttributes(message).changeType?.value)).toEqual([['failed']]);
+    expect(world.s3Calls('PutObject', mark).filter((call) => call.input.key.startsWith('history/'))).toEqual(
+      [],
+    );
+
+    world.fakes.recover();
+    mark = world.mark();
+    const again = succeeded(await world.invoke({}));
+    const changeId = outcomeOf(again, 'svc a&b').changeId;
+    expect(outcomeOf(again, 'svc a&b')).toMatchObject({ removedKeys: ['zürich-backup'] });
     expect(snsFor(world.sns(mark), 'svc a&b').map(changeIdInBody)).toEqual([changeId]);
     expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
       [DETAIL_TYPE.changed, changeId],
     ]);
-    // The record is immutable: stored once; the second write was refused by If-None-Match.
-    expect(world.versions(recordKey)).toHaveLength(1);
-    expect(world.versions(svcSnapshot)).toHaveLength(2);
+    expect(world.versions(`${HISTORY_PREFIX['svc a&b']}${changeId}.json`)).toHaveLength(1);
     expect(e2e.snapshotNames('svc a&b')).toEqual(['#primary']);
   });
 
@@ -392,7 +438,7 @@ describe('guarantee 5: no overlapping runs', () => {
     expect(fn?.Properties?.ReservedConcurrentExecutions).toBe(1);
 
     await e2e.baseline();
-    const [read] = world.versions(SNAPSHOT_KEY.root);
+    const read = world.versions(SNAPSHOT_KEY.root).at(-1);
     const theirs = read?.text.replace(/"runId":"[^"]+"/, '"runId":"another-writer"') ?? '';
     expect(theirs).toContain('another-writer');
     simulator.addKeys('root', 'racing-key');
