@@ -151,7 +151,9 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   const started = ctx.clock.now();
   const limit = pLimit(request.concurrency ?? 4);
   ctx.logger.info('audit started', { principals: principals.length, dryRun: ctx.dryRun });
-  const results = await Promise.all(principals.map((principal) => limit(() => auditPrincipal(ctx, principal))));
+  const results = await Promise.all(
+    principals.map((principal) => limit(() => auditPrincipal(ctx, principal))),
+  );
   const finished = ctx.clock.now();
   const summary: AuditSummary = {
     runId: request.runId,
@@ -219,12 +221,29 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
 
     // 1. What earlier runs committed and could not deliver goes out first, oldest first.
     const deliveryErrors: StageError[] = [];
+    // Marks deliveries. When a delivery failed too (a channel down, the deadline), that failure is the one to
+    // report: the mark's own failure (often the same deadline) would hide which channel still owes the change.
+    const markDelivered = async (next: Snapshot, name: string): Promise<void> => {
+      try {
+        await commit(next, name);
+      } catch (error) {
+        const [first] = deliveryErrors;
+        if (first === undefined) throw error;
+        ctx.logger.warn('could not mark the deliveries; the next run delivers them again', {
+          principal,
+          reason: describeError(error),
+        });
+        throw first;
+      }
+    };
+    // Channels that failed in this run: they get nothing newer until a later run delivered the older change.
+    const blocked = new Set<string>();
     if (!ctx.dryRun && state !== undefined && outbox.length > 0) {
-      const delivery = await deliver(ctx, outbox, 'delivering changes of earlier runs');
+      const delivery = await deliver(ctx, outbox, 'delivering changes of earlier runs', blocked);
       deliveryErrors.push(...delivery.errors);
       redelivered = delivery.delivered;
       if (delivery.changed) {
-        await commit({ ...state, pending: delivery.pending }, 'marking earlier changes delivered');
+        await markDelivered({ ...state, pending: delivery.pending }, 'marking earlier changes delivered');
         outbox = delivery.pending;
       }
     }
@@ -249,8 +268,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       const exact =
         candidates.length === 0
           ? undefined
-          : await stage(ctx, `confirming ${candidates.length} removal(s) with an exact query of each key`, () =>
-              checkExactly(ctx, principal, candidates),
+          : await stage(
+              ctx,
+              `confirming ${candidates.length} removal(s) with an exact query of each key`,
+              () => checkExactly(ctx, principal, candidates),
             );
       ({ inventory, added, removed } = reconcile(previous, walks, exact));
     }
@@ -282,10 +303,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       outbox = pending;
       // 4. Then delivered, and marked delivered.
       if (record) {
-        const delivery = await deliver(ctx, outbox, 'publishing the change');
+        const delivery = await deliver(ctx, outbox, 'publishing the change', blocked);
         deliveryErrors.push(...delivery.errors);
         if (delivery.changed) {
-          await commit({ ...next, pending: delivery.pending }, 'marking the change delivered');
+          await markDelivered({ ...next, pending: delivery.pending }, 'marking the change delivered');
           outbox = delivery.pending;
         }
       }
@@ -370,13 +391,18 @@ async function checkExactly(
   const limit = pLimit(ctx.request.checkConcurrency ?? 8);
   const found: ApiKeyEntry[] = [];
   const gone = new Set<string>();
-  // If one check fails, the others stop starting new requests at once.
+  // If one check fails, the others stop starting new requests at once. The checks keep the run's time limit
+  // (not only its signal): the client fails fast on a back-off that would outlast it.
   const failed = new AbortController();
-  const deadline = Deadline.none({ signal: AbortSignal.any([ctx.deadline.signal, failed.signal]) });
+  const signal = AbortSignal.any([ctx.deadline.signal, failed.signal]);
+  const deadline =
+    ctx.deadline.at === undefined ? Deadline.none({ signal }) : Deadline.at(ctx.deadline.at, { signal });
   try {
-    await Promise.all(
+    // Settled, not raced: no check may still be under way when the principal's audit goes on (or returns).
+    await Promise.allSettled(
       candidates.map((name) =>
         limit(async () => {
+          if (failed.signal.aborted) return;
           try {
             ctx.deadline.throwIfExpired();
             const pattern = exactPattern(name);
@@ -389,14 +415,15 @@ async function checkExactly(
             gone.add(name);
           } catch (error) {
             failed.abort(error);
-            throw error;
           }
         }),
       ),
     );
   } finally {
-    limit.clearQueue();
+    deadline.dispose();
   }
+  // The first failure, not the aborts it caused in the other checks.
+  if (failed.signal.aborted) throw failed.signal.reason;
   ctx.logger.debug('removals checked', { principal, candidates: candidates.length, found: found.length });
   return { found, gone };
 }
@@ -414,13 +441,18 @@ interface Delivery {
 
 /**
  * Delivers an outbox, oldest first: the change record into the history (the location the messages point at),
- * then the notice on every channel that still owes it. A channel that fails gets nothing newer in this run, so
- * no channel ever tells a later change before an earlier one. Never throws: failures come back in `errors`.
+ * then the notice on every channel that still owes it. A channel that fails gets nothing newer in this run
+ * (`blocked`, shared by every delivery of the principal's run), so no channel ever tells a later change before an
+ * earlier one. Never throws: failures come back in `errors`.
  */
-async function deliver(ctx: RunContext, outbox: readonly PendingChange[], name: string): Promise<Delivery> {
+async function deliver(
+  ctx: RunContext,
+  outbox: readonly PendingChange[],
+  name: string,
+  blocked: Set<string>,
+): Promise<Delivery> {
   const { store, channels } = ctx.deps;
   const signal = ctx.deadline.signal;
-  const blocked = new Set<string>();
   const pending: PendingChange[] = [];
   const delivered: ChangeRecord[] = [];
   const errors: StageError[] = [];
@@ -440,7 +472,11 @@ async function deliver(ctx: RunContext, outbox: readonly PendingChange[], name: 
       continue;
     }
     try {
-      await stage(ctx, name, () => store.writeChangeRecord(entry.record, { signal }));
+      await stage(ctx, name, async () => {
+        await store.writeChangeRecord(entry.record, { signal });
+        // The record may have taken the last of the time: no notice starts after the deadline.
+        ctx.deadline.throwIfExpired();
+      });
     } catch (error) {
       errors.push(error as StageError);
       for (const channel of channels) blocked.add(channel.name);

@@ -112,6 +112,7 @@ export function useE2e(
     const sim = defined(simulator, 'the simulator');
     sim.clearFaults();
     sim.onPage(undefined);
+    sim.stopChurn();
     sim.setApiKeys([API_KEY]);
     for (const principal of PRINCIPALS) sim.setKeys(principal, [...INITIAL_KEYS[principal]]);
     sim.resetStats();
