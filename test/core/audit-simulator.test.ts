@@ -1,12 +1,14 @@
 /**
  * The audit core with the real BigState client against the simulator (a real HTTP server on loopback), and the
- * in-memory store and publisher.
+ * in-memory store and channels.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BigStateClient } from '../../functions/bigstate/client.js';
-import { type Simulator, type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import { type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../functions/bigstate/types.js';
+import { Deadline } from '../../functions/commons/deadline.js';
 import { type AuditRequest, runAudit } from '../../functions/core/audit.js';
-import { MemoryStore, RecordingPublisher, steppingClock } from './support/fakes.js';
+import { HOST, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
 
 const KEY = 'sim-key-7f3a';
 
@@ -15,54 +17,71 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function setup(options: SimulatorOptions) {
+/** The real client, with every call recorded: walks use the run's pattern, exact checks another one. */
+class RecordingLister implements ApiKeyLister {
+  readonly calls: Array<{ principal: string; pattern: string | undefined }> = [];
+  /** Runs before a call starts (lets a test change BigState between a walk and a check). */
+  beforeCall: ((principal: string, pattern: string | undefined) => void) | undefined;
+
+  constructor(
+    readonly client: ApiKeyLister,
+    readonly walkPattern: string | undefined = undefined,
+  ) {}
+
+  listApiKeys(principal: string, options?: WalkOptions): AsyncIterable<ApiKeyEntry> {
+    this.calls.push({ principal, pattern: options?.pattern });
+    this.beforeCall?.(principal, options?.pattern);
+    return this.client.listApiKeys(principal, options);
+  }
+
+  walks(principal: string): number {
+    return this.calls.filter((call) => call.principal === principal && call.pattern === this.walkPattern)
+      .length;
+  }
+
+  checks(principal: string): Array<string | undefined> {
+    return this.calls
+      .filter((call) => call.principal === principal && call.pattern !== this.walkPattern)
+      .map((call) => call.pattern);
+  }
+}
+
+async function setup(options: SimulatorOptions, walkPattern?: string) {
   const simulator = await startSimulator({ apiKeys: [KEY], pageSize: 2, ...options });
   closers.push(() => simulator.close());
-  const bigstate = new BigStateClient({
+  const client = new BigStateClient({
     host: simulator.url,
     apiKey: async () => KEY,
     sleep: async (_ms, signal) => signal?.throwIfAborted(),
     retry: { maxAttempts: 2 },
   });
-  closers.push(() => bigstate.close());
+  closers.push(() => client.close());
+  const bigstate = new RecordingLister(client, walkPattern);
   const store = new MemoryStore();
-  const publisher = new RecordingPublisher();
+  const sns = new RecordingChannel('sns');
+  const bus = new RecordingChannel('events');
   let runs = 0;
   const run = (request: Partial<AuditRequest> & { principals: readonly string[] }) =>
     runAudit(
-      { bigstate, store, publisher, clock: steppingClock('2025-06-01T12:00:00.000Z') },
-      { runId: `run-${++runs}`, ...request },
+      { bigstate, store, channels: [sns, bus], clock: steppingClock('2025-06-01T12:00:00.000Z') },
+      { runId: `run-${++runs}`, host: HOST, ...request },
     );
-  return { simulator, bigstate, store, publisher, run };
-}
-
-/** Counts the walks of each principal from the simulator's first-page hook. */
-function countWalks(
-  simulator: Simulator,
-  hook?: (principal: string, walk: number) => void,
-): Map<string, number> {
-  const walks = new Map<string, number>();
-  simulator.onPage((principal, pageIndex) => {
-    if (pageIndex !== 0) return;
-    const walk = walks.get(principal) ?? 0;
-    walks.set(principal, walk + 1);
-    hook?.(principal, walk);
-  });
-  return walks;
+  return { simulator, bigstate, store, sns, bus, run };
 }
 
 describe('runAudit against the BigState simulator', () => {
-  it('records a baseline over every page, then finds keys added and removed', async () => {
+  it('records a baseline over every page, then finds keys added and removed, each removal checked exactly', async () => {
     const names = ['k1', 'k2', 'k3', 'k4', 'k5'];
-    const { simulator, store, publisher, run } = await setup({ principals: { root: { keys: names } } });
+    const { simulator, store, sns, bus, bigstate, run } = await setup({
+      principals: { root: { keys: names } },
+    });
 
     const baseline = await run({ principals: ['root'] });
     expect(baseline.principals[0]).toMatchObject({ status: 'ok', baseline: true, keyCount: 5 });
-    expect(store.snapshots.get('root')?.snapshot.keys.map((key) => key.name)).toEqual(names);
+    expect(store.state('root').keys.map((key) => key.name)).toEqual(names);
 
     simulator.addKeys('root', 'k6');
     simulator.removeKeys('root', 'k2', 'k5');
-    const walks = countWalks(simulator);
     const changed = await run({ principals: ['root'] });
     expect(changed.principals[0]).toMatchObject({
       status: 'ok',
@@ -71,37 +90,73 @@ describe('runAudit against the BigState simulator', () => {
       added: ['k6'],
       removed: ['k2', 'k5'],
     });
-    expect(walks.get('root')).toBe(2);
-    expect(publisher.notices.map((notice) => notice.kind)).toEqual(['baseline', 'changed']);
-    expect(store.snapshots.get('root')?.snapshot.keys.map((key) => key.name)).toEqual([
-      'k1',
-      'k3',
-      'k4',
-      'k6',
-    ]);
+    expect(bigstate.walks('root')).toBe(2);
+    expect(bigstate.checks('root')).toEqual(['k2', 'k5']);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'changed']);
+    expect(bus.notices.map((notice) => notice.kind)).toEqual(['baseline', 'changed']);
+    expect(store.state('root').keys.map((key) => key.name)).toEqual(['k1', 'k3', 'k4', 'k6']);
+    expect(store.state('root').pending).toEqual([]);
   });
 
-  it('does not report a removal when the key is back in the second walk', async () => {
-    const { simulator, store, publisher, run } = await setup({
+  it('reports no removal when offset-cursor churn hides a key from every walk: its exact query finds it', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const { simulator, store, sns, bigstate, run } = await setup({ principals: { root: { keys: names } } });
+    await run({ principals: ['root'] });
+
+    simulator.churn('root');
+    const summary = await run({ principals: ['root'] });
+    // The churn made the walk miss a real key, so there was something to check, and the check found it. The
+    // short-lived key itself did exist while page 0 was served: it is a key added, not a false removal.
+    expect(bigstate.checks('root').length).toBeGreaterThan(0);
+    expect(summary.principals[0]).toMatchObject({
+      status: 'ok',
+      keyCount: 6,
+      added: ['!churn'],
+      removed: [],
+    });
+    expect(store.state('root').keys.map((key) => key.name)).toEqual(['!churn', ...names]);
+
+    simulator.stopChurn();
+    const after = await run({ principals: ['root'] });
+    expect(after.principals[0]).toMatchObject({ status: 'ok', keyCount: 5, added: [], removed: ['!churn'] });
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'changed', 'changed']);
+    for (const notice of sns.ofKind('changed')) {
+      expect(notice.record.removed.filter((name) => names.includes(name))).toEqual([]);
+    }
+  });
+
+  it('keeps a key that was gone from the walk but is back for its exact query', async () => {
+    const { simulator, store, sns, bigstate, run } = await setup({
       principals: { root: { keys: ['a', 'b', 'c'] } },
     });
     await run({ principals: ['root'] });
 
-    // A page served while the list changes: the first walk misses "b", the confirming walk sees it.
-    const walks = countWalks(simulator, (principal, walk) => {
-      if (principal !== 'root') return;
-      if (walk === 0) simulator.removeKeys('root', 'b');
-      if (walk === 1) simulator.addKeys('root', 'b');
-    });
+    simulator.removeKeys('root', 'b');
+    bigstate.beforeCall = (principal, pattern) => {
+      if (principal === 'root' && pattern === 'b') simulator.addKeys('root', 'b');
+    };
     const summary = await run({ principals: ['root'] });
-    expect(walks.get('root')).toBe(2);
+    expect(bigstate.checks('root')).toEqual(['b']);
     expect(summary.principals[0]).toMatchObject({ status: 'ok', keyCount: 3, added: [], removed: [] });
-    expect(publisher.notices.map((notice) => notice.kind)).toEqual(['baseline']);
-    expect(store.snapshots.get('root')?.snapshot.keys.map((key) => key.name)).toEqual(['a', 'b', 'c']);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline']);
+    expect(store.state('root').keys.map((key) => key.name)).toEqual(['a', 'b', 'c']);
   });
 
-  it('keeps the last good snapshot of a principal BigState refuses (403), and audits the others', async () => {
-    const { simulator, store, publisher, run } = await setup({
+  it('checks a name holding "*" with a pattern around its longest fragment, and looks for the exact name', async () => {
+    const { simulator, bigstate, run } = await setup({
+      principals: { root: { keys: ['ci*deploy*x', 'deploy-tool', 'other'] } },
+    });
+    await run({ principals: ['root'] });
+
+    // Gone, while other names still match the pattern of its check.
+    simulator.removeKeys('root', 'ci*deploy*x');
+    const summary = await run({ principals: ['root'] });
+    expect(bigstate.checks('root')).toEqual(['*deploy*']);
+    expect(summary.principals[0]).toMatchObject({ status: 'ok', added: [], removed: ['ci*deploy*x'] });
+  });
+
+  it('keeps the last good state of a principal BigState refuses (403), and audits the others', async () => {
+    const { simulator, store, sns, run } = await setup({
       principals: { open: { keys: ['o1'] }, secret: { keys: ['s1', 's2'] } },
     });
     await run({ principals: ['open', 'secret'] });
@@ -122,15 +177,35 @@ describe('runAudit against the BigState simulator', () => {
     );
     expect(summary.principals[1]?.reason).not.toContain(KEY);
     expect(store.snapshots.get('secret')).toBe(before);
-    expect(publisher.notices.map((notice) => notice.kind)).toEqual([
-      'baseline',
-      'baseline',
-      'changed',
-      'failed',
-    ]);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'baseline', 'changed', 'failed']);
   });
 
-  it('fails a principal whose pages loop, without touching its snapshot', async () => {
+  it('fails a principal whose exact check BigState refuses, reporting no removal', async () => {
+    const { simulator, store, sns, run } = await setup({ principals: { root: { keys: ['a', 'b'] } } });
+    await run({ principals: ['root'] });
+    const before = store.snapshots.get('root');
+    simulator.removeKeys('root', 'b');
+    // The walk's single page passes; the check (the next request) is refused.
+    simulator.onPage((principal, pageIndex) => {
+      if (principal === 'root' && pageIndex === 0) {
+        simulator.onPage(undefined);
+        simulator.inject('root', { type: 'status', status: 403 }, { times: 5 });
+      }
+    });
+    const summary = await run({ principals: ['root'] });
+    expect(summary.principals[0]).toMatchObject({
+      status: 'failed',
+      errorName: 'ForbiddenError',
+      removed: [],
+    });
+    expect(summary.principals[0]?.reason).toMatch(
+      /^confirming 1 removal\(s\) with an exact query of each key: /,
+    );
+    expect(store.snapshots.get('root')).toBe(before);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'failed']);
+  });
+
+  it('fails a principal whose pages loop, without touching its state', async () => {
     const { simulator, store, run } = await setup({
       principals: { root: { keys: ['a', 'b', 'c', 'd', 'e'] } },
     });
@@ -142,28 +217,35 @@ describe('runAudit against the BigState simulator', () => {
     expect(store.snapshots.get('root')).toBe(before);
   });
 
-  it('stops a walk that hangs when the time budget runs out', async () => {
-    const { simulator, store, run } = await setup({ principals: { root: { keys: ['a'] } } });
+  it('stops a walk that hangs when the deadline ends', async () => {
+    const { simulator, store, sns, run } = await setup({ principals: { root: { keys: ['a'] } } });
     simulator.inject('root', { type: 'hang' });
-    const summary = await run({ principals: ['root'], signal: AbortSignal.timeout(50) });
+    const deadline = Deadline.after(50);
+    const started = Date.now();
+    const summary = await run({ principals: ['root'], deadline, hardStop: Deadline.none() });
+    expect(Date.now() - started).toBeLessThan(2_000);
     expect(summary.principals[0]).toMatchObject({ status: 'failed', errorName: 'DeadlineExceededError' });
     expect(store.writes).toEqual([]);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['failed']);
   });
 
   it('audits principals with awkward names and passes the pattern through', async () => {
-    const { store, run } = await setup({
-      principals: {
-        'svc a&b': { keys: ['#primary', 'zürich-backup', 'other'] },
-        'zürich ops#1': { keys: ['monitoring', 'mon-2'] },
+    const { store, run } = await setup(
+      {
+        principals: {
+          'svc a&b': { keys: ['#primary', 'zürich-backup', 'other'] },
+          'zürich ops#1': { keys: ['monitoring', 'mon-2'] },
+        },
       },
-    });
+      '*r*',
+    );
     const summary = await run({ principals: ['svc a&b', 'zürich ops#1'], pattern: '*r*' });
     expect(summary.principals.map((result) => [result.principal, result.keyCount])).toEqual([
       ['svc a&b', 3],
       ['zürich ops#1', 1],
     ]);
-    expect(store.snapshots.get('zürich ops#1')?.snapshot.keys.map((key) => key.name)).toEqual(['monitoring']);
-    expect(store.snapshots.get('svc a&b')?.snapshot.pattern).toBe('*r*');
+    expect(store.state('zürich ops#1').keys.map((key) => key.name)).toEqual(['monitoring']);
+    expect(store.state('svc a&b').pattern).toBe('*r*');
   });
 
   it('keeps the fields BigState returns besides the name', async () => {
@@ -171,7 +253,7 @@ describe('runAudit against the BigState simulator', () => {
       principals: { root: { keys: [{ name: 'ci', created: '2025-11-02T08:00:00Z', scopes: ['read'] }] } },
     });
     await run({ principals: ['root'] });
-    expect(store.snapshots.get('root')?.snapshot.keys[0]?.attributes).toEqual({
+    expect(store.state('root').keys[0]?.attributes).toEqual({
       created: '2025-11-02T08:00:00Z',
       scopes: ['read'],
     });

@@ -4,14 +4,18 @@ import {
   buildSnapshot,
   type ChangeIdInput,
   changeId,
+  type ExactChecks,
+  exactPattern,
   type Inventory,
+  needsBaseline,
   reconcile,
   removalCandidates,
   snapshotNames,
   sortedEntries,
   sortNames,
+  unionOf,
 } from '../../functions/core/diff.js';
-import { snapshotOf } from './support/fakes.js';
+import { HOST, recordOf, snapshotOf } from './support/fakes.js';
 
 /** An inventory of plain names, or of entries with fields. */
 function inventory(...keys: Array<string | ApiKeyEntry>): Inventory {
@@ -108,109 +112,250 @@ describe('removalCandidates', () => {
   });
 });
 
+/** What exact checks found: entries found, and names confirmed gone. */
+function checks(found: Array<string | ApiKeyEntry>, gone: string[]): ExactChecks {
+  return {
+    found: found.map((key) => (typeof key === 'string' ? { name: key } : key)),
+    gone: new Set(gone),
+  };
+}
+
 describe('reconcile', () => {
   const names = (result: { inventory: readonly ApiKeyEntry[] }) =>
     result.inventory.map((entry) => entry.name);
 
-  it('finds added names (sorted) and no removal when nothing is missing, without a second walk', () => {
-    const result = reconcile(snap('a'), inventory('z', 'a', 'm'));
+  it('finds added names (sorted) and no removal when nothing is missing, without any check', () => {
+    const result = reconcile(snap('a'), [inventory('z', 'a', 'm')]);
     expect(result.added).toEqual(['m', 'z']);
     expect(result.removed).toEqual([]);
     expect(names(result)).toEqual(['a', 'm', 'z']);
   });
 
   it('reports nothing when both walks match the previous snapshot', () => {
-    const result = reconcile(snap('a', 'b'), inventory('a', 'b'), inventory('b', 'a'));
+    const result = reconcile(snap('a', 'b'), [inventory('a', 'b'), inventory('b', 'a')]);
     expect(result).toEqual({ inventory: [{ name: 'a' }, { name: 'b' }], added: [], removed: [] });
   });
 
-  it('removes a name missing from both walks, sorted', () => {
-    const result = reconcile(snap('a', 'b', 'c', 'd'), inventory('b'), inventory('b'));
+  it('removes the names missing from every walk that an exact check confirmed gone, sorted', () => {
+    const result = reconcile(snap('a', 'b', 'c', 'd'), [inventory('b')], checks([], ['d', 'a', 'c']));
     expect(result.removed).toEqual(['a', 'c', 'd']);
     expect(result.added).toEqual([]);
     expect(names(result)).toEqual(['b']);
   });
 
+  it('keeps a name an exact check found (churn), with the entry the check returned', () => {
+    const result = reconcile(
+      snap('a', 'b', 'c'),
+      [inventory('a')],
+      checks([{ name: 'b', created: 'x' }], ['c']),
+    );
+    expect(result.removed).toEqual(['c']);
+    expect(result.added).toEqual([]);
+    expect(result.inventory).toEqual([{ name: 'a' }, { name: 'b', created: 'x' }]);
+  });
+
   it('does not remove a candidate the second walk saw, and keeps it in the inventory', () => {
-    const result = reconcile(snap('a', 'b'), inventory('a'), inventory('a', 'b'));
+    const result = reconcile(snap('a', 'b'), [inventory('a'), inventory('a', 'b')]);
     expect(result.removed).toEqual([]);
     expect(result.added).toEqual([]);
     expect(names(result)).toEqual(['a', 'b']);
   });
 
   it('keeps a key seen only in the second walk and counts it as added', () => {
-    const result = reconcile(snap('a', 'gone'), inventory('a'), inventory('late', 'a'));
+    const result = reconcile(
+      snap('a', 'gone'),
+      [inventory('a'), inventory('late', 'a')],
+      checks([], ['gone']),
+    );
     expect(result.added).toEqual(['late']);
     expect(result.removed).toEqual(['gone']);
     expect(result.inventory).toEqual([{ name: 'a' }, { name: 'late' }]);
   });
 
+  it('keeps a key seen only in the first walk: a walk is evidence that a key exists', () => {
+    const result = reconcile(snap('a'), [inventory('a', 'early'), inventory('a')]);
+    expect(result.added).toEqual(['early']);
+    expect(names(result)).toEqual(['a', 'early']);
+  });
+
   it('does not count a key seen only in the second walk as added when the snapshot had it', () => {
-    const result = reconcile(snap('a', 'b'), inventory('a'), inventory('b'));
+    const result = reconcile(snap('a', 'b'), [inventory('a'), inventory('b')]);
     expect(result.added).toEqual([]);
     expect(result.removed).toEqual([]);
     expect(names(result)).toEqual(['a', 'b']);
   });
 
-  it("keeps the first walk's entry when both walks saw a key", () => {
+  it("keeps the first walk's entry when both walks saw a key, and a walk's over a check's", () => {
     const first = inventory({ name: 'k', version: 1 });
     const second = inventory({ name: 'k', version: 2 }, { name: 'n', version: 2 });
-    const result = reconcile(snap('k', 'x'), first, second);
+    const result = reconcile(
+      snap('k', 'n', 'x'),
+      [first, second],
+      checks(
+        [
+          { name: 'n', version: 3 },
+          { name: 'x', version: 3 },
+        ],
+        [],
+      ),
+    );
     expect(result.inventory).toEqual([
       { name: 'k', version: 1 },
       { name: 'n', version: 2 },
+      { name: 'x', version: 3 },
     ]);
   });
 
-  it('throws rather than report an unconfirmed removal when there is no second walk', () => {
-    expect(() => reconcile(snap('a', 'b'), inventory('a'))).toThrow(
-      'reconcile: a removal must be confirmed by a second walk',
+  it('throws rather than report a removal no exact check confirmed', () => {
+    expect(() => reconcile(snap('a', 'b'), [inventory('a')])).toThrow(
+      'reconcile: 1 removal(s) not confirmed by an exact check',
+    );
+    expect(() => reconcile(snap('a', 'b', 'c'), [inventory('a'), inventory('a')], checks([], ['b']))).toThrow(
+      'reconcile: 1 removal(s) not confirmed by an exact check',
     );
   });
 
-  it('does not modify the walks it is given', () => {
+  it('does not remove a name confirmed gone that a walk saw after all', () => {
+    const result = reconcile(snap('a', 'b'), [inventory('a'), inventory('a', 'b')], checks([], ['b']));
+    expect(result.removed).toEqual([]);
+    expect(names(result)).toEqual(['a', 'b']);
+  });
+
+  it('does not modify the walks or the checks it is given', () => {
     const first = inventory('a');
     const second = inventory('b');
-    reconcile(snap('a', 'b', 'c'), first, second);
+    const exact = checks(['c'], []);
+    reconcile(snap('a', 'b', 'c'), [first, second], exact);
     expect([...first.keys()]).toEqual(['a']);
     expect([...second.keys()]).toEqual(['b']);
+    expect(exact.found).toEqual([{ name: 'c' }]);
   });
 
   it('treats an empty previous snapshot as "everything added"', () => {
-    expect(reconcile(snap(), inventory('b', 'a')).added).toEqual(['a', 'b']);
+    expect(reconcile(snap(), [inventory('b', 'a')]).added).toEqual(['a', 'b']);
   });
 
   it('compares a snapshot whose keys are out of order (edited by hand) correctly', () => {
-    const result = reconcile(snap('c', 'a', 'b'), inventory('b', 'd'), inventory('d', 'b'));
+    const result = reconcile(
+      snap('c', 'a', 'b'),
+      [inventory('b', 'd'), inventory('d', 'b')],
+      checks([], ['a', 'c']),
+    );
     expect(result.added).toEqual(['d']);
     expect(result.removed).toEqual(['a', 'c']);
   });
 
   it('reports no false removal of a name a hand-edited snapshot lists twice', () => {
-    const result = reconcile(snap('a', 'a', 'b'), inventory('a', 'b'), inventory('a', 'b'));
+    const result = reconcile(snap('a', 'a', 'b'), [inventory('a', 'b'), inventory('a', 'b')]);
     expect(result.removed).toEqual([]);
     expect(result.added).toEqual([]);
+  });
+
+  it('takes walks as sorted or unsorted lists of entries too', () => {
+    const result = reconcile(snap('a', 'c'), [[{ name: 'c' }, { name: 'b' }]], checks([], ['a']));
+    expect(result).toEqual({ inventory: [{ name: 'b' }, { name: 'c' }], added: ['b'], removed: ['a'] });
+  });
+});
+
+describe('unionOf', () => {
+  it('merges walks and lists into one sorted list, each name once, the earliest entry winning', () => {
+    const union = unionOf(
+      inventory({ name: 'b', from: 1 }, 'd'),
+      [
+        { name: 'c', from: 2 },
+        { name: 'a', from: 2 },
+        { name: 'b', from: 2 },
+      ],
+      inventory({ name: 'a', from: 3 }, 'e'),
+    );
+    expect(union).toEqual([
+      { name: 'a', from: 2 },
+      { name: 'b', from: 1 },
+      { name: 'c', from: 2 },
+      { name: 'd' },
+      { name: 'e' },
+    ]);
+  });
+
+  it('is empty for no lists or empty ones', () => {
+    expect(unionOf()).toEqual([]);
+    expect(unionOf(inventory(), [])).toEqual([]);
+  });
+});
+
+describe('exactPattern', () => {
+  it.each([
+    ['ci-deploy', 'ci-deploy'],
+    ['a*b', '*a*'],
+    ['ci*deploy*x', '*deploy*'],
+    ['*suffix', '*suffix*'],
+    ['prefix*', '*prefix*'],
+    ['ab*cd', '*ab*'],
+    ['*', '*'],
+    ['**', '*'],
+    ['***', '*'],
+    ['zürich*Ω', '*zürich*'],
+  ])('checks %j with %j', (name, pattern) => {
+    expect(exactPattern(name)).toBe(pattern);
+  });
+
+  it('gives a pattern that matches the name it was made from', () => {
+    const matches = (name: string, pattern: string) => {
+      if (pattern === '*') return true;
+      if (!pattern.includes('*')) return name === pattern;
+      return name.includes(pattern.slice(1, -1));
+    };
+    for (const name of ['a', 'a*b', 'x**y', '*a*', 'k*1*22*333', '*']) {
+      expect(matches(name, exactPattern(name))).toBe(true);
+    }
+  });
+});
+
+describe('needsBaseline', () => {
+  const meta = { pattern: null, host: 'https://api.bigstate.dev' };
+
+  it('is true without a previous state, or after the pattern or the host changed', () => {
+    expect(needsBaseline(undefined, meta)).toBe(true);
+    expect(needsBaseline(snapshotOf('p', [], { pattern: 'a*' }), meta)).toBe(true);
+    expect(needsBaseline(snapshotOf('p', []), { ...meta, pattern: 'a*' })).toBe(true);
+    expect(needsBaseline(snapshotOf('p', [], { host: 'https://other.example' }), meta)).toBe(true);
+  });
+
+  it('is false for the same pattern and host, and for a state that recorded no host', () => {
+    expect(needsBaseline(snapshotOf('p', []), meta)).toBe(false);
+    expect(needsBaseline(snapshotOf('p', [], { pattern: 'a*' }), { ...meta, pattern: 'a*' })).toBe(false);
+    expect(needsBaseline(snapshotOf('p', [], { host: null }), meta)).toBe(false);
   });
 });
 
 describe('buildSnapshot', () => {
-  const meta = { principal: 'p', pattern: null, runId: 'run-2', now: NOW };
+  const meta = { principal: 'p', pattern: null, host: HOST, runId: 'run-2', now: NOW };
 
-  it('builds a sorted snapshot with the run, the time and the key count', () => {
+  it('builds a sorted state with the run, the host, the time and the key count, and an empty outbox', () => {
     const snapshot = buildSnapshot(undefined, inventory('b', 'a', 'c'), meta);
     expect(snapshot).toStrictEqual({
-      schemaVersion: 1,
+      schemaVersion: 2,
       principal: 'p',
+      host: HOST,
       pattern: null,
       auditedAt: '2025-06-01T12:00:00.000Z',
       runId: 'run-2',
+      writeId: '',
       keyCount: 3,
       keys: [
         { name: 'a', firstSeen: '2025-06-01T12:00:00.000Z', lastSeen: '2025-06-01T12:00:00.000Z' },
         { name: 'b', firstSeen: '2025-06-01T12:00:00.000Z', lastSeen: '2025-06-01T12:00:00.000Z' },
         { name: 'c', firstSeen: '2025-06-01T12:00:00.000Z', lastSeen: '2025-06-01T12:00:00.000Z' },
       ],
+      pending: [],
     });
+  });
+
+  it('does not carry the outbox over: the run commits it', () => {
+    const previous = snapshotOf('p', ['a'], {
+      pending: [{ record: recordOf('p', 'chg-1'), deliveredTo: [] }],
+    });
+    expect(buildSnapshot(previous, inventory('a'), meta).pending).toEqual([]);
   });
 
   it('carries firstSeen over for known keys, sets it to now for new ones, and lastSeen to now for all', () => {
@@ -221,6 +366,18 @@ describe('buildSnapshot', () => {
       { name: 'new', firstSeen: NOW.toISOString(), lastSeen: NOW.toISOString() },
     ]);
     expect(snapshot.keyCount).toBe(2);
+  });
+
+  it('carries firstSeen over from a state that recorded no host, and records the host', () => {
+    const previous = snapshotOf('p', ['a'], { at: EARLIER, host: null });
+    const snapshot = buildSnapshot(previous, inventory('a'), meta);
+    expect(snapshot.keys[0]?.firstSeen).toBe(EARLIER);
+    expect(snapshot.host).toBe(HOST);
+  });
+
+  it('starts firstSeen afresh when the host changed (a new baseline)', () => {
+    const previous = snapshotOf('p', ['a'], { at: EARLIER, host: 'https://other.example' });
+    expect(buildSnapshot(previous, inventory('a'), meta).keys[0]?.firstSeen).toBe(NOW.toISOString());
   });
 
   it("keeps BigState's other fields as attributes, and no attributes field when there are none", () => {
@@ -241,6 +398,20 @@ describe('buildSnapshot', () => {
       lastSeen: NOW.toISOString(),
     });
     expect(Object.hasOwn(snapshot.keys[1] ?? {}, 'attributes')).toBe(false);
+  });
+
+  it('keeps a field named __proto__ as a field, never as the prototype', () => {
+    const entry = JSON.parse('{"name":"k","__proto__":{"polluted":true},"constructor":"c"}') as ApiKeyEntry;
+    const snapshot = buildSnapshot(undefined, inventory(entry), meta);
+    const attributes = snapshot.keys[0]?.attributes ?? {};
+    expect(Object.hasOwn(attributes, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(attributes)).toBe(Object.prototype);
+    expect((attributes as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(Object.keys(attributes)).toEqual(['__proto__', 'constructor']);
+    expect(JSON.parse(JSON.stringify(snapshot.keys[0])).attributes).toStrictEqual(
+      JSON.parse('{"__proto__":{"polluted":true},"constructor":"c"}'),
+    );
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
   it('records the pattern of the walk', () => {

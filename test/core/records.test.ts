@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../functions/commons/errors.js';
-import { parseSnapshot, serialize } from '../../functions/core/records.js';
-import { snapshotOf } from './support/fakes.js';
+import { parseChangeRecord, parseSnapshot, serialize } from '../../functions/core/records.js';
+import { legacySnapshotOf, recordOf, snapshotOf } from './support/fakes.js';
 
 /** The StorageError parsing `text` fails with. */
 function refusal(text: string, principal = 'p'): StorageError {
@@ -14,6 +14,8 @@ function refusal(text: string, principal = 'p'): StorageError {
   throw new Error('expected parseSnapshot to throw');
 }
 
+const where = 'snapshot s3://b/snapshots/p.json is not a snapshot:';
+
 describe('parseSnapshot', () => {
   it('reads back what serialize wrote', () => {
     const snapshot = snapshotOf('p', ['a', 'b'], {
@@ -22,20 +24,84 @@ describe('parseSnapshot', () => {
         { name: 'b', firstSeen: 't0', lastSeen: 't1' },
       ],
       pattern: 'a*',
+      writeId: 'run-7/0f2c',
+      pending: [
+        { record: recordOf('p', 'chg-1'), deliveredTo: [] },
+        {
+          record: recordOf('p', 'chg-2', { kind: 'baseline', added: [], pattern: 'a*' }),
+          deliveredTo: ['sns'],
+        },
+      ],
     });
     expect(parseSnapshot(serialize(snapshot), 'p', 'loc')).toStrictEqual(snapshot);
   });
 
+  it('reads a state without a host (null) back as such', () => {
+    const snapshot = snapshotOf('p', ['a'], { host: null });
+    expect(parseSnapshot(serialize(snapshot), 'p', 'loc').host).toBeNull();
+  });
+
+  it('reads a schema-1 snapshot as a schema-2 state with no host, no write id and no pending change', () => {
+    const legacy = legacySnapshotOf('p', ['a', 'b'], { pattern: 'a*', runId: 'run-old' });
+    expect(parseSnapshot(JSON.stringify(legacy), 'p', 'loc')).toStrictEqual({
+      schemaVersion: 2,
+      principal: 'p',
+      host: null,
+      pattern: 'a*',
+      auditedAt: '2025-01-01T00:00:00.000Z',
+      runId: 'run-old',
+      writeId: '',
+      keyCount: 2,
+      keys: [
+        { name: 'a', firstSeen: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-01T00:00:00.000Z' },
+        { name: 'b', firstSeen: '2025-01-01T00:00:00.000Z', lastSeen: '2025-01-01T00:00:00.000Z' },
+      ],
+      pending: [],
+    });
+  });
+
+  it('keeps a later version’s optional fields of a schema-2 state (a loose read)', () => {
+    const snapshot = { ...snapshotOf('p', ['a']), futureField: { x: 1 } };
+    expect(parseSnapshot(serialize(snapshot), 'p', 'loc')).toMatchObject({ futureField: { x: 1 } });
+  });
+
+  it('keeps an attribute named __proto__ as an own field through a round trip, never as a prototype', () => {
+    const text =
+      '{"schemaVersion":2,"principal":"p","host":null,"pattern":null,"auditedAt":"t","runId":"r","writeId":"w",' +
+      '"keyCount":2,"keys":[{"name":"a","firstSeen":"t","lastSeen":"t"},' +
+      '{"name":"k","firstSeen":"t","lastSeen":"t","attributes":{"__proto__":{"admin":true},"scope":"read"}}],"pending":[]}';
+    const snapshot = parseSnapshot(text, 'p', 'loc');
+    const attributes = snapshot.keys[1]?.attributes ?? {};
+    expect(Object.hasOwn(attributes, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(attributes)).toBe(Object.prototype);
+    expect((attributes as { admin?: unknown }).admin).toBeUndefined();
+    expect(Object.keys(attributes)).toEqual(['__proto__', 'scope']);
+    expect(snapshot.keys[0]).toStrictEqual({ name: 'a', firstSeen: 't', lastSeen: 't' });
+    // Written back, the same field.
+    expect(JSON.stringify(snapshot.keys[1])).toBe(
+      '{"name":"k","firstSeen":"t","lastSeen":"t","attributes":{"__proto__":{"admin":true},"scope":"read"}}',
+    );
+    expect(serialize(snapshot)).toContain('"attributes":{"__proto__":{"admin":true},"scope":"read"}');
+  });
+
+  it('keeps an attribute named __proto__ of a schema-1 snapshot too', () => {
+    const text =
+      '{"schemaVersion":1,"principal":"p","pattern":null,"auditedAt":"t","runId":"r","keyCount":1,' +
+      '"keys":[{"name":"k","firstSeen":"t","lastSeen":"t","attributes":{"__proto__":{"admin":true}}}]}';
+    const attributes = parseSnapshot(text, 'p', 'loc').keys[0]?.attributes ?? {};
+    expect(Object.hasOwn(attributes, '__proto__')).toBe(true);
+    expect(JSON.stringify(attributes)).toBe('{"__proto__":{"admin":true}}');
+  });
+
   it('refuses text that is not JSON, keeping the cause', () => {
-    const error = refusal('{"schemaVersion":1,');
+    const error = refusal('{"schemaVersion":2,');
     expect(error.message).toBe('snapshot s3://b/snapshots/p.json is not valid JSON');
     expect(error.cause).toBeInstanceOf(SyntaxError);
   });
 
-  it('refuses JSON that is not a snapshot, naming the problem and the field', () => {
+  it('refuses JSON that is not a state, naming the problem and the field', () => {
     const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
-    const where = 'snapshot s3://b/snapshots/p.json is not a snapshot:';
-    expect(refusal(JSON.stringify({ ...valid, schemaVersion: 2 })).message).toBe(
+    expect(refusal(JSON.stringify({ ...valid, schemaVersion: 0 })).message).toBe(
       `${where} invalid_value at schemaVersion`,
     );
     expect(refusal(JSON.stringify({ ...valid, keys: [{ name: '' }] })).message).toBe(
@@ -47,8 +113,39 @@ describe('parseSnapshot', () => {
     expect(refusal(JSON.stringify({ ...valid, pattern: undefined })).message).toBe(
       `${where} invalid_type at pattern`,
     );
+    expect(refusal(JSON.stringify({ ...valid, host: undefined })).message).toBe(
+      `${where} invalid_type at host`,
+    );
+    expect(refusal(JSON.stringify({ ...valid, writeId: undefined })).message).toBe(
+      `${where} invalid_type at writeId`,
+    );
+    expect(refusal(JSON.stringify({ ...valid, pending: undefined })).message).toBe(
+      `${where} invalid_type at pending`,
+    );
+    expect(
+      refusal(JSON.stringify({ ...valid, pending: [{ record: recordOf('p', 'c'), deliveredTo: [''] }] }))
+        .message,
+    ).toBe(`${where} too_small at pending.0.deliveredTo.0`);
+    expect(
+      refusal(JSON.stringify({ ...valid, pending: [{ record: { ...recordOf('p', 'c'), changeId: '' } }] }))
+        .message,
+    ).toMatch(new RegExp(`^${where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\w+ at pending\\.0\\.`));
     expect(refusal('null').message).toBe(`${where} invalid_type at (root)`);
     expect(refusal('[]').message).toBe(`${where} invalid_type at (root)`);
+  });
+
+  it('refuses a schema-1 snapshot of the wrong shape, naming the field', () => {
+    const legacy = legacySnapshotOf('p', ['a']);
+    expect(refusal(JSON.stringify({ ...legacy, keyCount: 'x' })).message).toBe(
+      `${where} invalid_type at keyCount`,
+    );
+  });
+
+  it('says a newer schema needs a newer deployment', () => {
+    const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
+    expect(refusal(JSON.stringify({ ...valid, schemaVersion: 3 })).message).toBe(
+      `${where} schema version 3 is newer than this code reads (2): deploy the newer version`,
+    );
   });
 
   it('never echoes values from the file in its message', () => {
@@ -57,10 +154,38 @@ describe('parseSnapshot', () => {
     expect(message).not.toContain('sk-Leaked-777');
   });
 
-  it("refuses another principal's snapshot", () => {
+  it("refuses another principal's state", () => {
     expect(refusal(serialize(snapshotOf('q', ['a']))).message).toBe(
       'snapshot s3://b/snapshots/p.json belongs to another principal',
     );
+    expect(refusal(JSON.stringify(legacySnapshotOf('q', ['a']))).message).toBe(
+      'snapshot s3://b/snapshots/p.json belongs to another principal',
+    );
+  });
+
+  it('refuses a state holding a pending change of another principal', () => {
+    const snapshot = snapshotOf('p', ['a'], {
+      pending: [{ record: recordOf('q', 'chg-1'), deliveredTo: [] }],
+    });
+    expect(refusal(serialize(snapshot)).message).toBe(
+      'snapshot s3://b/snapshots/p.json holds a pending change of another principal',
+    );
+  });
+});
+
+describe('parseChangeRecord', () => {
+  it('reads back what serialize wrote', () => {
+    const record = recordOf('p', 'chg-1', { added: ['a'], removed: ['b'] });
+    expect(parseChangeRecord(serialize(record), 'loc')).toStrictEqual(record);
+  });
+
+  it('refuses text that is not JSON, or not a change record, naming the location and field', () => {
+    expect(() => parseChangeRecord('{', 's3://b/h.json')).toThrow(
+      'change record s3://b/h.json is not valid JSON',
+    );
+    expect(() =>
+      parseChangeRecord(JSON.stringify({ ...recordOf('p', 'c'), kind: 'other' }), 's3://b/h.json'),
+    ).toThrow('change record s3://b/h.json is not a change record: invalid_value at kind');
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
 import { toAuditResult } from '../../functions/core/result.js';
+import { recordOf } from './support/fakes.js';
 
 function summary(principals: PrincipalResult[]): AuditSummary {
   return {
@@ -23,6 +24,8 @@ const changed: PrincipalResult = {
   removed: ['x'],
   changeId: 'chg-1',
   changeRecordLocation: 's3://b/history/root/chg-1.json',
+  redelivered: [],
+  pending: [],
 };
 
 const failedResult: PrincipalResult = {
@@ -34,6 +37,8 @@ const failedResult: PrincipalResult = {
   keyCount: null,
   added: [],
   removed: [],
+  redelivered: [],
+  pending: [],
 };
 
 describe('toAuditResult', () => {
@@ -58,6 +63,8 @@ describe('toAuditResult', () => {
           addedKeys: ['a', 'b', 'c'],
           removedKeys: ['x'],
           keysTruncated: false,
+          redeliveredChangeIds: [],
+          pendingChangeIds: [],
         },
         {
           principal: 'bad',
@@ -70,6 +77,8 @@ describe('toAuditResult', () => {
           addedKeys: [],
           removedKeys: [],
           keysTruncated: false,
+          redeliveredChangeIds: [],
+          pendingChangeIds: [],
         },
       ],
     });
@@ -100,6 +109,24 @@ describe('toAuditResult', () => {
     expect(result?.removedKeys).toEqual(['r1']);
     expect(result?.removed).toBe(2);
     expect(result?.keysTruncated).toBe(true);
+  });
+
+  it('names the changes it re-delivered and those still pending, oldest first, by id only', () => {
+    const result = toAuditResult(
+      summary([
+        {
+          ...failedResult,
+          redelivered: [recordOf('bad', 'chg-a'), recordOf('bad', 'chg-b')],
+          pending: [
+            { record: recordOf('bad', 'chg-c', { added: ['secret-name'] }), deliveredTo: ['sns'] },
+            { record: recordOf('bad', 'chg-d'), deliveredTo: [] },
+          ],
+        },
+      ]),
+    ).principals[0];
+    expect(result?.redeliveredChangeIds).toEqual(['chg-a', 'chg-b']);
+    expect(result?.pendingChangeIds).toEqual(['chg-c', 'chg-d']);
+    expect(JSON.stringify(result)).not.toContain('secret-name');
   });
 
   it('is JSON-serialisable as it is', () => {

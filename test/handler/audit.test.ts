@@ -212,35 +212,37 @@ describe('the audit Lambda: configuration', () => {
   });
 });
 
-describe('walkBudgetMs', () => {
+describe('runBudget', () => {
   it.each([
-    [0, 0],
-    [500, 0],
-    [1_000, 0],
-    [1_001, 1],
-    [4_999, 3_999],
-    [5_000, 4_000],
-    [5_003, 4_002],
-    [5_005, 4_004],
-    [7_777, 6_221],
-    [10_000, 8_000],
-    [150_000, 120_000],
-    [150_005, 120_005],
-    [300_000, 270_000],
-    [900_000, 870_000],
-  ])('keeps back a fifth of %i ms (1 s to 30 s): %i ms for the walks', async (remaining, budget) => {
-    const { walkBudgetMs } = await coldStart();
-    expect(walkBudgetMs(remaining)).toBe(budget);
+    // remaining, work deadline, hard stop (ms from the start of the invocation)
+    [0, 0, 0],
+    [500, 0, 0],
+    [1_000, 0, 300],
+    [2_500, 800, 1_800],
+    [5_000, 3_300, 4_300],
+    [7_777, 5_661, 7_077],
+    [14_000, 10_640, 13_300],
+    [60_000, 45_600, 57_000],
+    [150_000, 117_600, 147_000],
+    [900_000, 867_000, 897_000],
+  ])('splits %i ms into %i ms of work and a hard stop at %i ms', async (remaining, workMs, hardStopMs) => {
+    const { runBudget } = await coldStart();
+    expect(runBudget(remaining)).toEqual({ workMs, hardStopMs });
   });
-});
 
-describe('walkBudgetMs in whole milliseconds', () => {
-  it('never returns a fraction (AbortSignal.timeout refuses one)', async () => {
-    const { walkBudgetMs } = await coldStart();
-    for (let remaining = 0; remaining <= 200_000; remaining += 997) {
-      const budget = walkBudgetMs(remaining);
-      expect(Number.isInteger(budget)).toBe(true);
-      expect(() => AbortSignal.timeout(budget)).not.toThrow();
+  it('keeps the hard stop ahead of middy and the work deadline ahead of the hard stop, in whole milliseconds', async () => {
+    const { runBudget } = await coldStart();
+    for (let remaining = 0; remaining <= 1_000_000; remaining += 997) {
+      const { workMs, hardStopMs } = runBudget(remaining);
+      expect(Number.isInteger(workMs)).toBe(true);
+      expect(Number.isInteger(hardStopMs)).toBe(true);
+      expect(workMs).toBeGreaterThanOrEqual(0);
+      expect(workMs).toBeLessThanOrEqual(hardStopMs);
+      // At least 0.5 s for the response and the metrics, besides middy's own 200 ms.
+      if (remaining > 0) expect(hardStopMs).toBeLessThanOrEqual(Math.max(0, remaining - 700));
+      // At least 1 s between the two for failure notices, once there is time at all.
+      if (hardStopMs >= 1_000) expect(hardStopMs - workMs).toBeGreaterThanOrEqual(1_000);
+      expect(() => AbortSignal.timeout(Math.max(1, workMs))).not.toThrow();
     }
   });
 });
@@ -360,6 +362,49 @@ describe('the audit Lambda: invocations', () => {
     expect(events).not.toReceiveAnyCommand();
   });
 
+  it('returns the summary of a dry run in which a principal failed, failing nothing and emitting no metric', async () => {
+    const { handler } = await coldStart();
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    const result = (await handler({ dryRun: true }, context())) as AuditResult;
+    expect(result).toMatchObject({ dryRun: true, ok: false });
+    expect(result.principals.map((p) => [p.principal, p.status])).toEqual([
+      ['root', 'ok'],
+      ['svc a&b', 'failed'],
+    ]);
+    expect(result.principals[1]?.reason).toMatch(/^walking the keys: /);
+    expect(s3).not.toReceiveCommand(PutObjectCommand);
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+    const text = output.join('');
+    for (const metric of [
+      'RunSucceeded',
+      'PrincipalsFailed',
+      'KeyCount',
+      'KeysAdded',
+      'KeysRemoved',
+      'RunDuration',
+    ]) {
+      expect(text).not.toContain(`"${metric}"`);
+    }
+  });
+
+  it('delivers nothing pending in a dry run', async () => {
+    const { handler } = await coldStart();
+    events
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+    await rejection(handler({ principals: ['root'] }, context()));
+    sns.resetHistory();
+    events.reset();
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    s3.resetHistory();
+    const result = (await handler({ principals: ['root'], dryRun: true }, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+    expect(s3).not.toReceiveCommand(PutObjectCommand);
+  });
+
   it('fails the invocation after publishing what it could when a principal fails', async () => {
     const { handler } = await coldStart();
     simulator.inject('svc a&b', { type: 'status', status: 403 });
@@ -382,7 +427,7 @@ describe('the audit Lambda: invocations', () => {
     expect(output.join('')).toContain('"RunSucceeded":0');
   });
 
-  it('fails the invocation when publishing fails, leaving the snapshot behind', async () => {
+  it('fails the invocation when EventBridge fails after the commit, and delivers to it alone on the next run', async () => {
     const { handler } = await coldStart();
     events
       .on(PutEventsCommand)
@@ -391,27 +436,117 @@ describe('the audit Lambda: invocations', () => {
     expect(error.name).toBe('AuditRunFailedError');
     expect(error.message).toContain('publishing the change: ');
     expect(error.message).toContain('InternalFailure');
-    expect(objects.has('snapshots/root.json')).toBe(false);
+    // Committed with its change, which SNS delivered and EventBridge still owes.
+    const state = JSON.parse(objects.get('snapshots/root.json')?.body ?? '{}');
+    expect(state.keyCount).toBe(3);
+    expect(state.pending).toHaveLength(1);
+    expect(state.pending[0].deliveredTo).toEqual(['sns']);
+    const id = state.pending[0].record.changeId;
+    expect(objects.has(`history/root/${id}.json`)).toBe(true);
+    expect(published().map((input) => input.Subject)).toEqual([
+      'BigState key audit baseline for root (3 keys)',
+      'BigState key audit FAILED for root',
+    ]);
+
+    sns.resetHistory();
+    events.reset();
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    const result = (await handler({ principals: ['root'] }, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    expect(sns).not.toReceiveAnyCommand();
+    const details = events
+      .commandCalls(PutEventsCommand)
+      .flatMap((call) => call.args[0].input.Entries ?? [])
+      .map((entry) => JSON.parse(String(entry.Detail)) as { changeId?: string });
+    expect(details.map((detail) => detail.changeId)).toEqual([id]);
+    expect(JSON.parse(objects.get('snapshots/root.json')?.body ?? '{}').pending).toEqual([]);
   });
 
-  it('stops a hanging walk with a clear error well before the Lambda timeout', async () => {
+  it('publishes nothing but the failure when the commit is refused, and reports the change on the next run', async () => {
+    const { handler } = await coldStart();
+    await handler({ principals: ['root'] }, context());
+    simulator.addKeys('root', 'intruder');
+    sns.resetHistory();
+    events.resetHistory();
+    // Someone else writes the state between this run's read and its commit.
+    let raced = false;
+    s3.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
+      const object = objects.get(String(input.Key));
+      if (object === undefined) {
+        throw new NoSuchKey({
+          message: 'The specified key does not exist.',
+          $metadata: { httpStatusCode: 404 },
+        });
+      }
+      const response = { Body: objectBody(object.body), ETag: object.etag };
+      if (!raced && String(input.Key) === 'snapshots/root.json') {
+        raced = true;
+        objects.set(String(input.Key), { body: object.body, etag: '"someone-else"' });
+      }
+      return response;
+    });
+    const error = await rejection(handler({ principals: ['root'] }, context()));
+    expect(error.message).toContain('storing the snapshot: ');
+    expect(error.message).toContain('conditional write refused');
+    expect(published().map((input) => input.Subject)).toEqual(['BigState key audit FAILED for root']);
+    expect(eventDetailTypes()).toEqual(['BigState Key Audit Failed']);
+
+    sns.resetHistory();
+    const result = (await handler({ principals: ['root'] }, context())) as AuditResult;
+    expect(result.principals[0]).toMatchObject({ status: 'ok', added: 1, addedKeys: ['intruder'] });
+    expect(published().map((input) => input.Subject)).toEqual(['BigState API keys changed for root (+1 -0)']);
+  });
+
+  it('stops a hanging walk at the work deadline, still sends the failure notices, and returns before the timeout', async () => {
     const { handler } = await coldStart();
     simulator.inject('*', { type: 'hang' }, { times: 10 });
     const started = Date.now();
-    // 1.1 s left: 1 s is kept back, so the walks get 100 ms.
-    const error = await rejection(handler(SCHEDULED, context(1_100)));
-    expect(Date.now() - started).toBeLessThan(1_100);
+    // 2.5 s left: the work deadline is at 0.8 s, the hard stop at 1.8 s.
+    const error = await rejection(handler(SCHEDULED, context(2_500)));
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(700);
+    expect(elapsed).toBeLessThan(2_500);
     expect(error.name).toBe('AuditRunFailedError');
     expect(error.message).toContain('2 of 2 principal(s) failed');
     expect(error.message).toMatch(/deadline|time budget/);
     expect(objects.size).toBe(0);
+    expect(
+      published()
+        .map((input) => input.Subject)
+        .sort(),
+    ).toEqual(['BigState key audit FAILED for root', 'BigState key audit FAILED for svc a&b']);
+  });
+
+  it('starts no BigState call when the work deadline has passed at once, and still reports the failures', async () => {
+    const { handler } = await coldStart();
+    // 1.2 s left: no time for work (the hard stop is at 0.5 s), but time for the failure notices.
+    const error = await rejection(handler(SCHEDULED, context(1_200)));
+    expect(error.message).toContain(
+      'waiting to start: the time budget was spent before this principal was audited',
+    );
+    expect(simulator.stats.requests).toBe(0);
+    expect(s3).not.toReceiveAnyCommand();
+    expect(published().map((input) => input.Subject)).toHaveLength(2);
+  });
+
+  it('ends the process rather than return while work of the run is still under way at the hard stop', async () => {
+    const { handler } = await coldStart();
+    // An SNS call that ignores its abort signal: the run cannot stop by itself.
+    sns.on(PublishCommand).callsFake(() => new Promise(() => {}));
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const started = Date.now();
+    const error = await rejection(handler({ principals: ['root'] }, context(2_500)));
+    expect(exit).toHaveBeenCalledWith(1);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(error.message).toMatch(/hard stop/);
+    expect(output.join('')).toContain('the run did not stop by its hard stop');
   });
 
   it('gives up at once, rather than sleep, when a Retry-After outlasts the time budget', async () => {
     const { handler } = await coldStart();
     simulator.inject('root', { type: 'status', status: 503, retryAfter: '5' });
     const started = Date.now();
-    // 6 s left: 1.2 s kept back, 4.8 s for the walks, less than the 5 s BigState asks to wait.
+    // 6 s left: the work deadline is at 4.24 s, before the 5 s BigState asks to wait.
     const error = await rejection(handler({ principals: ['root'] }, context(6_000)));
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(error.name).toBe('AuditRunFailedError');

@@ -3,7 +3,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '../../../functions/adapters/aws/eventbridge-publisher.js';
-import { PublishError } from '../../../functions/commons/errors.js';
+import { PublishError, TimeBudgetError } from '../../../functions/commons/errors.js';
 import type { Notice } from '../../../functions/core/ports.js';
 import { baselineNotice, changedNotice, failedNotice } from './support.js';
 
@@ -110,5 +110,32 @@ describe('EventBridgePublisher', () => {
       'EventBridge PutEvents to audit-bus failed: AccessDeniedException: not authorized',
     );
     expect(error.cause).toBe(cause);
+  });
+
+  it("is the channel named 'events', and delivers rather than defers", async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    expect(publisher.name).toBe('events');
+    await expect(publisher.publish(changedNotice())).resolves.toBeUndefined();
+  });
+
+  it('hands the signal to the call', async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    const signal = new AbortController().signal;
+    await publisher.publish(changedNotice(), { signal });
+    expect((events.commandCalls(PutEventsCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+  });
+
+  it('says the deadline ended a publish it aborted', async () => {
+    const controller = new AbortController();
+    const reason = new TimeBudgetError("the run's work deadline ended");
+    controller.abort(reason);
+    events.on(PutEventsCommand).rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+    await expect(publisher.publish(changedNotice(), { signal: controller.signal })).rejects.toMatchObject({
+      name: 'PublishError',
+      message: "EventBridge PutEvents to audit-bus failed: the run's work deadline ended",
+      cause: reason,
+    });
   });
 });

@@ -35,6 +35,8 @@ const ok = (
   keyCount,
   added,
   removed,
+  redelivered: [],
+  pending: [],
 });
 
 const failed = (principal: string): PrincipalResult => ({
@@ -45,6 +47,8 @@ const failed = (principal: string): PrincipalResult => ({
   keyCount: null,
   added: [],
   removed: [],
+  redelivered: [],
+  pending: [],
 });
 
 function summary(principals: PrincipalResult[], overrides: Partial<AuditSummary> = {}): AuditSummary {
@@ -151,9 +155,13 @@ describe('addRunMetrics', () => {
     expect(runDocument(emit(summary([ok('a', 1), failed('b')]))).RunSucceeded).toBe(0);
   });
 
-  it('writes no RunSucceeded for a dry run', () => {
-    const run = runDocument(emit(summary([ok('a', 1)], { dryRun: true })));
-    expect(metricNames(run)).not.toContain('RunSucceeded');
-    expect(run).not.toHaveProperty('RunSucceeded');
+  it('emits nothing for a dry run: no heartbeat, no key counts, no failures an alarm would read', () => {
+    expect(emit(summary([ok('a', 1, ['x'], ['y'])], { dryRun: true }))).toEqual([]);
+    expect(emit(summary([ok('a', 1), failed('b')], { dryRun: true }))).toEqual([]);
+  });
+
+  it('still emits for a real run after a dry one', () => {
+    expect(emit(summary([ok('a', 1)], { dryRun: true }))).toEqual([]);
+    expect(runDocument(emit(summary([ok('a', 1)]))).RunSucceeded).toBe(1);
   });
 });

@@ -1,12 +1,16 @@
 import './support.js';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { S3SnapshotStore } from '../../../functions/adapters/aws/s3-store.js';
-import { ConcurrentWriteError, StorageError } from '../../../functions/commons/errors.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { assertConditionalWrites, S3SnapshotStore } from '../../../functions/adapters/aws/s3-store.js';
+import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
 import { serialize } from '../../../functions/core/records.js';
-import { snapshotOf } from '../../core/support/fakes.js';
+import { legacySnapshotOf, recordOf, snapshotOf } from '../../core/support/fakes.js';
 import { changeRecord, objectBody, s3Error } from './support.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 const s3 = mockClient(S3Client);
 const store = new S3SnapshotStore(new S3Client({ region: 'eu-central-1' }), 'audit-bucket');
@@ -107,9 +111,9 @@ describe('S3SnapshotStore.read', () => {
 });
 
 describe('S3SnapshotStore.write', () => {
-  it("writes a first snapshot only if there is none (If-None-Match: '*')", async () => {
+  it("writes a first snapshot only if there is none (If-None-Match: '*'), returning the new ETag", async () => {
     s3.on(PutObjectCommand).resolves({ ETag: '"new"' });
-    await store.write('svc a&b', snapshot, undefined);
+    await expect(store.write('svc a&b', snapshot, undefined)).resolves.toBe('"new"');
     expect(s3).toReceiveCommandTimes(PutObjectCommand, 1);
     expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toStrictEqual({
       Bucket: 'audit-bucket',
@@ -120,9 +124,9 @@ describe('S3SnapshotStore.write', () => {
     });
   });
 
-  it('replaces a snapshot only if it still has the ETag that was read (If-Match)', async () => {
-    s3.on(PutObjectCommand).resolves({ ETag: '"new"' });
-    await store.write('svc a&b', snapshot, '"etag-1"');
+  it('replaces a snapshot only if it still has the ETag that was read (If-Match), returning the new ETag', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"etag-2"' });
+    await expect(store.write('svc a&b', snapshot, '"etag-1"')).resolves.toBe('"etag-2"');
     expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toStrictEqual({
       Bucket: 'audit-bucket',
       Key: 'snapshots/svc%20a%26b.json',
@@ -162,6 +166,87 @@ describe('S3SnapshotStore.write', () => {
       StorageError,
     );
   });
+
+  it('fails with StorageError when S3 stored the snapshot without returning an ETag', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const error = await failure(store.write('root', snapshotOf('root', []), '"etag-1"'));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).not.toBeInstanceOf(ConcurrentWriteError);
+    expect(error.message).toBe(
+      'S3 stored s3://audit-bucket/snapshots/root.json without returning an ETag: a conditional write needs one',
+    );
+  });
+
+  it('writes the state with its outbox and write id, as serialize spells it', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"e"' });
+    const state = snapshotOf('root', ['a'], {
+      writeId: 'run-9/abc',
+      pending: [{ record: recordOf('root', 'chg-1'), deliveredTo: ['sns'] }],
+    });
+    await store.write('root', state, '"etag-1"');
+    const body = String(s3.commandCalls(PutObjectCommand)[0]?.args[0].input.Body);
+    expect(JSON.parse(body)).toStrictEqual(JSON.parse(serialize(state)));
+    expect(JSON.parse(body)).toMatchObject({ schemaVersion: 2, writeId: 'run-9/abc' });
+  });
+});
+
+describe('S3SnapshotStore: the run deadline', () => {
+  /** A signal that ended as the run's work deadline ends it. */
+  function endedSignal(): AbortSignal {
+    const controller = new AbortController();
+    controller.abort(new TimeBudgetError("the run's work deadline ended"));
+    return controller.signal;
+  }
+
+  /** The SDK rejects an aborted call with its own AbortError, which says nothing of the deadline. */
+  const sdkAbort = () => Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+
+  it('hands the signal to every call', async () => {
+    const signal = new AbortController().signal;
+    s3.on(GetObjectCommand).resolves({ Body: objectBody(serialize(snapshotOf('root', []))), ETag: '"e"' });
+    s3.on(PutObjectCommand).resolves({ ETag: '"e2"' });
+    await store.read('root', { signal });
+    await store.write('root', snapshotOf('root', []), '"e"', { signal });
+    await store.writeChangeRecord(changeRecord(), { signal });
+    expect((s3.commandCalls(GetObjectCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+    for (const call of s3.commandCalls(PutObjectCommand))
+      expect((call.args as unknown[])[1]).toEqual({ abortSignal: signal });
+  });
+
+  it.each([
+    ['read', () => store.read('root', { signal: endedSignal() }), GetObjectCommand],
+    [
+      'write',
+      () => store.write('root', snapshotOf('root', []), '"e"', { signal: endedSignal() }),
+      PutObjectCommand,
+    ],
+    [
+      'writeChangeRecord',
+      () => store.writeChangeRecord(changeRecord(), { signal: endedSignal() }),
+      PutObjectCommand,
+    ],
+  ] as const)(
+    'says the deadline ended a %s it aborted, not "Request aborted"',
+    async (_operation, call, command) => {
+      s3.on(command).rejects(sdkAbort());
+      const error = await failure(call());
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).not.toBeInstanceOf(ConcurrentWriteError);
+      expect(error.message).toMatch(/deadline|time budget/);
+      expect(error.message).not.toContain('Request aborted');
+      expect(error.cause).toBeInstanceOf(TimeBudgetError);
+    },
+  );
+
+  it('keeps the SDK error when the signal did not end', async () => {
+    s3.on(PutObjectCommand).rejects(sdkAbort());
+    const error = await failure(
+      store.write('root', snapshotOf('root', []), '"e"', { signal: new AbortController().signal }),
+    );
+    expect(error.message).toBe('could not write s3://audit-bucket/snapshots/root.json: Request aborted');
+  });
 });
 
 describe('S3SnapshotStore.writeChangeRecord', () => {
@@ -179,12 +264,24 @@ describe('S3SnapshotStore.writeChangeRecord', () => {
     });
   });
 
-  it.each([
-    ['PreconditionFailed', 412],
-    ['ConditionalRequestConflict', 409],
-  ])('treats %s (%i) as "stored already" (the same id is the same change)', async (name, status) => {
-    s3.on(PutObjectCommand).rejects(s3Error(name, status));
+  it('treats PreconditionFailed (412) as "stored already" (the same id is the same change)', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
     await expect(store.writeChangeRecord(record)).resolves.toBeUndefined();
+  });
+
+  it('fails on ConditionalRequestConflict (409): another write was under way, nothing says it finished', async () => {
+    const cause = s3Error(
+      'ConditionalRequestConflict',
+      409,
+      'A conflicting conditional operation is in progress',
+    );
+    s3.on(PutObjectCommand).rejects(cause);
+    const error = await failure(store.writeChangeRecord(record));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toBe(
+      `could not write ${record.changeRecordLocation}: A conflicting conditional operation is in progress`,
+    );
+    expect(error.cause).toBe(cause);
   });
 
   it('fails with StorageError naming the record location otherwise', async () => {
@@ -196,5 +293,86 @@ describe('S3SnapshotStore.writeChangeRecord', () => {
       `could not write ${record.changeRecordLocation}: Please reduce your request rate.`,
     );
     expect(error.cause).toBe(cause);
+  });
+});
+
+describe('S3SnapshotStore.read of earlier schemas', () => {
+  it('reads a schema-1 snapshot as a state with no host and no pending change', async () => {
+    s3.on(GetObjectCommand).resolves({
+      Body: objectBody(JSON.stringify(legacySnapshotOf('root', ['a']))),
+      ETag: '"old"',
+    });
+    const read = await store.read('root');
+    expect(read?.version).toBe('"old"');
+    expect(read?.snapshot).toMatchObject({ schemaVersion: 2, host: null, pending: [], writeId: '' });
+  });
+});
+
+describe('assertConditionalWrites', () => {
+  it('passes with the S3 client installed, sending nothing', async () => {
+    await expect(assertConditionalWrites()).resolves.toBeUndefined();
+    expect(s3).not.toReceiveAnyCommand();
+  });
+
+  /** Makes every PutObject drop a header before it is sent, as an SDK that does not know the field would. */
+  function dropHeader(header: string): void {
+    const prototype = Object.getPrototypeOf(PutObjectCommand.prototype) as {
+      resolveMiddleware: (...args: unknown[]) => unknown;
+    };
+    const original = prototype.resolveMiddleware;
+    vi.spyOn(prototype, 'resolveMiddleware').mockImplementation(function (
+      this: PutObjectCommand,
+      ...args: unknown[]
+    ) {
+      this.middlewareStack.add(
+        (next) => async (handlerArgs) => {
+          const request = handlerArgs.request as { headers?: Record<string, string> };
+          for (const name of Object.keys(request.headers ?? {})) {
+            if (name.toLowerCase() === header) delete request.headers?.[name];
+          }
+          return next(handlerArgs);
+        },
+        { step: 'build', priority: 'high', name: `drop-${header}` },
+      );
+      return original.apply(this, args);
+    });
+  }
+
+  it.each(['if-match', 'if-none-match'])(
+    'fails, naming the risk, when the client drops %s',
+    async (header) => {
+      dropHeader(header);
+      const error = await failure(assertConditionalWrites());
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error.message).toBe(
+        'the S3 client in use does not send If-Match / If-None-Match on PutObject: conditional writes would be ' +
+          'silently unconditional; bundle a newer @aws-sdk/client-s3',
+      );
+    },
+  );
+
+  it('fails when the client drops the field before it becomes a header', async () => {
+    const prototype = Object.getPrototypeOf(PutObjectCommand.prototype) as {
+      resolveMiddleware: (...args: unknown[]) => unknown;
+    };
+    const original = prototype.resolveMiddleware;
+    vi.spyOn(prototype, 'resolveMiddleware').mockImplementation(function (
+      this: PutObjectCommand,
+      ...args: unknown[]
+    ) {
+      this.middlewareStack.add(
+        (next) => async (handlerArgs) => {
+          const input = handlerArgs.input as { IfMatch?: string };
+          delete input.IfMatch;
+          return next(handlerArgs);
+        },
+        { step: 'initialize', name: 'forget-if-match' },
+      );
+      return original.apply(this, args);
+    });
+    await expect(assertConditionalWrites()).rejects.toMatchObject({
+      name: 'StorageError',
+      message: expect.stringMatching(/^the S3 client in use does not send If-Match/),
+    });
   });
 });

@@ -7,7 +7,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SecretsManagerSecretSource } from '../../../functions/adapters/aws/secrets-manager.js';
-import { SecretError } from '../../../functions/commons/errors.js';
+import { SecretError, TimeBudgetError } from '../../../functions/commons/errors.js';
 
 const SECRET = 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:bigstate-AbCdEf';
 const sm = mockClient(SecretsManagerClient);
@@ -189,5 +189,30 @@ describe('SecretsManagerSecretSource', () => {
     expect(error.message).toBe(
       `secret ${SECRET} has no SecretString: expected the raw API key or JSON {"apiKey": "..."}`,
     );
+  });
+
+  it('hands the signal to the read, and says the deadline ended a read it aborted', async () => {
+    const signal = new AbortController().signal;
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'k' });
+    await source().secret.getApiKey({ refresh: false, signal });
+    expect((sm.commandCalls(GetSecretValueCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+
+    const controller = new AbortController();
+    const reason = new TimeBudgetError("the run's work deadline ended");
+    controller.abort(reason);
+    sm.on(GetSecretValueCommand).rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+    const error = await failure(source().secret.getApiKey({ refresh: true, signal: controller.signal }));
+    expect(error.message).toBe(`could not read secret ${SECRET}: the run's work deadline ended`);
+    expect(error.cause).toBe(reason);
+  });
+
+  it('reads without a signal when none is given', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'k' });
+    await source().secret.getApiKey({ refresh: false });
+    expect((sm.commandCalls(GetSecretValueCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: undefined,
+    });
   });
 });

@@ -3,7 +3,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SnsPublisher } from '../../../functions/adapters/aws/sns-publisher.js';
-import { PublishError } from '../../../functions/commons/errors.js';
+import { PublishError, TimeBudgetError } from '../../../functions/commons/errors.js';
 import { snsBody } from '../../../functions/core/messages.js';
 import { baselineNotice, changedNotice, failedNotice } from './support.js';
 
@@ -71,5 +71,32 @@ describe('SnsPublisher', () => {
     expect(error).toBeInstanceOf(PublishError);
     expect(error?.message).toBe(`SNS publish to ${TOPIC} failed: Rate exceeded`);
     expect(error?.cause).toBe(cause);
+  });
+
+  it("is the channel named 'sns', and delivers rather than defers", async () => {
+    sns.on(PublishCommand).resolves({});
+    expect(publisher.name).toBe('sns');
+    await expect(publisher.publish(changedNotice())).resolves.toBeUndefined();
+  });
+
+  it('hands the signal to the call', async () => {
+    sns.on(PublishCommand).resolves({});
+    const signal = new AbortController().signal;
+    await publisher.publish(changedNotice(), { signal });
+    expect((sns.commandCalls(PublishCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+  });
+
+  it('says the deadline ended a publish it aborted', async () => {
+    const controller = new AbortController();
+    const reason = new TimeBudgetError("the run's hard stop ended");
+    controller.abort(reason);
+    sns.on(PublishCommand).rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+    await expect(publisher.publish(failedNotice(), { signal: controller.signal })).rejects.toMatchObject({
+      name: 'PublishError',
+      message: `SNS publish to ${TOPIC} failed: the run's hard stop ended`,
+      cause: reason,
+    });
   });
 });

@@ -4,15 +4,23 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSnapshotStore } from '../../../functions/adapters/local/fs-store.js';
-import { ConcurrentWriteError, StorageError } from '../../../functions/commons/errors.js';
+import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
 import type { ChangeRecord } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
-import { snapshotOf } from '../../core/support/fakes.js';
+import { legacySnapshotOf, snapshotOf } from '../../core/support/fakes.js';
 
-/** Faults the mocked `node:fs/promises` plays; everything else passes through to the real one. */
+/**
+ * Faults the mocked `node:fs/promises` plays; everything else passes through to the real one. `writeFile`, `sync`
+ * and `close` are the methods of the handle `open` returns for a temporary file.
+ */
 const fsFaults = vi.hoisted(() => ({
   rename: undefined as Error | undefined,
   writeFile: undefined as Error | undefined,
+  sync: undefined as Error | undefined,
+  close: undefined as Error | undefined,
+  rm: undefined as Error | undefined,
+  /** Paths `rm` was asked to remove. */
+  removed: [] as string[],
 }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -23,9 +31,34 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       if (fsFaults.rename) throw fsFaults.rename;
       return actual.rename(...args);
     },
-    writeFile: async (...args: Parameters<typeof actual.writeFile>) => {
-      if (fsFaults.writeFile) throw fsFaults.writeFile;
-      return actual.writeFile(...args);
+    rm: async (...args: Parameters<typeof actual.rm>) => {
+      fsFaults.removed.push(String(args[0]));
+      if (fsFaults.rm) throw fsFaults.rm;
+      return actual.rm(...args);
+    },
+    open: async (...args: Parameters<typeof actual.open>) => {
+      const handle = await actual.open(...args);
+      if (!String(args[0]).endsWith('.tmp')) return handle;
+      return new Proxy(handle, {
+        get(target, property) {
+          const fault =
+            property === 'writeFile' ? fsFaults.writeFile : property === 'sync' ? fsFaults.sync : undefined;
+          if (fault) {
+            return async () => {
+              throw fault;
+            };
+          }
+          if (property === 'close' && fsFaults.close) {
+            const fault = fsFaults.close;
+            return async () => {
+              await target.close();
+              throw fault;
+            };
+          }
+          const value = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
     },
   };
 });
@@ -35,6 +68,7 @@ let root: string;
 let store: FileSnapshotStore;
 
 beforeEach(async () => {
+  fsFaults.removed = [];
   parent = await mkdtemp(join(tmpdir(), 'fs-store-test-'));
   root = join(parent, 'state');
   store = new FileSnapshotStore(root);
@@ -43,6 +77,9 @@ beforeEach(async () => {
 afterEach(async () => {
   fsFaults.rename = undefined;
   fsFaults.writeFile = undefined;
+  fsFaults.sync = undefined;
+  fsFaults.close = undefined;
+  fsFaults.rm = undefined;
   await rm(parent, { recursive: true, force: true });
 });
 
@@ -97,12 +134,53 @@ describe('FileSnapshotStore', () => {
     );
   });
 
-  it('writes a first snapshot and reads it back, versioned by the hash of the file', async () => {
+  it('writes a first snapshot and reads it back, versioned by the hash of the file, returning that version', async () => {
     const snapshot = snapshotOf('root', ['a', 'b']);
-    await store.write('root', snapshot, undefined);
+    const version = await store.write('root', snapshot, undefined);
     const text = await readFile(join(root, 'snapshots', 'root.json'), 'utf8');
     expect(text).toBe(serialize(snapshot));
-    await expect(store.read('root')).resolves.toStrictEqual({ snapshot, version: sha256(text) });
+    expect(version).toBe(sha256(text));
+    await expect(store.read('root')).resolves.toStrictEqual({ snapshot, version });
+  });
+
+  it('accepts the version a write returned for the next conditional write', async () => {
+    const first = await store.write('root', snapshotOf('root', ['a']), undefined);
+    const second = await store.write('root', snapshotOf('root', ['a', 'b'], { writeId: 'run-2/x' }), first);
+    expect(second).not.toBe(first);
+    expect((await store.read('root'))?.version).toBe(second);
+    await expect(store.write('root', snapshotOf('root', ['c']), first)).rejects.toBeInstanceOf(
+      ConcurrentWriteError,
+    );
+  });
+
+  it('never lets the same content with another write id satisfy an old version', async () => {
+    const a = await store.write('root', snapshotOf('root', ['a'], { writeId: 'run-1/1' }), undefined);
+    const b = await store.write('root', snapshotOf('root', ['b'], { writeId: 'run-2/2' }), a);
+    const a2 = await store.write('root', snapshotOf('root', ['a'], { writeId: 'run-3/3' }), b);
+    expect(new Set([a, b, a2]).size).toBe(3);
+    await expect(store.write('root', snapshotOf('root', ['x']), a)).rejects.toBeInstanceOf(
+      ConcurrentWriteError,
+    );
+  });
+
+  it('reads a schema-1 snapshot as a state with no host and no pending change', async () => {
+    await mkdir(join(root, 'snapshots'), { recursive: true });
+    const text = JSON.stringify(legacySnapshotOf('root', ['a']));
+    await writeFile(join(root, 'snapshots', 'root.json'), text);
+    const read = await store.read('root');
+    expect(read?.version).toBe(sha256(text));
+    expect(read?.snapshot).toMatchObject({ schemaVersion: 2, host: null, pending: [], writeId: '' });
+  });
+
+  it('starts no call once the signal ended, and writes nothing', async () => {
+    const controller = new AbortController();
+    const reason = new TimeBudgetError("the run's work deadline ended");
+    controller.abort(reason);
+    const signal = controller.signal;
+    await expect(store.read('root', { signal })).rejects.toBe(reason);
+    await expect(store.write('root', snapshotOf('root', ['a']), undefined, { signal })).rejects.toBe(reason);
+    await expect(store.writeChangeRecord(record('root', 'chg-1'), { signal })).rejects.toBe(reason);
+    await expect(readdir(parent)).resolves.toEqual([]);
   });
 
   it('replaces a snapshot when the expected version is still current', async () => {
@@ -189,6 +267,41 @@ describe('FileSnapshotStore', () => {
     const recordError = await failure(store.writeChangeRecord(record('root', 'chg-1')));
     expect(recordError).toBeInstanceOf(StorageError);
     expect(await files(root)).toEqual([]);
+  });
+
+  it('reports the rename failure, not the clean-up failure, when removing the temporary file fails too', async () => {
+    fsFaults.rename = Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
+    fsFaults.rm = Object.assign(new Error('EBUSY: resource busy or locked'), { code: 'EBUSY' });
+    const error = await failure(store.write('root', snapshotOf('root', ['a']), undefined));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toBe(
+      `could not write ${join(root, 'snapshots', 'root.json')}: EXDEV: cross-device link not permitted`,
+    );
+    expect(error.cause).toBe(fsFaults.rename);
+    expect(fsFaults.removed).toHaveLength(1);
+    expect(fsFaults.removed[0]).toMatch(/\.tmp$/);
+  });
+
+  it('reports the flush failure, not the failure to close the file after it', async () => {
+    fsFaults.sync = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    fsFaults.close = Object.assign(new Error('EBADF: bad file descriptor, close'), { code: 'EBADF' });
+    const error = await failure(store.write('root', snapshotOf('root', ['a']), undefined));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toBe(
+      `could not write ${join(root, 'snapshots', 'root.json')}: EIO: i/o error, fsync`,
+    );
+    expect(error.cause).toBe(fsFaults.sync);
+    expect(await files(root)).toEqual([]);
+  });
+
+  it('fails when only the close fails: a file that may not be on disk is not a stored one', async () => {
+    fsFaults.close = Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+    const error = await failure(store.write('root', snapshotOf('root', ['a']), undefined));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toBe(
+      `could not write ${join(root, 'snapshots', 'root.json')}: EIO: i/o error, close`,
+    );
+    await expect(store.read('root')).resolves.toBeUndefined();
   });
 
   it('fails with StorageError, not the clean-up error, when the temporary file was never created', async () => {
