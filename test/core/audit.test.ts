@@ -1062,6 +1062,24 @@ describe('runAudit: deferred delivery and acknowledgeDelivery', () => {
     expect(store.snapshots.get('root')?.snapshot).toBe(theirs);
   });
 
+  it('offers a channel each change at most once per run, a deferred older change included', async () => {
+    const { run, store, sns, bus } = setup({ root: ['a', 'b', 'new'] });
+    const old = recordFixture('root', 'chg-old', { added: ['b'] });
+    store.seed(snapshotOf('root', ['a', 'b'], { pending: [{ record: old, deliveredTo: ['sns'] }] }));
+    bus.defer = () => true;
+    const summary = await run({ principals: ['root'] });
+    const newer = store.state('root').pending.at(-1)?.record.changeId;
+    expect(newer).not.toBe('chg-old');
+    expect(summary.principals[0]?.status).toBe('ok');
+    expect(bus.attempts.map((notice) => recordOf(notice).changeId)).toEqual(['chg-old', newer]);
+    expect(sns.changeIds()).toEqual([newer]);
+    expect(store.recordWrites.map((record) => record.changeId)).toEqual(['chg-old', newer]);
+    expect(store.state('root').pending.map((entry) => [entry.record.changeId, entry.deliveredTo])).toEqual([
+      ['chg-old', ['sns']],
+      [newer, ['sns']],
+    ]);
+  });
+
   it('offers a deferred change again on the next run, and nothing twice to a channel that delivered it', async () => {
     const { run, sns, bus } = setup({ root: ['a'] });
     bus.defer = () => true;
