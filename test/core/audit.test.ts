@@ -1,4 +1,8 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FileSnapshotStore } from '../../functions/adapters/local/fs-store.js';
 import { ForbiddenError } from '../../functions/bigstate/errors.js';
 import { Deadline } from '../../functions/commons/deadline.js';
 import { AuditRunFailedError, StorageError, TimeBudgetError } from '../../functions/commons/errors.js';
@@ -14,6 +18,7 @@ import type { ChangeRecord, Notice, PendingChange } from '../../functions/core/p
 import {
   FakeLister,
   HOST,
+  legacySnapshotOf,
   MemoryStore,
   plain,
   RecordingChannel,
@@ -222,6 +227,40 @@ describe('runAudit: host', () => {
     const state = store.state('root');
     expect(state.host).toBe(HOST);
     expect(state.keys[0]).toEqual({ name: 'a', firstSeen: EARLIER, lastSeen: T0 });
+  });
+
+  it('diffs a schema-1 snapshot file written by an earlier release, then stores schema 2', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'audit-legacy-'));
+    try {
+      const store = new FileSnapshotStore(folder);
+      await mkdir(join(folder, 'snapshots'), { recursive: true });
+      await writeFile(
+        store.snapshotLocation('root'),
+        JSON.stringify(legacySnapshotOf('root', ['a', 'gone'], { at: EARLIER })),
+      );
+      const sns = new RecordingChannel('sns');
+      const summary = await runAudit(
+        {
+          bigstate: new FakeLister({ root: ['a', 'new'] }),
+          store,
+          channels: [sns],
+          clock: steppingClock(T0),
+        },
+        { runId: 'run-1', principals: ['root'], host: HOST },
+      );
+      expect(summary.principals[0]).toMatchObject({
+        status: 'ok',
+        baseline: false,
+        added: ['new'],
+        removed: ['gone'],
+      });
+      expect(sns.notices.map((notice) => notice.kind)).toEqual(['changed']);
+      const state = (await store.read('root'))?.snapshot;
+      expect(state).toMatchObject({ schemaVersion: 2, host: HOST, pending: [] });
+      expect(state?.keys[0]).toEqual({ name: 'a', firstSeen: EARLIER, lastSeen: T0 });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('takes two spellings of the same host for the same host', async () => {
