@@ -301,13 +301,16 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
       await commit({ ...next, pending }, 'storing the snapshot');
       outbox = pending;
-      // 4. Then delivered, and marked delivered.
+      // 4. Then delivered, and marked delivered. Only the new change: the older ones had their turn in step 1
+      // (a channel is offered each change once per run, and one that failed there is blocked here too).
       if (record) {
-        const delivery = await deliver(ctx, outbox, 'publishing the change', blocked);
+        const older = outbox.slice(0, -1);
+        const delivery = await deliver(ctx, [{ record, deliveredTo: [] }], 'publishing the change', blocked);
         deliveryErrors.push(...delivery.errors);
         if (delivery.changed) {
-          await markDelivered({ ...next, pending: delivery.pending }, 'marking the change delivered');
-          outbox = delivery.pending;
+          const marked = [...older, ...delivery.pending];
+          await markDelivered({ ...next, pending: marked }, 'marking the change delivered');
+          outbox = marked;
         }
       }
     }

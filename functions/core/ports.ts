@@ -143,6 +143,7 @@ export type Notice =
 export interface NoticeChannel {
   /** Stable name, recorded in the outbox (`deliveredTo`). */
   readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an adapter resolves with nothing; only a deferring channel says so.
   publish(notice: Notice, options?: CallOptions): Promise<void | 'deferred'>;
 }
 

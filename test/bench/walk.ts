@@ -7,7 +7,7 @@ import { get } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { BigStateClient } from '../../functions/bigstate/client.js';
 import { runAudit } from '../../functions/core/audit.js';
-import type { ChangePublisher, SnapshotStore } from '../../functions/core/ports.js';
+import type { NoticeChannel, SnapshotStore } from '../../functions/core/ports.js';
 import { startRemoteSimulator } from './remote-simulator.js';
 
 export interface WalkFigures {
@@ -38,12 +38,12 @@ const PAGE_SIZE = 20;
 /** A store with no snapshots that keeps nothing: the benchmark measures walking, not storage. */
 const emptyStore: SnapshotStore = {
   read: async () => undefined,
-  write: async () => {},
+  write: async () => 'never',
   writeChangeRecord: async () => {},
   snapshotLocation: (principal) => `memory://${principal}`,
   changeRecordLocation: (principal, id) => `memory://${principal}/${id}`,
 };
-const nowhere: ChangePublisher = { publish: async () => {} };
+const nowhere: NoticeChannel = { name: 'nowhere', publish: async () => {} };
 
 export async function benchWalk(options: {
   principals?: number;
@@ -79,8 +79,8 @@ export async function benchWalk(options: {
     // Warm nothing up: connection set-up is part of what a real run pays.
     const started = performance.now();
     const summary = await runAudit(
-      { bigstate: client, store: emptyStore, publisher: nowhere },
-      { runId: 'bench', principals: names, dryRun: true, concurrency },
+      { bigstate: client, store: emptyStore, channels: [nowhere] },
+      { runId: 'bench', principals: names, host: simulator.url, dryRun: true, concurrency },
     );
     const walkMs = performance.now() - started;
     await client.close();

@@ -42,9 +42,12 @@ export class EventBridgePublisher implements NoticeChannel {
       );
     } catch (error) {
       const cause = abortSignal?.aborted ? abortSignal.reason : error;
-      throw new PublishError(`EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(cause)}`, {
-        cause,
-      });
+      throw new PublishError(
+        `EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(cause)}`,
+        {
+          cause,
+        },
+      );
     }
     if ((response.FailedEntryCount ?? 0) > 0) {
       const entry = (

@@ -5,13 +5,7 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
 import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type {
-  CallOptions,
-  ChangeRecord,
-  Snapshot,
-  SnapshotStore,
-  StoredSnapshot,
-} from '../../core/ports.js';
+import type { CallOptions, ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
 import { parseSnapshot, serialize } from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
@@ -89,7 +83,9 @@ export class S3SnapshotStore implements SnapshotStore {
         { abortSignal },
       );
       if (!response.ETag) {
-        throw new StorageError(`S3 stored ${location} without returning an ETag: a conditional write needs one`);
+        throw new StorageError(
+          `S3 stored ${location} without returning an ETag: a conditional write needs one`,
+        );
       }
       return response.ETag;
     } catch (error) {
@@ -146,7 +142,13 @@ export async function assertConditionalWrites(): Promise<void> {
     credentials: { accessKeyId: 'probe', secretAccessKey: 'probe' },
   });
   const seen: Record<string, string | undefined> = {};
-  const probe = new PutObjectCommand({ Bucket: 'probe', Key: 'probe', Body: '', IfMatch: '"e"', IfNoneMatch: '*' });
+  const probe = new PutObjectCommand({
+    Bucket: 'probe',
+    Key: 'probe',
+    Body: '',
+    IfMatch: '"e"',
+    IfNoneMatch: '*',
+  });
   const stop = new Error('conditional-write probe: stopped before sending');
   probe.middlewareStack.add(
     () => async (args) => {

@@ -65,9 +65,13 @@ export class SecretsManagerSecretSource implements SecretSource {
     } catch (error) {
       this.#cached = undefined;
       const cause = abortSignal?.aborted ? abortSignal.reason : error;
-      throw new SecretError(this.#secretId, `could not read secret ${this.#secretId}: ${describeError(cause)}`, {
-        cause,
-      });
+      throw new SecretError(
+        this.#secretId,
+        `could not read secret ${this.#secretId}: ${describeError(cause)}`,
+        {
+          cause,
+        },
+      );
     }
     let key: string;
     try {

@@ -9,13 +9,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
 import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type {
-  CallOptions,
-  ChangeRecord,
-  Snapshot,
-  SnapshotStore,
-  StoredSnapshot,
-} from '../../core/ports.js';
+import type { CallOptions, ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
 import { parseSnapshot, serialize } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -94,9 +88,12 @@ export class FileSnapshotStore implements SnapshotStore {
       try {
         await file.writeFile(text, 'utf8');
         await file.sync();
-      } finally {
-        await file.close();
+      } catch (error) {
+        // Closing must not hide why the write failed (a close after a failed fsync often fails too).
+        await file.close().catch(() => {});
+        throw error;
       }
+      await file.close();
       await rename(temporary, location);
       await syncFolder(folder);
     } catch (error) {
