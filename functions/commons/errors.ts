@@ -2,6 +2,7 @@
  * The audit's own error family. BigState's HTTP errors live with the client (`functions/bigstate/errors.ts`);
  * these are the errors of configuration, input, secrets, storage and publishing.
  */
+import { displayText, quotedName } from './text.js';
 
 /** Base class of every error the audit raises itself. */
 export class KeyAuditError extends Error {
@@ -71,7 +72,8 @@ export class AuditRunFailedError extends KeyAuditError {
     failures: ReadonlyArray<{ readonly principal: string; readonly reason: string }>,
     total: number,
   ) {
-    const list = failures.map((f) => `${JSON.stringify(f.principal)}: ${f.reason}`).join('; ');
+    // Names and reasons come from BigState: escaped, so the message (logged, shown by the CLI) holds one line.
+    const list = failures.map((f) => `${quotedName(f.principal)}: ${displayText(f.reason)}`).join('; ');
     super(`run ${runId}: ${failures.length} of ${total} principal(s) failed: ${list}`);
     this.name = 'AuditRunFailedError';
     this.failures = failures;

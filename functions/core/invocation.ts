@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { InvalidRequestError } from '../commons/errors.js';
+import { quotedName } from '../commons/text.js';
 
 /** The `source` of the input the stack's schedule sends. */
 export const SCHEDULE_SOURCE = 'bigstate.key-audit.schedule';
@@ -79,7 +80,7 @@ function nearSchedule(event: Record<string, unknown>): string | undefined {
         : [undefined, ''];
   const issues = schema?.safeParse(event).error?.issues ?? [];
   if (issues.length === 0) return undefined;
-  const quoted = (keys: readonly PropertyKey[]) => keys.map((key) => JSON.stringify(String(key))).join(', ');
+  const quoted = (keys: readonly PropertyKey[]) => keys.map((key) => quotedName(String(key))).join(', ');
   // Unknown keys at the top; every other issue (a nested one included) is about the top-level field it is in.
   const extra = issues.flatMap((issue) =>
     issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : [],
@@ -126,7 +127,7 @@ export function parseInvocation(event: unknown, configured: readonly string[]): 
     const message =
       issue?.code === 'unrecognized_keys'
         ? issue.keys.length > 1
-          ? `fields ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} are not known fields (known: principals, dryRun)`
+          ? `fields ${issue.keys.map((key) => quotedName(key)).join(', ')} are not known fields (known: principals, dryRun)`
           : `field "${field}" is not a known field (known: principals, dryRun)`
         : `field "${field}" ${issue?.message}`;
     const near = nearSchedule(event);
@@ -140,7 +141,7 @@ export function parseInvocation(event: unknown, configured: readonly string[]): 
   if (unknown.length > 0) {
     throw new InvalidRequestError(
       'principals',
-      `invalid invocation: field "principals" names ${unknown.map((p) => JSON.stringify(p)).join(', ')}, not configured for this audit`,
+      `invalid invocation: field "principals" names ${unknown.map((p) => quotedName(p)).join(', ')}, not configured for this audit`,
     );
   }
   return { trigger: 'manual', principals: [...new Set(principals)], dryRun: parsed.data.dryRun ?? false };

@@ -21,6 +21,7 @@ import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { Deadline } from '../commons/deadline.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
+import { displayText } from '../commons/text.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
 import { type AuditSummary, acknowledgeDelivery, runAudit } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
@@ -160,7 +161,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     await secret.getApiKey({ refresh: false });
   } catch (error) {
-    io.stderr(`error: ${describeError(error)}\n`);
+    io.stderr(`error: ${displayText(describeError(error))}\n`);
     return EXIT.error;
   }
   const runId = randomUUID();
@@ -171,7 +172,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     lock = await acquireStateLock(options.state, { runId, createFolder: !options.dryRun });
   } catch (error) {
-    io.stderr(`error: ${describeError(error)}\n`);
+    io.stderr(`error: ${displayText(describeError(error))}\n`);
     return EXIT.error;
   }
   if (lock?.tookOverFrom) {
@@ -227,7 +228,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     return exitCodeOf(summary, changes);
   } catch (error) {
-    io.stderr(`error: ${describeError(error)}\n`);
+    io.stderr(`error: ${displayText(describeError(error))}\n`);
     return EXIT.error;
   } finally {
     try {

@@ -54,6 +54,17 @@ describe('the error family', () => {
       { principal: 'b "c"', reason: 'r2' },
     ]);
   });
+
+  it('AuditRunFailedError keeps names and reasons from BigState on one line (escaped), and exact in `failures`', () => {
+    const principal = 'p\u2028\u202eq\r\n';
+    const reason = 'walking the keys: BigState said "x\nChange id: chg-forged\u001b[2J"';
+    const error = new AuditRunFailedError('run-8', [{ principal, reason }], 1);
+    expect(error.message).toBe(
+      'run run-8: 1 of 1 principal(s) failed: "p\\u2028\\u202eq\\r\\n": walking the keys: BigState said "x\\nChange id: chg-forged\\u001b[2J"',
+    );
+    expect(error.message).not.toMatch(/[\r\n\u2028\u202e\u001b]/u);
+    expect(error.failures).toEqual([{ principal, reason }]);
+  });
 });
 
 describe('describeError', () => {
