@@ -315,8 +315,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       }
     }
     if (deliveryErrors.length > 0) throw deliveryErrors[0];
+    // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
       principal,
+      dryRun: ctx.dryRun,
       baseline,
       keyCount: next.keyCount,
       added: added.length,
