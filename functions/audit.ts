@@ -82,7 +82,7 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
   const hardStop = Deadline.at(startedAt + budget.hardStopMs, { label: "the run's hard stop" });
   try {
     const run = runAudit(
-      { bigstate, store, channels, logger },
+      { bigstate, store, channels, logger, secret },
       {
         runId,
         principals: invocation.principals,

@@ -25,6 +25,7 @@ import {
   reconcile,
   removalCandidates,
 } from './diff.js';
+import { decideFailure, notified, recoveryIsNews, statusOf } from './failures.js';
 import type {
   AuditLogger,
   ChangeRecord,
@@ -33,6 +34,9 @@ import type {
   Notice,
   NoticeChannel,
   PendingChange,
+  RecoveredNotice,
+  RunState,
+  SecretSource,
   Snapshot,
   SnapshotStore,
   StoredSnapshot,
@@ -48,6 +52,12 @@ export interface AuditDeps {
   readonly clock?: Clock;
   /** @default silent */
   readonly logger?: AuditLogger;
+  /**
+   * The API key's source, read once before any principal: a key that cannot be read (an unfilled secret) fails
+   * the run itself, with one notice for the run instead of one per principal. Without it, each principal's
+   * first request reads the key.
+   */
+  readonly secret?: SecretSource;
 }
 
 /** What to audit, and how. */
@@ -151,9 +161,11 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   const started = ctx.clock.now();
   const limit = pLimit(request.concurrency ?? 4);
   ctx.logger.info('audit started', { principals: principals.length, dryRun: ctx.dryRun });
-  const results = await Promise.all(
-    principals.map((principal) => limit(() => auditPrincipal(ctx, principal))),
-  );
+  const runFailure = await readApiKey(ctx);
+  const results = runFailure
+    ? principals.map((principal) => failedResult(principal, runFailure))
+    : await Promise.all(principals.map((principal) => limit(() => auditPrincipal(ctx, principal))));
+  if (!ctx.dryRun) await recordRun(ctx, runFailure);
   const finished = ctx.clock.now();
   const summary: AuditSummary = {
     runId: request.runId,
@@ -170,6 +182,106 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
     durationMs: summary.durationMs,
   });
   return summary;
+}
+
+/** Reads the API key once, before any principal; the failure of the run itself when it cannot. */
+async function readApiKey(ctx: RunContext): Promise<StageError | undefined> {
+  const secret = ctx.deps.secret;
+  if (secret === undefined) return undefined;
+  try {
+    await stage(ctx, 'reading the API key', () =>
+      secret.getApiKey({ refresh: false, signal: ctx.deadline.signal }),
+    );
+    return undefined;
+  } catch (error) {
+    const failure = error as StageError;
+    ctx.logger.error('the run failed: no principal can be audited', {
+      reason: failure.message,
+      errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+    });
+    return failure;
+  }
+}
+
+/** A principal the run could not audit because the run itself failed. */
+function failedResult(principal: string, failure: StageError): PrincipalResult {
+  return {
+    principal,
+    status: 'failed',
+    reason: failure.message,
+    errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+    baseline: false,
+    keyCount: null,
+    added: [],
+    removed: [],
+    redelivered: [],
+    pending: [],
+  };
+}
+
+/**
+ * Keeps the run-level record beside the principals' states, under the same rules as a principal's failure:
+ * the run's own failure is told when it starts or its reason changes, then once a day, and its end once. Best
+ * effort: a record that cannot be read or written is logged, and a failure is then always told.
+ */
+async function recordRun(ctx: RunContext, failure: StageError | undefined): Promise<void> {
+  if (ctx.hardStop.expired) return;
+  const { store } = ctx.deps;
+  const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
+  let known: { readonly state: RunState; readonly version: string } | undefined;
+  let readable = true;
+  try {
+    known = await store.readRunState({ signal });
+  } catch (error) {
+    readable = false;
+    ctx.logger.warn('could not read the run-level record', { reason: describeError(error) });
+  }
+  const now = ctx.clock.now();
+  let next: RunState;
+  if (failure === undefined) {
+    const previous = known?.state.failure;
+    if (previous === undefined) return;
+    if (recoveryIsNews(previous)) {
+      await publishNotice(ctx, {
+        kind: 'recovered',
+        runId: ctx.request.runId,
+        principal: null,
+        detectedAt: now.toISOString(),
+        failingSince: previous.since,
+      });
+    }
+    next = { schemaVersion: 1, writeId: writeId(ctx.request.runId) };
+  } else {
+    const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
+    const decision = decideFailure(
+      known?.state.failure,
+      { stage: failure.stage, errorName, status: statusOf(failure.error), reason: failure.message },
+      now,
+      ctx.request.runId,
+    );
+    let kept = decision.state;
+    if (decision.notify || !readable) {
+      const told = await publishNotice(ctx, {
+        kind: 'failed',
+        runId: ctx.request.runId,
+        principal: null,
+        reason: failure.message,
+        errorName,
+        detectedAt: now.toISOString(),
+        failingSince: kept.since,
+      });
+      if (told) kept = notified(kept, now);
+    } else {
+      ctx.logger.info('run failure already told; not published again', { since: kept.since });
+    }
+    next = { schemaVersion: 1, writeId: writeId(ctx.request.runId), failure: kept };
+  }
+  if (!readable || ctx.hardStop.expired) return;
+  try {
+    await store.writeRunState(next, known?.version, { signal });
+  } catch (error) {
+    ctx.logger.warn('could not write the run-level record', { reason: describeError(error) });
+  }
 }
 
 /** A principal's failure, carrying the stage it happened in. */
@@ -202,6 +314,11 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
   const signal = ctx.deadline.signal;
   let redelivered: ChangeRecord[] = [];
   let outbox: readonly PendingChange[] = [];
+  // What the failure path needs to record a failure in the principal's state: whether it was read, and its
+  // latest version (each commit below moves it).
+  let stateRead = false;
+  let state: Snapshot | undefined;
+  let version: string | undefined;
   try {
     if (ctx.deadline.expired) {
       throw new StageError(
@@ -210,8 +327,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       );
     }
     const stored = await stage(ctx, 'reading the snapshot', () => store.read(principal, { signal }));
-    let state: Snapshot | undefined = stored?.snapshot;
-    let version = stored?.version;
+    state = stored?.snapshot;
+    version = stored?.version;
+    stateRead = true;
+    const failedBefore = state?.failure;
     outbox = state?.pending ?? [];
     const commit = async (next: Snapshot, name: string): Promise<void> => {
       const written = { ...next, writeId: writeId(ctx.request.runId) };
@@ -315,6 +434,16 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       }
     }
     if (deliveryErrors.length > 0) throw deliveryErrors[0];
+    if (!ctx.dryRun && recoveryIsNews(failedBefore)) {
+      // The commit dropped the failure; people who were told it are told it ended (best effort).
+      await publishNotice(ctx, {
+        kind: 'recovered',
+        runId: ctx.request.runId,
+        principal,
+        detectedAt: ctx.clock.now().toISOString(),
+        failingSince: failedBefore.since,
+      });
+    }
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
       principal,
@@ -345,13 +474,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
     const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
     ctx.logger.error('principal failed', { principal, reason, errorName });
     if (!ctx.dryRun) {
-      await publishFailure(ctx, {
-        kind: 'failed',
-        runId: ctx.request.runId,
+      await recordFailure(ctx, {
         principal,
-        reason,
-        errorName,
-        detectedAt: ctx.clock.now().toISOString(),
+        failure,
+        known: stateRead ? { state, version } : undefined,
       });
     }
     return {
@@ -553,27 +679,107 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
   };
 }
 
+/** A principal's failure and what the run knows of its state. */
+interface FailureRecord {
+  readonly principal: string;
+  readonly failure: StageError;
+  /** The state as last read or written; `undefined` when it could not be read (then nothing is recorded). */
+  readonly known: { readonly state: Snapshot | undefined; readonly version: string | undefined } | undefined;
+}
+
 /**
- * Best effort, on every channel: the run fails anyway, and a broken channel must not hide the original failure.
- * Failure notices may go out after the work deadline, until the hard stop, each with a short timeout.
+ * Publishes a principal's failure when it is news (it starts, its reason changes, or a day has passed since
+ * people were told) and records it in the principal's state, so a cold start does not forget it. A state that
+ * could not be read is not written, and its failure is always told. A principal with no state yet gets one that
+ * holds only the failure (`awaitingBaseline`). The record is written with the notices, until the hard stop.
  */
-async function publishFailure(ctx: RunContext, notice: FailureNotice): Promise<void> {
+async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<void> {
+  const { principal, failure, known } = record;
+  const now = ctx.clock.now();
+  const decision = decideFailure(
+    known?.state?.failure,
+    {
+      stage: failure.stage,
+      errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+      status: statusOf(failure.error),
+      reason: failure.message,
+    },
+    now,
+    ctx.request.runId,
+  );
+  let kept = decision.state;
+  if (decision.notify || known === undefined) {
+    const told = await publishNotice(ctx, {
+      kind: 'failed',
+      runId: ctx.request.runId,
+      principal,
+      reason: failure.message,
+      errorName: decision.state.errorName,
+      detectedAt: now.toISOString(),
+      failingSince: decision.state.since,
+    });
+    if (told) kept = notified(kept, now);
+  } else {
+    ctx.logger.info('failure already told; not published again', {
+      principal,
+      since: decision.state.since,
+      lastNotifiedAt: decision.state.lastNotifiedAt,
+    });
+  }
+  if (known === undefined || ctx.hardStop.expired) return;
+  const base: Snapshot = known.state ?? {
+    schemaVersion: 2,
+    principal,
+    host: ctx.host,
+    pattern: ctx.pattern,
+    auditedAt: now.toISOString(),
+    runId: ctx.request.runId,
+    writeId: '',
+    keyCount: 0,
+    keys: [],
+    pending: [],
+    awaitingBaseline: true,
+  };
+  try {
+    await ctx.deps.store.write(
+      principal,
+      { ...base, failure: kept, writeId: writeId(ctx.request.runId) },
+      known.version,
+      { signal: ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs())) },
+    );
+  } catch (error) {
+    ctx.logger.warn('could not record the failure; the next run may tell it again', {
+      principal,
+      reason: describeError(error),
+    });
+  }
+}
+
+/**
+ * Best effort, on every channel: a broken channel must not hide the failure that made the notice, and the run
+ * fails anyway. Notices may go out after the work deadline, until the hard stop, each with a short timeout.
+ * Resolves to whether every channel took the notice.
+ */
+async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredNotice): Promise<boolean> {
   if (ctx.hardStop.expired) {
-    ctx.logger.error('no time left to publish the failure notice', { principal: notice.principal });
-    return;
+    ctx.logger.error(`no time left to publish the ${notice.kind} notice`, { principal: notice.principal });
+    return false;
   }
   const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
   const outcomes = await Promise.allSettled(
     ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
   );
+  let every = true;
   for (const outcome of outcomes) {
     if (outcome.status === 'rejected') {
-      ctx.logger.error('could not publish the failure notice', {
+      every = false;
+      ctx.logger.error(`could not publish the ${notice.kind} notice`, {
         principal: notice.principal,
         reason: describeError(outcome.reason),
       });
     }
   }
+  return every;
 }
 
 /** Throws AuditRunFailedError when a principal failed: what makes the invocation (or the CLI) fail loudly. */

@@ -184,14 +184,14 @@ export interface SnapshotMeta {
 }
 
 /**
- * Whether `previous` cannot be compared with a walk of `meta`: there is none, or it was taken with another
- * pattern or from another host (a state from before hosts were recorded belongs to the configured host).
+ * Whether `previous` cannot be compared with a walk of `meta`: there is none (or only a failure was ever
+ * recorded), or it was taken with another pattern or from another host (a state from before hosts were recorded belongs to the configured host).
  */
 export function needsBaseline(
   previous: Snapshot | undefined,
   meta: Pick<SnapshotMeta, 'pattern' | 'host'>,
-): previous is undefined {
-  if (previous === undefined) return true;
+): boolean {
+  if (previous === undefined || previous.awaitingBaseline === true) return true;
   if (previous.pattern !== meta.pattern) return true;
   return previous.host !== null && previous.host !== meta.host;
 }
@@ -213,7 +213,7 @@ export function buildSnapshot(
       ? inventory
       : [...inventory].sort(byName)
     : sortedEntries(inventory as Inventory);
-  const before = needsBaseline(previous, meta) ? [] : sortedKeys(previous);
+  const before = previous === undefined || needsBaseline(previous, meta) ? [] : sortedKeys(previous);
   const keys: KeyRecord[] = [];
   const record = (entry: ApiKeyEntry, earlier?: KeyRecord) => {
     // The walk is the truth: a field BigState no longer returns is no longer kept.

@@ -3,6 +3,7 @@
  *
  *   snapshots/<principal>.json            the latest snapshot of a principal
  *   history/<principal>/<changeId>.json   every baseline and change, one immutable record each
+ *   snapshots/.run.json                   the run-level record (failures of the run itself)
  *
  * `<principal>` is the name percent-encoded (dots too), so `/`, `..`, spaces, `&`, `#` and non-ASCII
  * letters can neither escape the folder nor collide. A name whose encoded form is longer than
@@ -110,3 +111,9 @@ export function snapshotKey(principal: string): string {
 export function changeRecordKey(principal: string, changeId: string): string {
   return `history/${principalSegment(principal)}/${changeId}.json`;
 }
+
+/**
+ * The key of the run-level record. A principal's segment never starts with `.` (percent-encoding escapes it as
+ * `%2E`), so no principal can have this key.
+ */
+export const RUN_STATE_KEY = 'snapshots/.run.json';

@@ -18,7 +18,16 @@ export const DETAIL_TYPES = {
   changed: 'BigState API Keys Changed',
   baseline: 'BigState Key Audit Baseline',
   failed: 'BigState Key Audit Failed',
+  recovered: 'BigState Key Audit Recovered',
 } as const;
+
+/** What the subject and body call a notice about the whole run rather than one principal. */
+const WHOLE_RUN = 'the whole run';
+
+/** The principal a notice is about; `null` for a notice about the whole run. */
+export function noticePrincipal(notice: Notice): string | null {
+  return notice.kind === 'failed' || notice.kind === 'recovered' ? notice.principal : notice.record.principal;
+}
 
 /** SNS takes 256 KiB (message, subject and attributes together); keep a margin for the envelope. */
 export const SNS_MAX_BYTES = 256 * 1024 - 8 * 1024;
@@ -102,7 +111,8 @@ export function subjectTag(principal: string): string {
  */
 export function snsSubject(notice: Notice): string {
   const [prefix, suffix] = subjectParts(notice);
-  const name = notice.kind === 'failed' ? notice.principal : notice.record.principal;
+  const name = noticePrincipal(notice);
+  if (name === null) return `${prefix}${WHOLE_RUN}${suffix}`;
   const folded = foldToAscii(name);
   const tag = folded.lossy ? subjectTag(name) : '';
   const room = SUBJECT_MAX_CHARS - prefix.length - suffix.length - tag.length;
@@ -115,6 +125,8 @@ function subjectParts(notice: Notice): [string, string] {
   switch (notice.kind) {
     case 'failed':
       return ['BigState key audit FAILED for ', ''];
+    case 'recovered':
+      return ['BigState key audit recovered for ', ''];
     case 'baseline':
       return [
         'BigState key audit baseline for ',
@@ -154,13 +166,34 @@ function listNames(heading: string, marker: string, names: readonly string[], bu
  */
 export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
   if (notice.kind === 'failed') {
+    const what =
+      notice.principal === null
+        ? 'The BigState key audit could not run: no principal was audited.'
+        : `The BigState key audit could not read principal ${quotedName(notice.principal)}.`;
+    const kept =
+      notice.principal === null
+        ? 'Every last good snapshot is kept and no key change is reported; the next run tries again.'
+        : 'Its last good snapshot is kept and no key change is reported for it; the next run tries again.';
     return [
-      `The BigState key audit could not read principal ${quotedName(notice.principal)}.`,
+      what,
       '',
       `Reason: ${displayText(notice.reason)}`,
       '',
-      'Its last good snapshot is kept and no key change is reported for it; the next run tries again.',
+      kept,
+      'You are told again when the reason changes, once a day while it keeps failing, and when it recovers.',
       '',
+      `Failing since: ${displayText(notice.failingSince)}`,
+      `Run id: ${displayText(notice.runId)}`,
+      `Detected at: ${displayText(notice.detectedAt)}`,
+    ].join('\n');
+  }
+  if (notice.kind === 'recovered') {
+    return [
+      notice.principal === null
+        ? 'The BigState key audit runs again: the failure of the whole run has ended.'
+        : `The BigState key audit reads principal ${quotedName(notice.principal)} again: its failure has ended.`,
+      '',
+      `Failing since: ${displayText(notice.failingSince)}`,
       `Run id: ${displayText(notice.runId)}`,
       `Detected at: ${displayText(notice.detectedAt)}`,
     ].join('\n');
@@ -216,11 +249,10 @@ function footerLines(record: ChangeRecord): string[] {
 
 /** SNS message attributes for subscription filter policies: the principal exactly, never escaped. */
 export function snsAttributes(notice: Notice): Record<string, { DataType: string; StringValue: string }> {
+  const principal = noticePrincipal(notice);
   return {
-    principal: {
-      DataType: 'String',
-      StringValue: notice.kind === 'failed' ? notice.principal : notice.record.principal,
-    },
+    // A notice about the whole run has no principal to filter on.
+    ...(principal === null ? {} : { principal: { DataType: 'String', StringValue: principal } }),
     changeType: { DataType: 'String.Array', StringValue: JSON.stringify(changeTypes(notice)) },
   };
 }
@@ -239,8 +271,15 @@ export interface EventParts {
 export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventParts {
   const detailType = DETAIL_TYPES[notice.kind];
   if (notice.kind === 'failed') {
-    const { runId, principal, reason, errorName, detectedAt } = notice;
-    return { detailType, detail: JSON.stringify({ runId, principal, reason, errorName, detectedAt }) };
+    const { runId, principal, reason, errorName, detectedAt, failingSince } = notice;
+    return {
+      detailType,
+      detail: JSON.stringify({ runId, principal, reason, errorName, detectedAt, failingSince }),
+    };
+  }
+  if (notice.kind === 'recovered') {
+    const { runId, principal, detectedAt, failingSince } = notice;
+    return { detailType, detail: JSON.stringify({ runId, principal, detectedAt, failingSince }) };
   }
   const record = notice.record;
   const common = {

@@ -47,6 +47,41 @@ export interface Snapshot {
   readonly keys: readonly KeyRecord[];
   /** The outbox: changes committed with this state that some channel has not delivered yet, oldest first. */
   readonly pending: readonly PendingChange[];
+  /**
+   * Set while the principal keeps failing: what failed and when people were last told, so a failure is
+   * published when it starts or its reason changes, then at most once a day, and a recovery once.
+   */
+  readonly failure?: FailureState | undefined;
+  /**
+   * True for a state that holds no inventory yet (the principal has only ever failed): its keys mean
+   * nothing, and its first complete walk is a baseline.
+   */
+  readonly awaitingBaseline?: true | undefined;
+}
+
+/** Why a principal (or the run itself) is failing, as the failure notices compare it. */
+export interface FailureState {
+  /** The stage that failed, its counts left out (`confirming N removal(s) ...`). */
+  readonly stage: string;
+  readonly errorName: string;
+  /** The HTTP status of the failed request, when there was one. */
+  readonly status: number | null;
+  /** The last reason in words (for people; not compared). */
+  readonly reason: string;
+  /** When this reason was first seen (ISO 8601). */
+  readonly since: string;
+  /** When people were last told (ISO 8601); `null` when no notice went out. */
+  readonly lastNotifiedAt: string | null;
+  /** The run that last saw it. */
+  readonly runId: string;
+}
+
+/** The run-level record beside the principals' states: failures of the run itself (an unusable secret). */
+export interface RunState {
+  readonly schemaVersion: 1;
+  /** Unique per write, as a snapshot's. */
+  readonly writeId: string;
+  readonly failure?: FailureState | undefined;
 }
 
 /** A change in the outbox, with the channels that have already delivered it. */
@@ -108,6 +143,12 @@ export interface SnapshotStore {
    * Throws StorageError.
    */
   writeChangeRecord(record: ChangeRecord, options?: CallOptions): Promise<void>;
+  /** The run-level record, or `undefined` when there is none. Throws StorageError. */
+  readRunState(
+    options?: CallOptions,
+  ): Promise<{ readonly state: RunState; readonly version: string } | undefined>;
+  /** Replaces the run-level record conditionally, as `write`; returns the new version. */
+  writeRunState(state: RunState, expectedVersion: string | undefined, options?: CallOptions): Promise<string>;
   /** Where the latest snapshot of a principal lives (e.g. `s3://bucket/key`), for messages. */
   snapshotLocation(principal: string): string;
   /** Where a change record lives, for messages. */
@@ -119,21 +160,35 @@ export interface SecretSource {
   readonly getApiKey: ApiKeyProvider;
 }
 
-/** A principal the run could not audit. */
+/** A principal the run could not audit, or (`principal: null`) a run that could audit none. */
 export interface FailureNotice {
   readonly kind: 'failed';
   readonly runId: string;
-  readonly principal: string;
+  /** `null`: the run itself failed (e.g. the API key could not be read), not one principal. */
+  readonly principal: string | null;
   readonly reason: string;
   readonly errorName: string;
   readonly detectedAt: string;
+  /** When this reason was first seen: earlier than `detectedAt` for a daily reminder. */
+  readonly failingSince: string;
+}
+
+/** A principal (or, with `principal: null`, the run) that succeeds again after a published failure. */
+export interface RecoveredNotice {
+  readonly kind: 'recovered';
+  readonly runId: string;
+  readonly principal: string | null;
+  readonly detectedAt: string;
+  /** When the failure that ended began. */
+  readonly failingSince: string;
 }
 
 /** Something worth telling people and machines about. */
 export type Notice =
   | { readonly kind: 'changed'; readonly record: ChangeRecord }
   | { readonly kind: 'baseline'; readonly record: ChangeRecord }
-  | FailureNotice;
+  | FailureNotice
+  | RecoveredNotice;
 
 /**
  * One way notices reach people or machines (SNS, EventBridge, the terminal). Resolves when the channel took the

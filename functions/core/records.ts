@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
-import type { ChangeRecord, Snapshot } from './ports.js';
+import type { ChangeRecord, RunState, Snapshot } from './ports.js';
 
 const keyRecordSchema = z.object({
   name: z.string().check(z.minLength(1)),
@@ -39,6 +39,22 @@ const changeRecordSchema = z.object({
   changeRecordLocation: z.string(),
 });
 
+const failureSchema = z.object({
+  stage: z.string(),
+  errorName: z.string(),
+  status: z.nullable(z.int()),
+  reason: z.string(),
+  since: z.string(),
+  lastNotifiedAt: z.nullable(z.string()),
+  runId: z.string(),
+});
+
+const runStateSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  writeId: z.string(),
+  failure: z.optional(failureSchema),
+});
+
 const common = {
   principal: z.string(),
   pattern: z.nullable(z.string()),
@@ -57,6 +73,8 @@ const stateSchema = z.looseObject({
   pending: z.array(
     z.object({ record: changeRecordSchema, deliveredTo: z.array(z.string().check(z.minLength(1))) }),
   ),
+  failure: z.optional(failureSchema),
+  awaitingBaseline: z.optional(z.literal(true)),
 });
 
 const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
@@ -136,6 +154,24 @@ export function parseChangeRecord(text: string, location: string): ChangeRecord 
     throw new StorageError(`change record ${location} is not a change record: ${issueText(result.error)}`);
   }
   return result.data as ChangeRecord;
+}
+
+/**
+ * Parses the run-level record.
+ * @throws StorageError naming `location` when the text is not one.
+ */
+export function parseRunState(text: string, location: string): RunState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StorageError(`run record ${location} is not valid JSON`, { cause: error });
+  }
+  const result = runStateSchema.safeParse(json);
+  if (!result.success) {
+    throw new StorageError(`run record ${location} is not a run record: ${issueText(result.error)}`);
+  }
+  return result.data as RunState;
 }
 
 /** Snapshots and records are stored as compact JSON with a final newline. */

@@ -56,6 +56,7 @@ const failed = (overrides: Partial<FailureNotice> = {}): FailureNotice => ({
   reason: 'walking the keys: BigState GET /v1/apikey/match?principal=root&next=0 -> HTTP 403: access denied',
   errorName: 'ForbiddenError',
   detectedAt: '2025-06-01T12:00:00.000Z',
+  failingSince: '2025-06-01T11:00:00.000Z',
   ...overrides,
 });
 
@@ -226,7 +227,7 @@ describe('snsSubject', () => {
       // The emoji folds to "??": the tag that keeps such names apart is never cut.
       if (notice.kind === 'failed')
         expect(subject).toBe(
-          `BigState key audit FAILED for ${'e'.repeat(58)}...${subjectTag(notice.principal)}`,
+          `BigState key audit FAILED for ${'e'.repeat(58)}...${subjectTag(notice.principal ?? '')}`,
         );
     },
   );

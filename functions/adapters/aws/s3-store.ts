@@ -4,9 +4,16 @@
  */
 import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
-import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type { CallOptions, ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
-import { parseSnapshot, serialize } from '../../core/records.js';
+import { changeRecordKey, RUN_STATE_KEY, snapshotKey } from '../../core/layout.js';
+import type {
+  CallOptions,
+  ChangeRecord,
+  RunState,
+  Snapshot,
+  SnapshotStore,
+  StoredSnapshot,
+} from '../../core/ports.js';
+import { parseRunState, parseSnapshot, serialize } from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
   return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
@@ -34,23 +41,48 @@ export class S3SnapshotStore implements SnapshotStore {
   }
 
   snapshotLocation(principal: string): string {
-    return `s3://${this.#bucket}/${snapshotKey(principal)}`;
+    return this.#location(snapshotKey(principal));
   }
 
   changeRecordLocation(principal: string, changeId: string): string {
-    return `s3://${this.#bucket}/${changeRecordKey(principal, changeId)}`;
+    return this.#location(changeRecordKey(principal, changeId));
   }
 
   async read(principal: string, options: CallOptions = {}): Promise<StoredSnapshot | undefined> {
     const location = this.snapshotLocation(principal);
+    const found = await this.#get(snapshotKey(principal), options);
+    return found && { snapshot: parseSnapshot(found.text, principal, location), version: found.version };
+  }
+
+  async readRunState(options: CallOptions = {}): Promise<{ state: RunState; version: string } | undefined> {
+    const found = await this.#get(RUN_STATE_KEY, options);
+    return (
+      found && { state: parseRunState(found.text, this.#location(RUN_STATE_KEY)), version: found.version }
+    );
+  }
+
+  writeRunState(
+    state: RunState,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    return this.#put(RUN_STATE_KEY, serialize(state), expectedVersion, options);
+  }
+
+  #location(key: string): string {
+    return `s3://${this.#bucket}/${key}`;
+  }
+
+  /** An object's text and ETag, or `undefined` when there is none. */
+  async #get(key: string, options: CallOptions): Promise<{ text: string; version: string } | undefined> {
+    const location = this.#location(key);
     const abortSignal = options.signal;
     let text: string;
     let etag: string | undefined;
     try {
-      const response = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#bucket, Key: snapshotKey(principal) }),
-        { abortSignal },
-      );
+      const response = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), {
+        abortSignal,
+      });
       text = (await response.Body?.transformToString('utf-8')) ?? '';
       etag = response.ETag;
     } catch (error) {
@@ -60,23 +92,33 @@ export class S3SnapshotStore implements SnapshotStore {
     }
     if (!etag)
       throw new StorageError(`S3 returned ${location} without an ETag: a conditional write needs one`);
-    return { snapshot: parseSnapshot(text, principal, location), version: etag };
+    return { text, version: etag };
   }
 
-  async write(
+  write(
     principal: string,
     snapshot: Snapshot,
     expectedVersion: string | undefined,
     options: CallOptions = {},
   ): Promise<string> {
-    const location = this.snapshotLocation(principal);
+    return this.#put(snapshotKey(principal), serialize(snapshot), expectedVersion, options);
+  }
+
+  /** A conditional put (`If-Match` the expected version, or `If-None-Match: *`); returns the new ETag. */
+  async #put(
+    key: string,
+    body: string,
+    expectedVersion: string | undefined,
+    options: CallOptions,
+  ): Promise<string> {
+    const location = this.#location(key);
     const abortSignal = options.signal;
     try {
       const response = await this.#client.send(
         new PutObjectCommand({
           Bucket: this.#bucket,
-          Key: snapshotKey(principal),
-          Body: serialize(snapshot),
+          Key: key,
+          Body: body,
           ContentType: 'application/json',
           ...(expectedVersion === undefined ? { IfNoneMatch: '*' } : { IfMatch: expectedVersion }),
         }),

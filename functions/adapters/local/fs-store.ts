@@ -8,9 +8,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
-import { changeRecordKey, snapshotKey } from '../../core/layout.js';
-import type { CallOptions, ChangeRecord, Snapshot, SnapshotStore, StoredSnapshot } from '../../core/ports.js';
-import { parseSnapshot, serialize } from '../../core/records.js';
+import { changeRecordKey, RUN_STATE_KEY, snapshotKey } from '../../core/layout.js';
+import type {
+  CallOptions,
+  ChangeRecord,
+  RunState,
+  Snapshot,
+  SnapshotStore,
+  StoredSnapshot,
+} from '../../core/ports.js';
+import { parseRunState, parseSnapshot, serialize } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -48,8 +55,32 @@ export class FileSnapshotStore implements SnapshotStore {
     expectedVersion: string | undefined,
     options: CallOptions = {},
   ): Promise<string> {
+    return this.#writeIf(this.snapshotLocation(principal), serialize(snapshot), expectedVersion, options);
+  }
+
+  async readRunState(options: CallOptions = {}): Promise<{ state: RunState; version: string } | undefined> {
     options.signal?.throwIfAborted();
-    const location = this.snapshotLocation(principal);
+    const location = join(this.#root, RUN_STATE_KEY);
+    const text = await this.#readText(location);
+    return text === undefined ? undefined : { state: parseRunState(text, location), version: version(text) };
+  }
+
+  writeRunState(
+    state: RunState,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    return this.#writeIf(join(this.#root, RUN_STATE_KEY), serialize(state), expectedVersion, options);
+  }
+
+  /** Replaces a file only if it is still `expectedVersion` (none: only if it does not exist). */
+  async #writeIf(
+    location: string,
+    text: string,
+    expectedVersion: string | undefined,
+    options: CallOptions,
+  ): Promise<string> {
+    options.signal?.throwIfAborted();
     const current = await this.#readText(location);
     const currentVersion = current === undefined ? undefined : version(current);
     if (currentVersion !== expectedVersion) {
@@ -57,7 +88,6 @@ export class FileSnapshotStore implements SnapshotStore {
         `${location} changed since this run read it (conditional write refused)`,
       );
     }
-    const text = serialize(snapshot);
     await this.#writeAtomically(location, text);
     return version(text);
   }

@@ -63,6 +63,7 @@ export const failedNotice = (overrides: Partial<FailureNotice> = {}): FailureNot
   principal: 'zürich-ops',
   reason: 'walking the keys: BigState GET /v1/apikey/match?principal=z%C3%BCrich-ops&next=0 -> HTTP 403',
   errorName: 'ForbiddenError',
+  failingSince: '2025-06-01T11:00:00.000Z',
   detectedAt: '2025-06-01T12:00:00.000Z',
   ...overrides,
 });

@@ -64,14 +64,15 @@ function changeRecord(principal: string, added: string[], removed: string[]): Ch
   };
 }
 
-const notice: Notice = {
+const notice = {
   kind: 'failed',
   runId: 'run-1',
   principal: 'zürich-ops',
   reason: 'walking the keys: 403',
   errorName: 'ForbiddenError',
   detectedAt: '2025-06-01T12:00:00.000Z',
-};
+  failingSince: '2025-06-01T11:00:00.000Z',
+} as const satisfies Notice;
 
 describe('consolePublisher', () => {
   it('prints each notice as its subject, an underline and the e-mail body', async () => {

@@ -13,6 +13,7 @@ import {
   PublishError,
   StorageError,
 } from '../../../functions/commons/errors.js';
+import { noticePrincipal } from '../../../functions/core/messages.js';
 import type {
   AuditLogger,
   CallOptions,
@@ -22,6 +23,7 @@ import type {
   Notice,
   NoticeChannel,
   PendingChange,
+  RunState,
   Snapshot,
   SnapshotStore,
   StoredSnapshot,
@@ -50,7 +52,7 @@ export interface Failure {
   readonly call?: number;
 }
 
-export type StoreOperation = 'read' | 'write' | 'writeChangeRecord';
+export type StoreOperation = 'read' | 'write' | 'writeChangeRecord' | 'readRunState' | 'writeRunState';
 
 /** What S3 returns as an ETag: a hash of the stored bytes. Equal content, equal version. */
 export function contentVersion(text: string): string {
@@ -148,6 +150,32 @@ export class MemoryStore implements SnapshotStore {
     return version;
   }
 
+  /** The run-level record, as S3 keeps it (principal `*` in failures and events). */
+  runState: { state: RunState; version: string } | undefined;
+  readonly runStateWrites: RunState[] = [];
+
+  async readRunState(options: CallOptions = {}): Promise<{ state: RunState; version: string } | undefined> {
+    await this.#enter('readRunState', '*', options.signal, 'read-run');
+    return this.runState;
+  }
+
+  async writeRunState(
+    state: RunState,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    await this.#enter('writeRunState', '*', options.signal, 'write-run', () =>
+      this.runStateWrites.push(state),
+    );
+    if (this.runState?.version !== expectedVersion) {
+      throw new ConcurrentWriteError('mem://snapshots/.run.json changed since this run read it');
+    }
+    const text = serialize(state);
+    const version = contentVersion(text);
+    this.runState = { state: JSON.parse(text) as RunState, version };
+    return version;
+  }
+
   async writeChangeRecord(record: ChangeRecord, options: CallOptions = {}): Promise<void> {
     await this.#enter(
       'writeChangeRecord',
@@ -194,9 +222,9 @@ export class MemoryStore implements SnapshotStore {
   }
 }
 
-/** The principal a notice is about. */
+/** The principal a notice is about (`*` for a notice about the whole run). */
 export function principalOf(notice: Notice): string {
-  return notice.kind === 'failed' ? notice.principal : notice.record.principal;
+  return noticePrincipal(notice) ?? '*';
 }
 
 /** A notice channel that records every notice; `fail` and `defer` decide per notice. */
@@ -224,7 +252,7 @@ export class RecordingChannel implements NoticeChannel {
   ) {}
 
   async publish(notice: Notice, options: CallOptions = {}): Promise<undefined | 'deferred'> {
-    const id = notice.kind === 'failed' ? '' : `#${notice.record.changeId}`;
+    const id = notice.kind === 'failed' || notice.kind === 'recovered' ? '' : `#${notice.record.changeId}`;
     // Every attempt is logged, one refused at once included.
     this.events.push(`${this.name}:${notice.kind}:${principalOf(notice)}${id}`);
     this.attempts.push(notice);
@@ -255,7 +283,9 @@ export class RecordingChannel implements NoticeChannel {
 
   /** The change ids of the changes and baselines taken, in order. */
   changeIds(): string[] {
-    return this.notices.flatMap((notice) => (notice.kind === 'failed' ? [] : [notice.record.changeId]));
+    return this.notices.flatMap((notice) =>
+      notice.kind === 'failed' || notice.kind === 'recovered' ? [] : [notice.record.changeId],
+    );
   }
 }
 
