@@ -91,9 +91,9 @@ function runDocument(documents: Array<Record<string, unknown>>): Record<string, 
 }
 
 describe('METRIC', () => {
-  it('has the names the alarms and the dashboard use', () => {
+  it('has the names the alarms and the dashboard use, none of them per principal', () => {
     expect(METRIC).toEqual({
-      keyCount: 'KeyCount',
+      keysTotal: 'KeysTotal',
       keysAdded: 'KeysAdded',
       keysRemoved: 'KeysRemoved',
       principalsFailed: 'PrincipalsFailed',
@@ -104,24 +104,22 @@ describe('METRIC', () => {
 });
 
 describe('addRunMetrics', () => {
-  it('writes KeyCount per audited principal with an ASCII principal dimension', () => {
-    const documents = emit(summary([ok('zürich-ops', 3), ok('svc a&b', 0)]));
-    const keyCounts = documents.filter((document) => metricNames(document).includes('KeyCount'));
-    expect(keyCounts.map((document) => [document.principal, document.KeyCount])).toEqual([
-      ['zurich-ops', 3],
-      ['svc a&b', 0],
-    ]);
-    for (const document of keyCounts) {
-      expect(metricNames(document)).toEqual(['KeyCount']);
-      expect(dimensions(document)).toEqual([['service', 'principal']]);
-      expect(document.service).toBe('key-audit');
-    }
+  it('writes one run-level document: no metric and no dimension per principal, whatever the names', () => {
+    const documents = emit(summary([ok('日本', 3), ok('中国', 4), ok('zürich-ops', 5), ok('svc a&b', 0)]));
+    expect(documents).toHaveLength(1);
+    const [run] = documents;
+    expect(dimensions(run ?? {})).toEqual([['service']]);
+    expect(metricNames(run ?? {})).not.toContain('KeyCount');
+    expect(Object.keys(run ?? {})).not.toContain('principal');
+    expect(JSON.stringify(documents)).not.toMatch(/日本|中国|zürich|svc a&b|\?\?/);
   });
 
-  it('writes no KeyCount for a failed principal', () => {
-    const documents = emit(summary([failed('bad'), ok('good', 2)]));
-    const keyCounts = documents.filter((document) => metricNames(document).includes('KeyCount'));
-    expect(keyCounts.map((document) => document.principal)).toEqual(['good']);
+  it('totals the keys of the audited principals in KeysTotal (a failed principal has none)', () => {
+    expect(runDocument(emit(summary([ok('a', 3), ok('b', 4), failed('c')]))).KeysTotal).toBe(7);
+  });
+
+  it('writes KeysTotal 0 when no principal was audited', () => {
+    expect(runDocument(emit(summary([failed('c')]))).KeysTotal).toBe(0);
   });
 
   it('sums the keys added and removed, counts failures, and times the run', () => {
@@ -134,6 +132,7 @@ describe('addRunMetrics', () => {
     };
     expect(aws.CloudWatchMetrics[0]?.Namespace).toBe('BigStateKeyAudit');
     expect(aws.CloudWatchMetrics[0]?.Metrics).toEqual([
+      { Name: 'KeysTotal', Unit: 'Count' },
       { Name: 'KeysAdded', Unit: 'Count' },
       { Name: 'KeysRemoved', Unit: 'Count' },
       { Name: 'PrincipalsFailed', Unit: 'Count' },
@@ -155,7 +154,7 @@ describe('addRunMetrics', () => {
     expect(runDocument(emit(summary([ok('a', 1), failed('b')]))).RunSucceeded).toBe(0);
   });
 
-  it('emits nothing for a dry run: no heartbeat, no key counts, no failures an alarm would read', () => {
+  it('emits nothing for a dry run: no heartbeat, no key totals, no failures an alarm would read', () => {
     expect(emit(summary([ok('a', 1, ['x'], ['y'])], { dryRun: true }))).toEqual([]);
     expect(emit(summary([ok('a', 1), failed('b')], { dryRun: true }))).toEqual([]);
   });
