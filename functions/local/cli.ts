@@ -4,16 +4,16 @@
  *
  *   npm run audit -- --host URL --principal P [--principal Q ...] [--pattern G] [--state DIR] [--dry-run] [--json]
  *
- * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error, a failed
- * principal included (after the others were audited and reported), and a state folder another run holds
- * (`<state>/.lock`, see `adapters/local/state-lock.ts`).
+ * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error: a usage error
+ * (`usage error: ... (see --help)`), a failed principal (after the others were audited and reported:
+ * `audit failed: ...`), and a state folder another run holds (`<state>/.lock`, see `adapters/local/state-lock.ts`).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type * as z from 'zod/mini';
-import { consolePublisher, formatSummary, lineLogger, type Write } from '../adapters/local/console.js';
+import { consolePublisher, formatSummary, lineLogger, PLAIN, type Write } from '../adapters/local/console.js';
 import { environmentSecretSource } from '../adapters/local/env-secret.js';
 import { FileSnapshotStore } from '../adapters/local/fs-store.js';
 import { acquireStateLock, type StateLock } from '../adapters/local/state-lock.js';
@@ -21,11 +21,15 @@ import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { Deadline } from '../commons/deadline.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
-import { displayText } from '../commons/text.js';
+import { displayName, displayText } from '../commons/text.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
-import { type AuditSummary, acknowledgeDelivery, runAudit } from '../core/audit.js';
+import { type AuditSummary, acknowledgeDelivery, type PrincipalResult, runAudit } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
-import { toAuditResult } from '../core/result.js';
+import { CliUsageError, parseCommandLine, usageErrorLine } from './args.js';
+import { toJsonDocument } from './json-document.js';
+import { NOT_A_TERMINAL, paletteFor, type Terminal, terminalOf } from './palette.js';
+import { formatPlan } from './plan.js';
+import { Progress } from './progress.js';
 
 /** What the CLI talks to: injected so tests run it in-process. */
 export interface CliIo {
@@ -35,6 +39,10 @@ export interface CliIo {
   readonly readApiKey: () => string | undefined;
   /** Aborts the walks (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** What stdout is: colour for people when it takes colour. @default not a terminal */
+  readonly stdoutTerminal?: Terminal;
+  /** What stderr is: a terminal gets one progress line redrawn in place. @default not a terminal */
+  readonly stderrTerminal?: Terminal;
 }
 
 /** Exit codes of the CLI. */
@@ -53,16 +61,31 @@ Options:
   --principal P      a principal to audit (repeat for more)                      required
   --pattern G        glob passed to BigState: x, *x, x*, *x*                     default: all keys
   --state DIR        state folder for snapshots and history                      default: ${DEFAULT_STATE_DIR}
-  --dry-run          walk and diff only: write and publish nothing
-  --json             print one JSON document on stdout (progress stays on stderr)
-  --help             show this text
+  --dry-run          walk and diff only, write and publish nothing; print what a real run would publish
+  --json             print one JSON document on stdout, for scripts (progress stays on stderr)
+  --no-color         no colour (also: NO_COLOR set, or stdout not a terminal)
+  --verbose          also print the audit's log lines on stderr
+  -h, --help         show this text
+  --version          print the version
 
-Exit code: 0 nothing changed (a baseline is not a change), 1 changes found, 2 error.
+A value starting with "-" is given as --principal=-name.
+Progress goes to stderr: one line redrawn in place on a terminal, one line per principal otherwise.
+Exit code: 0 nothing changed (a baseline is not a change), 1 changes found, 2 error (a usage error, a
+failed principal after the others were audited and reported, a state folder in use).
 `;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
+const OPTIONS = {
+  host: { type: 'string' },
+  principal: { type: 'string', multiple: true },
+  pattern: { type: 'string' },
+  state: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+  'no-color': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
 
 interface CliOptions {
   readonly host: string;
@@ -71,20 +94,26 @@ interface CliOptions {
   readonly state: string;
   readonly dryRun: boolean;
   readonly json: boolean;
+  readonly color: boolean;
+  readonly verbose: boolean;
 }
 
-function parseOptions(argv: readonly string[]): CliOptions | 'help' {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    values = parse(argv).values;
-  } catch (error) {
-    throw new UsageError(describeError(error));
-  }
-  if (values.help) return 'help';
+/** `--help` or `--version` anywhere before `--` wins over everything else on the line. */
+function requested(argv: readonly string[]): 'help' | 'version' | undefined {
+  const end = argv.indexOf('--');
+  const before = end === -1 ? argv : argv.slice(0, end);
+  if (before.some((arg) => arg === '--help' || arg === '-h')) return 'help';
+  if (before.includes('--version')) return 'version';
+  return undefined;
+}
+
+/** @throws CliUsageError naming the argument. */
+function parseOptions(argv: readonly string[]): CliOptions {
+  const values = parseCommandLine(argv, OPTIONS);
   const check = <S extends z.ZodMiniType>(flag: string, schema: S, value: unknown): z.output<S> => {
-    if (value === undefined) throw new UsageError(`${flag} is required`);
+    if (value === undefined) throw new CliUsageError(`${flag} is required`);
     const result = schema.safeParse(value);
-    if (!result.success) throw new UsageError(formatIssue(flag, result.error));
+    if (!result.success) throw new CliUsageError(displayText(formatIssue(flag, result.error)));
     return result.data;
   };
   return {
@@ -94,31 +123,22 @@ function parseOptions(argv: readonly string[]): CliOptions | 'help' {
     state: values.state ?? DEFAULT_STATE_DIR,
     dryRun: values['dry-run'] === true,
     json: values.json === true,
+    color: values['no-color'] !== true,
+    verbose: values.verbose === true,
   };
 }
 
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      host: { type: 'string' },
-      principal: { type: 'string', multiple: true },
-      pattern: { type: 'string' },
-      state: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean' },
-    },
-  });
+/** The version in package.json, read when asked (no JSON import: the CLI runs from source under tsx). */
+export function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  const version: unknown = (JSON.parse(text) as { version?: unknown }).version;
+  return typeof version === 'string' ? version : 'unknown';
 }
 
 /** The name of the CLI's one channel: the terminal. For the CLI, delivered means printed. */
 export const STDOUT_CHANNEL = 'stdout';
 
-/** The version of the `--json` document's shape. */
-export const JSON_SCHEMA_VERSION = 1;
+export { JSON_SCHEMA_VERSION } from './json-document.js';
 
 /**
  * The exit code a run's summary calls for: changes found counts a change of an earlier run printed only now
@@ -135,27 +155,44 @@ export function exitCodeOf(summary: AuditSummary, printed: readonly ChangeRecord
   return changed ? EXIT.changed : EXIT.unchanged;
 }
 
-/** The changes a `--json` run prints: every change still owed to the terminal, oldest first per principal. */
+/** The changes still owed to the terminal (committed, never printed), oldest first per principal. */
 function owedChanges(summary: AuditSummary): ChangeRecord[] {
-  return summary.principals.flatMap((result) =>
-    result.pending
-      .filter((entry) => !entry.deliveredTo.includes(STDOUT_CHANNEL))
-      .map((entry) => entry.record),
-  );
+  return summary.principals.flatMap(owedTo);
+}
+
+function owedTo(result: PrincipalResult): ChangeRecord[] {
+  return result.pending
+    .filter((entry) => !entry.deliveredTo.includes(STDOUT_CHANNEL))
+    .map((entry) => entry.record);
+}
+
+/** One line for a run in which principals failed: which ones, and why in a word (the table has the reasons). */
+function failureLine(summary: AuditSummary): string {
+  const failed = summary.principals.filter((result) => result.status === 'failed');
+  const names = failed
+    .map((result) => `${displayName(result.principal)} (${displayText(result.errorName ?? 'Error')})`)
+    .join(', ');
+  return `audit failed: ${failed.length} of ${summary.principals.length} principal(s) failed: ${names}\n`;
 }
 
 /** Runs the CLI and returns its exit code; never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  let options: CliOptions | 'help';
+  const asked = requested(argv);
+  if (asked === 'help') {
+    io.stdout(USAGE);
+    return EXIT.unchanged;
+  }
+  if (asked === 'version') {
+    io.stdout(`bigstate-key-audit ${packageVersion()}\n`);
+    return EXIT.unchanged;
+  }
+  let options: CliOptions;
   try {
     options = parseOptions(argv);
   } catch (error) {
-    io.stderr(`error: ${describeError(error)}\n\n${USAGE}`);
+    if (!(error instanceof CliUsageError)) throw error;
+    io.stderr(usageErrorLine(error));
     return EXIT.error;
-  }
-  if (options === 'help') {
-    io.stdout(USAGE);
-    return EXIT.unchanged;
   }
   const secret = environmentSecretSource(io.readApiKey);
   try {
@@ -181,22 +218,35 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       `took over the stale lock of pid ${pid} on ${hostname} (since ${startedAt}): that process is gone\n`,
     );
   }
-  const logger = lineLogger(io.stderr);
+  const stdoutTerminal = io.stdoutTerminal ?? NOT_A_TERMINAL;
+  const stderrTerminal = io.stderrTerminal ?? NOT_A_TERMINAL;
+  const palette = options.color ? paletteFor(stdoutTerminal) : PLAIN;
+  const progress = new Progress({
+    write: io.stderr,
+    terminal: stderrTerminal,
+    total: options.principals.length,
+    palette: options.color ? paletteFor(stderrTerminal) : PLAIN,
+  });
+  // Every line on the terminal goes around the progress line, which is taken down first.
+  const stdout = progress.wrap(io.stdout);
+  const logger = progress.logger(lineLogger(progress.print, { verbose: options.verbose }), {
+    verbose: options.verbose,
+  });
   const client = new BigStateClient({ host: options.host, apiKey: secret.getApiKey, logger });
   const store = new FileSnapshotStore(resolve(options.state));
   // Text: each notice is printed as it is delivered. JSON: one document at the end, so each change is deferred
   // and stays in the outbox until the document has been written; a run killed before that prints it next time.
-  const printer = consolePublisher(io.stdout);
+  const printer = consolePublisher(stdout, palette);
   const channel: NoticeChannel = options.json
     ? { name: STDOUT_CHANNEL, publish: async () => 'deferred' }
     : { name: STDOUT_CHANNEL, publish: (notice) => printer.publish(notice) };
   const deadline = Deadline.none({ signal: io.signal });
-  io.stderr(
-    `auditing ${options.principals.length} principal(s) on ${options.host}; state in ${resolve(options.state)}\n`,
+  progress.print(
+    `auditing ${options.principals.length} principal(s) on ${displayText(options.host)}${options.dryRun ? ' (dry run)' : ''}; state in ${displayText(resolve(options.state))}\n`,
   );
   try {
     const summary = await runAudit(
-      { bigstate: client, store, channels: [channel], logger },
+      { bigstate: progress.count(client), store, channels: [channel], logger },
       {
         runId,
         principals: options.principals,
@@ -206,12 +256,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         deadline,
       },
     );
+    progress.stop();
+    // A dry run prints nothing as it goes: what a real run would print first (changes of earlier runs) counts.
+    const owed = summary.dryRun ? owedChanges(summary) : [];
     if (!options.json) {
-      io.stdout(`\n${formatSummary(summary)}`);
-      return exitCodeOf(summary);
+      if (summary.dryRun) io.stdout(`\n${formatPlan(summary, { palette, owed: owedTo })}`);
+      io.stdout(`\n${formatSummary(summary, palette)}`);
+      if (!summary.ok) io.stderr(failureLine(summary));
+      return exitCodeOf(summary, owed);
     }
     const changes = summary.dryRun ? [] : owedChanges(summary);
-    const document = { schemaVersion: JSON_SCHEMA_VERSION, ...toAuditResult(summary), changes };
+    const document = toJsonDocument(summary, {
+      host: options.host,
+      pattern: options.pattern,
+      stateDir: resolve(options.state),
+      changes,
+    });
     io.stdout(`${JSON.stringify(document, null, 2)}\n`);
     // Printed: now the changes leave the outbox. Should this fail, the next run prints them again.
     for (const result of summary.principals) {
@@ -226,9 +286,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         deadline,
       });
     }
-    return exitCodeOf(summary, changes);
+    if (!summary.ok) io.stderr(failureLine(summary));
+    return exitCodeOf(summary, [...changes, ...owed]);
   } catch (error) {
-    io.stderr(`error: ${displayText(describeError(error))}\n`);
+    progress.stop();
+    io.stderr(`audit failed: ${displayText(describeError(error))}\n`);
     return EXIT.error;
   } finally {
     try {
@@ -266,5 +328,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     stderr: (text) => process.stderr.write(text),
     readApiKey: environmentApiKey(),
     signal: controller.signal,
+    stdoutTerminal: terminalOf(process.stdout),
+    stderrTerminal: terminalOf(process.stderr),
   });
 }

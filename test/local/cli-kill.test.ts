@@ -167,7 +167,8 @@ describe('the CLI killed in the middle of a run with changes, then run again: ev
   it('--json: killed once principals were committed, before the document was printed', async () => {
     const { killed, next } = await killAndRerun(
       true,
-      (_stdout, stderr) => (stderr.match(/principal audited/g) ?? []).length >= 2,
+      // Two principals reported done on stderr (one progress line each: it is not a terminal).
+      (_stdout, stderr) => (stderr.match(/^\[\d\/4\] p\d: ok/gm) ?? []).length >= 2,
     );
     expect(killed.killed).toBe(true);
     expect(printedInJson(killed.stdout)).toEqual([]);

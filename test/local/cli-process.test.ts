@@ -34,11 +34,12 @@ function audit(args: string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
   });
 }
 
-function environment(key: string | undefined): NodeJS.ProcessEnv {
+/** The test's environment without the key and colour settings, plus `extra`. */
+function environment(key: string | undefined, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.BIGSTATE_API_KEY;
+  for (const name of ['BIGSTATE_API_KEY', 'FORCE_COLOR', 'NO_COLOR', 'NODE_DISABLE_COLORS']) delete env[name];
   if (key !== undefined) env.BIGSTATE_API_KEY = key;
-  return env;
+  return { ...env, ...extra };
 }
 
 let simulator: Simulator;
@@ -55,10 +56,31 @@ afterAll(async () => {
 });
 
 describe('npm run audit (the process)', () => {
-  it('prints the usage and exits 0 for --help', async () => {
-    const outcome = await audit(['--help'], environment(undefined));
-    expect(outcome.code).toBe(0);
-    expect(outcome.stdout).toMatch(/^Usage: npm run audit -- --host URL/);
+  it('prints the usage and exits 0 for --help and -h', async () => {
+    for (const flag of ['--help', '-h']) {
+      const outcome = await audit([flag], environment(undefined));
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toMatch(/^Usage: npm run audit -- --host URL/);
+      expect(outcome.stderr).toBe('');
+    }
+  });
+
+  it('prints the version of package.json for --version', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
+    const outcome = await audit(['--version'], environment(undefined));
+    expect(outcome).toEqual({ code: 0, stdout: `bigstate-key-audit ${version}\n`, stderr: '' });
+  });
+
+  it('exits 2 with one line naming a bad argument, no usage and no stack trace', async () => {
+    const outcome = await audit(['--host', simulator.url, '--principl', 'root'], environment(KEY));
+    expect(outcome).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'usage error: unknown option --principl: did you mean --principal? (see --help)\n',
+    });
+    const bad = await audit(['--host', 'ftp://x', '--principal', 'root'], environment(KEY));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^usage error: --host .+ \(see --help\)\n$/);
   });
 
   it('exits 2 naming BIGSTATE_API_KEY when it is not set', async () => {
@@ -82,6 +104,83 @@ describe('npm run audit (the process)', () => {
 
     simulator.addKeys('root', 'c');
     expect((await audit(args, environment(KEY))).code).toBe(1);
+  });
+
+  it('prints the plan for --dry-run, exits 1 when a real run would publish a change, and writes nothing', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'cli-process-dry-'));
+    try {
+      const args = ['--host', simulator.url, '--principal', 'root', '--state', folder, '--no-color'];
+      expect((await audit(args, environment(KEY))).code).toBe(0);
+      simulator.addKeys('root', 'planned');
+      const before = await list(folder);
+      const outcome = await audit([...args, '--dry-run'], environment(KEY));
+      expect(outcome.code, outcome.stderr).toBe(1);
+      expect(outcome.stdout).toContain('root: 1 added, 0 removed');
+      expect(outcome.stdout).toContain('\n  + planned\n');
+      expect(await list(folder)).toEqual(before);
+    } finally {
+      simulator.removeKeys('root', 'planned');
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  describe('colour and progress', () => {
+    let folder: string;
+    const ESC = '\u001b';
+
+    beforeAll(async () => {
+      folder = await mkdtemp(join(tmpdir(), 'cli-process-colour-'));
+    });
+
+    afterAll(async () => {
+      await rm(folder, { recursive: true, force: true });
+    });
+
+    /** A dry run against a principal with an added key: a plan with a `+` line. */
+    async function dryRun(extraArgs: string[], extraEnv: NodeJS.ProcessEnv): Promise<Outcome> {
+      const args = ['--host', simulator.url, '--principal', 'root', '--state', folder];
+      await audit(args, environment(KEY));
+      simulator.addKeys('root', 'colourful');
+      try {
+        return await audit([...args, '--dry-run', ...extraArgs], environment(KEY, extraEnv));
+      } finally {
+        simulator.removeKeys('root', 'colourful');
+      }
+    }
+
+    it('has no colour when stdout is a pipe', async () => {
+      const outcome = await dryRun([], {});
+      expect(outcome.stdout).toContain('\n  + colourful\n');
+      expect(outcome.stdout + outcome.stderr).not.toContain(ESC);
+    });
+
+    it('colours under FORCE_COLOR (Node decides for the stream), and never the --json document', async () => {
+      const outcome = await dryRun([], { FORCE_COLOR: '1' });
+      expect(outcome.stdout).toContain(`${ESC}[32m  + colourful${ESC}[39m\n`);
+      const json = await dryRun(['--json'], { FORCE_COLOR: '1' });
+      expect(json.stdout).not.toContain(ESC);
+      expect(JSON.parse(json.stdout).principals[0].addedKeys).toEqual(['colourful']);
+    });
+
+    it('has no colour with --no-color, even under FORCE_COLOR', async () => {
+      const outcome = await dryRun(['--no-color'], { FORCE_COLOR: '1' });
+      expect(outcome.stdout).toContain('\n  + colourful\n');
+      expect(outcome.stdout + outcome.stderr).not.toContain(ESC);
+    });
+
+    it('has no colour under NO_COLOR or FORCE_COLOR=0', async () => {
+      for (const env of [{ NO_COLOR: '1' }, { FORCE_COLOR: '0' }]) {
+        const outcome = await dryRun([], env);
+        expect(outcome.stdout).toContain('\n  + colourful\n');
+        expect(outcome.stdout).not.toContain(ESC);
+      }
+    });
+
+    it('prints one progress line per principal on a stderr that is not a terminal', async () => {
+      const outcome = await dryRun([], {});
+      expect(outcome.stderr).toMatch(/^\[1\/1\] root: ok, \d+ keys, \+1 -0$/m);
+      expect(outcome.stderr).not.toContain('\r');
+    });
   });
 });
 

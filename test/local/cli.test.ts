@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
+import { quotedName } from '../../functions/commons/text.js';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
 import type { ChangeRecord } from '../../functions/core/ports.js';
 import type { AuditResult } from '../../functions/core/result.js';
@@ -99,7 +100,15 @@ describe('runCli', () => {
     expect(out()).toContain('BigState key audit baseline for root (3 keys)');
     expect(out()).toContain('BigState key audit FAILED for svc a&b');
     expect(out()).toMatch(/svc a&b {4}FAILED {5}walking the keys: BigState GET/);
-    expect(await files(join(state, 'snapshots'))).toEqual(['root.json']);
+    // A failed audit, told apart from a usage error, in one line naming the principal.
+    expect(err()).toContain('audit failed: 1 of 2 principal(s) failed: svc a&b (ForbiddenError)\n');
+    expect(err()).not.toContain('usage error');
+    expect(await files(join(state, 'snapshots'))).toContain('root.json');
+    // svc a&b recorded no inventory: once it answers, its first complete walk is its baseline.
+    simulator.clearFaults();
+    stdout = [];
+    expect(await cli([])).toBe(EXIT.unchanged);
+    expect(out()).toContain('BigState key audit baseline for svc a&b (2 keys)');
   });
 
   it('prints one JSON document with the result on stdout for --json, progress on stderr', async () => {
@@ -200,53 +209,121 @@ describe('runCli', () => {
     expect(out()).toContain('FAILED');
     expect(simulator.stats.requests).toBe(0);
   });
-
-  it('prints the usage on stdout for --help and exits 0', async () => {
-    expect(await runCli(['--help'], io())).toBe(EXIT.unchanged);
-    expect(out()).toMatch(/^Usage: npm run audit -- --host URL --principal P/);
-    expect(out()).toContain('--dry-run');
-    expect(stderr).toEqual([]);
-  });
 });
 
 describe('runCli usage errors', () => {
   it.each<[string, string[], string]>([
-    ['no arguments', [], 'error: --host is required'],
-    ['no principal', ['--host', 'https://api.bigstate.dev'], 'error: --principal is required'],
-    ['an unknown flag', ['--host', 'https://h.example', '--principal', 'p', '--verbose'], "'--verbose'"],
-    ['a positional argument', ['--host', 'https://h.example', '--principal', 'p', 'extra'], "'extra'"],
-    ['a flag without its value', ['--host'], "'--host"],
+    ['no arguments', [], 'usage error: --host is required (see --help)'],
+    [
+      'no principal',
+      ['--host', 'https://api.bigstate.dev'],
+      'usage error: --principal is required (see --help)',
+    ],
+    [
+      'an unknown flag, with the nearest known one',
+      ['--host', 'https://h.example', '--principl', 'p'],
+      'usage error: unknown option --principl: did you mean --principal? (see --help)',
+    ],
+    [
+      'an unknown flag with nothing near',
+      ['--host', 'https://h.example', '--principal', 'p', '--frobnicate'],
+      'usage error: unknown option --frobnicate (see --help)',
+    ],
+    [
+      'an unknown short flag',
+      ['--host', 'https://h.example', '--principal', 'p', '-x'],
+      'usage error: unknown option -x (see --help)',
+    ],
+    [
+      'an unknown flag holding control characters',
+      ['--host', 'https://h.example', '--principal', 'p', '--a\u001b[31m'],
+      'usage error: unknown option "--a\\u001b[31m" (see --help)',
+    ],
+    [
+      'a positional argument',
+      ['--host', 'https://h.example', '--principal', 'p', 'extra'],
+      'usage error: unexpected argument "extra" (see --help)',
+    ],
+    [
+      'an argument after --',
+      ['--host', 'https://h.example', '--principal', 'p', '--', '--json'],
+      'usage error: unexpected argument "--json" (see --help)',
+    ],
+    ['a flag without its value', ['--host'], 'usage error: option --host needs a value (see --help)'],
+    [
+      'a flag whose value is the next flag',
+      ['--host', '--principal', 'p'],
+      'usage error: option --host needs a value, got "--principal" (for a value starting with "-", write --host=VALUE) (see --help)',
+    ],
+    [
+      'a value given to a flag',
+      ['--host', 'https://h.example', '--principal', 'p', '--json=yes'],
+      'usage error: option --json takes no value (see --help)',
+    ],
+    [
+      'a single-valued flag given twice',
+      ['--host', 'https://h.example', '--host', 'https://g.example', '--principal', 'p'],
+      'usage error: option --host is given more than once (see --help)',
+    ],
     [
       'plain http on a remote host',
       ['--host', 'http://api.bigstate.dev', '--principal', 'p'],
-      'error: --host must use https (plain http is accepted for loopback hosts only)',
+      'usage error: --host must use https (plain http is accepted for loopback hosts only) (see --help)',
     ],
     [
       'a host that is no URL',
       ['--host', 'api.bigstate.dev', '--principal', 'p'],
-      'error: --host must be an absolute URL such as https://api.bigstate.dev',
+      'usage error: --host must be an absolute URL such as https://api.bigstate.dev (see --help)',
     ],
     [
       'a bad pattern',
       ['--host', 'https://h.example', '--principal', 'p', '--pattern', 'a*b'],
-      'error: --pattern must be one of the forms x, *x, x*, *x* (a * only at the start or end)',
+      'usage error: --pattern must be one of the forms x, *x, x*, *x* (a * only at the start or end) (see --help)',
     ],
     [
       'a principal named twice',
       ['--host', 'https://h.example', '--principal', 'p', '--principal', 'p'],
-      'error: --principal lists "p" twice',
+      'usage error: --principal lists "p" twice (see --help)',
     ],
     [
       'an empty principal',
       ['--host', 'https://h.example', '--principal', ''],
-      'error: --principal[0] a principal name must not be empty',
+      'usage error: --principal[0] a principal name must not be empty (see --help)',
     ],
-  ])('exits 2 for %s, naming the flag, with the usage', async (_what, argv, message) => {
+  ])('exits 2 for %s, in one line naming it, without the usage', async (_what, argv, message) => {
     expect(await runCli(argv, io())).toBe(EXIT.error);
-    expect(err()).toContain(message);
-    expect(err()).toContain('Usage: npm run audit --');
+    expect(err()).toBe(`${message}\n`);
     expect(stdout).toEqual([]);
     expect(simulator.stats.requests).toBe(0);
+  });
+
+  it('takes a value starting with "-" written with =', async () => {
+    simulator.setKeys('-dash', ['k']);
+    expect(await cli(['--principal=-dash', '--json'])).toBe(EXIT.unchanged);
+    expect(JSON.parse(out()).principals.map((p: { principal: string }) => p.principal)).toEqual([
+      'root',
+      'svc a&b',
+      '-dash',
+    ]);
+  });
+
+  it('prints the usage for -h and --help wherever they are, even on an otherwise bad line', async () => {
+    for (const argv of [['-h'], ['--help'], ['--principl', 'x', '--help'], ['--host', 'x', '-h']]) {
+      stdout = [];
+      expect(await runCli(argv, io())).toBe(EXIT.unchanged);
+      expect(out()).toMatch(/^Usage: npm run audit -- --host URL --principal P/);
+      for (const flag of ['--dry-run', '--json', '--no-color', '--verbose', '-h, --help', '--version']) {
+        expect(out()).toContain(flag);
+      }
+    }
+    expect(stderr).toEqual([]);
+  });
+
+  it('prints the version of package.json for --version', async () => {
+    const { version } = JSON.parse(await readFile(resolve('package.json'), 'utf8'));
+    expect(await runCli(['--version'], io())).toBe(EXIT.unchanged);
+    expect(out()).toBe(`bigstate-key-audit ${version}\n`);
+    expect(stderr).toEqual([]);
   });
 });
 
@@ -383,7 +460,7 @@ describe('runCli: the state folder lock', () => {
       throw new Error('write EPIPE');
     };
     expect(await cli(['--json'], { stdout: broken })).toBe(EXIT.error);
-    expect(err()).toContain('error: write EPIPE');
+    expect(err()).toContain('audit failed: write EPIPE\n');
     expect(await files(state)).not.toContain('.lock');
     expect(await cli([], { stdout: broken })).toBe(EXIT.error);
     expect(await files(state)).not.toContain('.lock');
@@ -399,5 +476,343 @@ describe('runCli: the state folder lock', () => {
     expect(code).toBe(EXIT.error);
     expect(err()).toMatch(/^error: .*(ENOTDIR|EEXIST)/);
     expect(simulator.stats.requests).toBe(0);
+  });
+});
+
+describe('runCli --dry-run: the plan of what a real run would publish', () => {
+  it('shows the baselines a first run would record, writes nothing, exits 0', async () => {
+    expect(await cli(['--dry-run'])).toBe(EXIT.unchanged);
+    expect(out()).toContain(
+      [
+        'Dry run: a real run would publish the following (nothing was written or published).',
+        '',
+        'root: baseline, 3 keys recorded (no key is reported added)',
+        '',
+        'svc a&b: baseline, 2 keys recorded (no key is reported added)',
+        '',
+        'Plan: 0 principals changed (+0 -0), 2 baselines, 0 unchanged, 0 failed.',
+        '',
+      ].join('\n'),
+    );
+    expect(out()).not.toContain('+ ci-deploy');
+    expect(await files(state)).toEqual([]);
+  });
+
+  it('lists the names a real run would report added and removed, then the summary, and exits 1', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('root', 'unknown-laptop', 'new\u001b[31mred');
+    simulator.removeKeys('root', 'grafana-read');
+    const before = await files(state);
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    const text = out();
+    expect(text).toContain(
+      [
+        'Dry run: a real run would publish the following (nothing was written or published).',
+        '',
+        'root: 2 added, 1 removed (4 keys after)',
+        `  + ${quotedName('new\u001b[31mred')}`,
+        '  + unknown-laptop',
+        '  - grafana-read',
+        '',
+        'Plan: 1 principal changed (+2 -1), 0 baselines, 1 unchanged, 0 failed.',
+        '',
+      ].join('\n'),
+    );
+    expect(text).not.toContain('\u001b');
+    // Then the summary table, and no notice: nothing was published.
+    expect(text.indexOf('Plan: ')).toBeLessThan(text.indexOf('(dry run: nothing written or published)'));
+    expect(text).toMatch(/ {2}root {7}changed {4}4 key\(s\), \+2 -1/);
+    expect(text).not.toContain('BigState API keys changed for');
+    expect(await files(state)).toEqual(before);
+    // A real run then publishes exactly that.
+    stdout = [];
+    expect(await cli([])).toBe(EXIT.changed);
+    expect(out()).toContain('  + unknown-laptop\n');
+    expect(out()).toContain('  - grafana-read\n');
+  });
+
+  it('says when a real run would publish nothing, and exits 0', async () => {
+    await cli([]);
+    stdout = [];
+    expect(await cli(['--dry-run'])).toBe(EXIT.unchanged);
+    expect(out()).toContain(
+      'Dry run: a real run would publish nothing (nothing was written or published).\n\nPlan: 0 principals changed (+0 -0), 0 baselines, 2 unchanged, 0 failed.\n',
+    );
+  });
+
+  it('shows a failed principal with its reason and exits 2, after the others', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('root', 'new-key');
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    expect(await cli(['--dry-run'])).toBe(EXIT.error);
+    expect(out()).toContain('root: 1 added, 0 removed (4 keys after)\n  + new-key\n');
+    expect(out()).toMatch(/\nsvc a&b: FAILED walking the keys: BigState GET .*403/);
+    expect(out()).toContain('Plan: 1 principal changed (+1 -0), 0 baselines, 0 unchanged, 1 failed.');
+    expect(err()).toContain('audit failed: 1 of 2 principal(s) failed: svc a&b (ForbiddenError)\n');
+  });
+
+  it('counts a change of an earlier run that a real run would print first (exit 1)', async () => {
+    await cli([]);
+    simulator.addKeys('root', 'late-key');
+    // A --json run whose document never got out: the change stays owed to the terminal.
+    const broken = () => {
+      throw new Error('write EPIPE');
+    };
+    expect(await cli(['--json'], { stdout: broken })).toBe(EXIT.error);
+    stdout = [];
+    stderr = [];
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    expect(out()).toMatch(
+      /\nroot: no change\n {2}first, a change of an earlier run not printed yet: chg-[0-9a-f]{32} \(\+1 -0\)\n/,
+    );
+    expect(out()).toContain(
+      'Plan: 0 principals changed (+0 -0), 0 baselines, 2 unchanged, 0 failed, 1 earlier change to print.',
+    );
+    // The real run prints it, and exits 1 as the dry run said.
+    stdout = [];
+    expect(await cli([])).toBe(EXIT.changed);
+    expect(out()).toContain('  + late-key\n');
+  });
+
+  it('has the names in the --json document, exactly', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('svc a&b', 'new\u001b[31mred');
+    simulator.removeKeys('svc a&b', '#primary');
+    expect(await cli(['--dry-run', '--json'])).toBe(EXIT.changed);
+    const document = JSON.parse(out());
+    expect(document.dryRun).toBe(true);
+    expect(document.changes).toEqual([]);
+    expect(document.principals[1]).toMatchObject({
+      principal: 'svc a&b',
+      addedKeys: ['new\u001b[31mred'],
+      removedKeys: ['#primary'],
+      changeId: expect.stringMatching(/^chg-/),
+      changeRecordLocation: null,
+    });
+  });
+});
+
+describe('runCli --json: schema 2', () => {
+  const PRINCIPAL_FIELDS = [
+    'principal',
+    'status',
+    'reason',
+    'errorName',
+    'baseline',
+    'keyCount',
+    'added',
+    'removed',
+    'addedKeys',
+    'removedKeys',
+    'keysTruncated',
+    'changeId',
+    'changeRecordLocation',
+    'redeliveredChangeIds',
+    'pendingChangeIds',
+  ];
+
+  it('has every field on every row, null where it does not apply, and errorName on failed rows', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('root', 'new-key');
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    expect(await cli(['--json', '--pattern', '*'])).toBe(EXIT.error);
+    const document = JSON.parse(out());
+    expect(Object.keys(document)).toEqual([
+      'schemaVersion',
+      'runId',
+      'ok',
+      'dryRun',
+      'host',
+      'pattern',
+      'stateDir',
+      'startedAt',
+      'finishedAt',
+      'durationMs',
+      'principals',
+      'changes',
+    ]);
+    expect(document).toMatchObject({
+      schemaVersion: 2,
+      ok: false,
+      dryRun: false,
+      host: simulator.url,
+      pattern: '*',
+      stateDir: state,
+    });
+    for (const row of document.principals) expect(Object.keys(row)).toEqual(PRINCIPAL_FIELDS);
+    const [root, failed] = document.principals;
+    // A new pattern starts a new baseline.
+    expect(root).toMatchObject({ status: 'ok', reason: null, errorName: null, baseline: true, keyCount: 4 });
+    expect(root.changeId).toMatch(/^chg-[0-9a-f]{32}$/);
+    expect(root.changeRecordLocation).toContain(join(state, 'history'));
+    expect(failed).toMatchObject({
+      principal: 'svc a&b',
+      status: 'failed',
+      errorName: 'ForbiddenError',
+      keyCount: null,
+      changeId: null,
+      changeRecordLocation: null,
+      addedKeys: [],
+      removedKeys: [],
+    });
+    expect(failed.reason).toMatch(/^walking the keys: .*403/);
+    expect(document.changes).toHaveLength(1);
+    expect(Object.keys(document.changes[0])).toEqual([
+      'schemaVersion',
+      'changeId',
+      'runId',
+      'principal',
+      'kind',
+      'pattern',
+      'detectedAt',
+      'previousSnapshotVersion',
+      'added',
+      'removed',
+      'counts',
+      'snapshotLocation',
+      'changeRecordLocation',
+    ]);
+    expect(err()).toContain('audit failed: 1 of 2 principal(s) failed: svc a&b (ForbiddenError)\n');
+  });
+
+  it('has pattern null without --pattern, and carries names exactly', async () => {
+    simulator.setKeys('root', ['tab\there', 'bidi\u202eevil', 'zürich']);
+    expect(await cli(['--json'])).toBe(EXIT.unchanged);
+    const document = JSON.parse(out());
+    expect(document.pattern).toBeNull();
+    expect(document.changes.find((c: { principal: string }) => c.principal === 'root').counts.total).toBe(3);
+    simulator.addKeys('root', 'new\u2028line');
+    stdout = [];
+    expect(await cli(['--json'])).toBe(EXIT.changed);
+    expect(JSON.parse(out()).principals[0].addedKeys).toEqual(['new\u2028line']);
+  });
+
+  it('is never coloured, also on a terminal that takes colour', async () => {
+    const terminal = { isTTY: true, color: true };
+    simulator.setKeys('root', ['a']);
+    expect(await cli(['--json'], { stdoutTerminal: terminal })).toBe(EXIT.unchanged);
+    expect(out()).not.toContain('\u001b');
+    expect(JSON.parse(out()).schemaVersion).toBe(2);
+  });
+});
+
+describe('runCli colour and progress', () => {
+  const colour = { isTTY: true, color: true };
+  const ESC = '\u001b';
+
+  it('colours for a terminal that takes colour: added green, removed red, FAILED red and bold', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('root', 'new-key');
+    simulator.removeKeys('root', 'ops-laptop');
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    expect(await cli([], { stdoutTerminal: colour })).toBe(EXIT.error);
+    const text = out();
+    expect(text).toContain(`${ESC}[32m  + new-key${ESC}[39m\n`);
+    expect(text).toContain(`${ESC}[31m  - ops-laptop${ESC}[39m\n`);
+    expect(text).toContain(`${ESC}[31m${ESC}[1mBigState key audit FAILED for svc a&b${ESC}[22m${ESC}[39m\n`);
+    expect(text).toContain(`${ESC}[31m${ESC}[1mFAILED${ESC}[22m${ESC}[39m     walking the keys`);
+    // The change id line stays plain, for whoever greps it.
+    expect(text).toMatch(/^Change id: chg-[0-9a-f]{32}$/m);
+  });
+
+  it('colours the dry-run plan, and dims what needs no action', async () => {
+    await cli([]);
+    stdout = [];
+    simulator.addKeys('root', 'new-key');
+    expect(await cli(['--dry-run'], { stdoutTerminal: colour })).toBe(EXIT.changed);
+    expect(out()).toContain(`${ESC}[32m  + new-key${ESC}[39m`);
+    expect(out()).toContain(`${ESC}[2mno change  2 key(s), +0 -0${ESC}[22m`);
+  });
+
+  it('prints no colour for --no-color, nor when the stream takes none (a pipe, NO_COLOR)', async () => {
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    expect(await cli(['--no-color'], { stdoutTerminal: colour, stderrTerminal: colour })).toBe(EXIT.error);
+    expect(await cli([], { stdoutTerminal: { isTTY: true, color: false } })).toBe(EXIT.unchanged);
+    expect(await cli(['--dry-run'], { stdoutTerminal: { isTTY: false, color: false } })).toBe(EXIT.unchanged);
+    // No style at all: the progress line's erase (on a terminal stderr) is no colour.
+    expect(out()).not.toContain(ESC);
+    expect(err().replaceAll(`\r${ESC}[2K`, '')).not.toContain(ESC);
+    expect(out()).toContain('FAILED');
+  });
+
+  it('prints one plain line per principal on stderr when it is not a terminal', async () => {
+    simulator.inject('svc a&b', { type: 'status', status: 403 });
+    expect(await cli([])).toBe(EXIT.error);
+    const lines = err().split('\n');
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^\[[12]\/2\] svc a&b: FAILED \(ForbiddenError\) walking the keys: BigState GET \S+ -> HTTP 403: .+$/,
+      ),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^\[[12]\/2\] root: baseline, 3 keys$/));
+    simulator.addKeys('root', 'new-key');
+    stderr = [];
+    expect(await cli([])).toBe(EXIT.changed);
+    expect(
+      err()
+        .split('\n')
+        .filter((line) => line.startsWith('[')),
+    ).toEqual([
+      expect.stringMatching(/^\[[12]\/2\] (root: ok, 4 keys, \+1 -0|svc a&b: baseline, 2 keys)$/),
+      expect.stringMatching(/^\[[12]\/2\] (root: ok, 4 keys, \+1 -0|svc a&b: baseline, 2 keys)$/),
+    ]);
+    expect(err()).not.toContain('\r');
+    expect(err()).not.toContain('principal audited');
+  });
+
+  it('redraws one progress line on a terminal, taken down before any other output and at the end', async () => {
+    // Slow pages, so the line is redrawn while the walks are under way.
+    const slow = await startSimulator({
+      apiKeys: [KEY],
+      pageSize: 5,
+      latencyMs: 40,
+      principals: {
+        root: { keys: Array.from({ length: 40 }, (_, i) => `k-${i}`) },
+        'svc a&b': { keys: ['x'] },
+      },
+    });
+    const terminal = { isTTY: true, color: false, columns: 50 };
+    const events: string[] = [];
+    const args = ['--host', slow.url, '--principal', 'root', '--principal', 'svc a&b', '--state', state];
+    const code = await runCli(
+      args,
+      io({
+        stdoutTerminal: terminal,
+        stderrTerminal: terminal,
+        stdout: (text) => events.push(`out:${text}`),
+        stderr: (text) => events.push(`err:${text}`),
+      }),
+    ).finally(() => slow.close());
+    expect(code).toBe(EXIT.unchanged);
+    const erase = 'err:\r\u001b[2K';
+    const progress = events
+      .filter((event) => event.startsWith(erase) && event.length > erase.length)
+      .map((event) => event.slice(erase.length));
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.some((line) => /^[012]\/2 principals done · /.test(line))).toBe(true);
+    expect(progress.some((line) => /root [1-9]\d* keys read/.test(line))).toBe(true);
+    // Never wider than the terminal.
+    for (const line of progress) expect([...line].length).toBeLessThan(50);
+    // Nothing else is written while the line is up (stdout or stderr), and it is taken down at the end.
+    let shown = false;
+    for (const event of events) {
+      if (event.startsWith(erase)) shown = event.length > erase.length;
+      else expect(shown, JSON.stringify(event)).toBe(false);
+    }
+    expect(shown).toBe(false);
+    expect(events.at(-1)?.startsWith('out:')).toBe(true);
+    expect(events.filter((event) => event.startsWith('err:[')).length).toBe(0);
+  });
+
+  it('prints the audit log lines on stderr for --verbose', async () => {
+    expect(await cli(['--verbose'])).toBe(EXIT.unchanged);
+    expect(err()).toContain('[info] principal audited principal="root"');
+    expect(err()).toContain('[debug] BigState response');
+    expect(err()).toContain('[2/2]');
   });
 });

@@ -4,18 +4,70 @@
  * goes through `commons/text.ts`, so none can forge a line, drive the terminal or reorder the text.
  */
 import { displayName, displayText, quotedName } from '../../commons/text.js';
+import type { AuditSummary } from '../../core/audit.js';
 import { snsBody, snsSubject } from '../../core/messages.js';
 import type { AuditLogger, ChangePublisher, Notice } from '../../core/ports.js';
 
 /** Where text goes (a stream's `write`, or a test's array). */
 export type Write = (text: string) => void;
 
-/** A publisher that prints each notice as a titled block. */
-export function consolePublisher(write: Write): ChangePublisher {
+/**
+ * Colours for people, by meaning. Each takes text already escaped (`commons/text.ts`) and returns it as it is,
+ * or wrapped in terminal styles (`local/palette.ts` builds one on `util.styleText`). Colour never carries
+ * meaning alone: the `+`, `-` and words stay.
+ */
+export interface Palette {
+  /** A key added. */
+  readonly added: (text: string) => string;
+  /** A key removed. */
+  readonly removed: (text: string) => string;
+  /** A principal (or run) that failed. */
+  readonly failed: (text: string) => string;
+  /** Keys changed. */
+  readonly changed: (text: string) => string;
+  /** A baseline, no change, or a detail: what needs no action. */
+  readonly quiet: (text: string) => string;
+  /** A title. */
+  readonly heading: (text: string) => string;
+}
+
+const same = (text: string): string => text;
+
+/** No colour at all. */
+export const PLAIN: Palette = {
+  added: same,
+  removed: same,
+  failed: same,
+  changed: same,
+  quiet: same,
+  heading: same,
+};
+
+/**
+ * A notice as the terminal shows it: the subject, an underline and the e-mail body; in colour, the subject
+ * bold (a failure red), the `+` lines green, the `-` lines red. The body's name lines start with `  + ` or
+ * `  - ` and a name can never start a line (it is escaped), so styling by line start cannot be fooled.
+ */
+export function formatNotice(notice: Notice, palette: Palette = PLAIN): string {
+  const subject = snsSubject(notice);
+  const title = notice.kind === 'failed' ? palette.failed(subject) : palette.heading(subject);
+  const body = snsBody(notice)
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('  + ')) return palette.added(line);
+      if (line.startsWith('  - ')) return palette.removed(line);
+      if (line.startsWith('  ... and ')) return palette.quiet(line);
+      return line;
+    })
+    .join('\n');
+  return `\n${title}\n${'-'.repeat(subject.length)}\n${body}\n`;
+}
+
+/** A publisher that prints each notice as a titled block ({@link formatNotice}). */
+export function consolePublisher(write: Write, palette: Palette = PLAIN): ChangePublisher {
   return {
     async publish(notice: Notice): Promise<void> {
-      const subject = snsSubject(notice);
-      write(`\n${subject}\n${'-'.repeat(subject.length)}\n${snsBody(notice)}\n`);
+      write(formatNotice(notice, palette));
     },
   };
 }
@@ -64,9 +116,10 @@ export function lineLogger(write: Write, options: { readonly verbose?: boolean }
 
 /**
  * A short table of a run, one line per principal. Names are shown by `displayName` (as they are, or
- * quoted and escaped), and the column is as wide as the names as shown (9 to 40 characters).
+ * quoted and escaped), and the column is as wide as the names as shown (9 to 40 characters). In colour:
+ * FAILED red and bold, a change yellow with its counts green and red, a baseline or no change dim.
  */
-export function formatSummary(summary: import('../../core/audit.js').AuditSummary): string {
+export function formatSummary(summary: AuditSummary, palette: Palette = PLAIN): string {
   const names = summary.principals.map((result) => displayName(result.principal));
   const width = Math.min(40, Math.max(9, ...names.map((name) => name.length)));
   const lines = [
@@ -74,16 +127,19 @@ export function formatSummary(summary: import('../../core/audit.js').AuditSummar
   ];
   for (const [index, result] of summary.principals.entries()) {
     const name = (names[index] ?? '').padEnd(width);
+    // One column width for every status word (padded before it is styled), so the counts line up.
     if (result.status === 'failed') {
-      lines.push(`  ${name}  FAILED     ${displayText(result.reason ?? '')}`);
+      lines.push(`  ${name}  ${palette.failed('FAILED')}     ${displayText(result.reason ?? '')}`);
     } else if (result.baseline) {
-      lines.push(`  ${name}  baseline   ${result.keyCount} key(s) recorded`);
-    } else {
-      // One column width for every status word, so the counts line up.
-      const change = result.added.length + result.removed.length > 0 ? 'changed  ' : 'no change';
+      lines.push(`  ${name}  ${palette.quiet(`baseline   ${result.keyCount} key(s) recorded`)}`);
+    } else if (result.added.length + result.removed.length > 0) {
+      const added = `+${result.added.length}`;
+      const removed = `-${result.removed.length}`;
       lines.push(
-        `  ${name}  ${change}  ${result.keyCount} key(s), +${result.added.length} -${result.removed.length}`,
+        `  ${name}  ${palette.changed('changed  ')}  ${result.keyCount} key(s), ${result.added.length > 0 ? palette.added(added) : added} ${result.removed.length > 0 ? palette.removed(removed) : removed}`,
       );
+    } else {
+      lines.push(`  ${name}  ${palette.quiet(`no change  ${result.keyCount} key(s), +0 -0`)}`);
     }
   }
   return `${lines.join('\n')}\n`;
