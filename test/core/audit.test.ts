@@ -14,10 +14,17 @@ import {
   runAudit,
 } from '../../functions/core/audit.js';
 import { changeId } from '../../functions/core/diff.js';
-import type { ChangeRecord, Notice, PendingChange } from '../../functions/core/ports.js';
+import type {
+  ChangeRecord,
+  FailureState,
+  Notice,
+  PendingChange,
+  Snapshot,
+} from '../../functions/core/ports.js';
 import {
   FakeLister,
   HOST,
+  keptOf,
   legacySnapshotOf,
   MemoryStore,
   plain,
@@ -74,6 +81,25 @@ const spent = () => Deadline.at(Date.now() - 1);
 const changeOf = (previousVersion: string | null, added: string[], removed: string[]) =>
   changeId({ principal: 'root', previousVersion, kind: 'changed', pattern: null, added, removed });
 
+/**
+ * What a failed principal keeps: the run's only write of it records its failure over `before` (expecting the
+ * version it was read at), and its inventory, outbox and host stay byte for byte as they were. Returns the
+ * failure recorded.
+ */
+function expectOnlyFailureRecorded(
+  store: MemoryStore,
+  principal: string,
+  before: Snapshot,
+  expectedVersion: string | undefined,
+): FailureState {
+  const writes = store.writes.filter((write) => write.principal === principal);
+  expect(writes.map((write) => write.expectedVersion)).toEqual([expectedVersion]);
+  const after = store.state(principal);
+  expect(keptOf(after)).toBe(keptOf(before));
+  expect(after.failure).toBeDefined();
+  return after.failure as FailureState;
+}
+
 describe('runAudit: baseline', () => {
   it('records the first run of a principal as one baseline notice with the count, never as added keys', async () => {
     const { run, store, sns, bus, bigstate, events } = setup({ root: ['b', 'a', 'c'] });
@@ -127,6 +153,8 @@ describe('runAudit: baseline', () => {
       `sns:baseline:root#${id}`,
       `events:baseline:root#${id}`,
       'write:root',
+      // Then the run-level record: whether a failure of the run itself has ended.
+      'read-run',
     ]);
     expect(store.writes.map((write) => write.expectedVersion)).toEqual([undefined, store.writes[0]?.version]);
     expect(store.writes[0]?.snapshot.pending).toStrictEqual([{ record, deliveredTo: [] }]);
@@ -441,6 +469,7 @@ describe('runAudit: changes', () => {
       'sns:changed:root',
       'events:changed:root',
       'write:root',
+      'read-run',
     ]);
   });
 });
@@ -521,7 +550,8 @@ describe('runAudit: exact checks of removals', () => {
           pattern === 'c' ? { error: new Error('HTTP 503 after 5 attempts') } : ['a', 'b'],
       },
     );
-    const version = store.seed(snapshotOf('root', ['a', 'b', 'c', 'd']));
+    const seeded = snapshotOf('root', ['a', 'b', 'c', 'd']);
+    const version = store.seed(seeded);
     const summary = await run({ principals: ['root'] });
     expect(summary.principals[0]).toStrictEqual({
       principal: 'root',
@@ -535,17 +565,22 @@ describe('runAudit: exact checks of removals', () => {
       redelivered: [],
       pending: [],
     });
-    expect(store.writes).toEqual([]);
+    // No partial report: only the failure is recorded, over the inventory as it was.
+    expect(expectOnlyFailureRecorded(store, 'root', seeded, version)).toMatchObject({
+      stage: 'confirming N removal(s) with an exact query of each key',
+      errorName: 'Error',
+      status: null,
+    });
     expect(store.recordWrites).toEqual([]);
-    expect(store.snapshots.get('root')?.version).toBe(version);
     expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed']);
     expect(bus.attempts.map((notice) => notice.kind)).toEqual(['failed']);
   });
 
-  it('fails the principal when the deadline ends during the checks, and writes nothing', async () => {
+  it('fails the principal when the deadline ends during the checks, and writes nothing but its failure', async () => {
     const { deadline, end } = controlledDeadline();
     const { run, store, sns } = setup({ root: ['a'] }, { onExact: () => end() });
-    store.seed(snapshotOf('root', ['a', 'b']));
+    const seeded = snapshotOf('root', ['a', 'b']);
+    const version = store.seed(seeded);
     const summary = await run({ principals: ['root'], deadline, hardStop: Deadline.none() });
     expect(summary.principals[0]).toMatchObject({
       status: 'failed',
@@ -553,7 +588,10 @@ describe('runAudit: exact checks of removals', () => {
       reason: "confirming 1 removal(s) with an exact query of each key: the run's work deadline ended",
       removed: [],
     });
-    expect(store.writes).toEqual([]);
+    // The failure is recorded after the work deadline (before the hard stop), and nothing else is written.
+    expect(expectOnlyFailureRecorded(store, 'root', seeded, version)).toMatchObject({
+      errorName: 'TimeBudgetError',
+    });
     expect(store.recordWrites).toEqual([]);
     expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed']);
   });
@@ -640,11 +678,12 @@ describe('runAudit: exact checks of removals', () => {
     const walks = (_principal: string, index: number): WalkScript =>
       index === 0 ? ['a'] : { error: new Error('HTTP 503 after 5 attempts') };
     const { run, store, sns, bigstate } = setup({}, { walks });
-    store.seed(snapshotOf('root', ['a', ...names]));
+    const seeded = snapshotOf('root', ['a', ...names]);
+    const version = store.seed(seeded);
     const summary = await run({ principals: ['root'] });
     expect(summary.principals[0]?.reason).toBe('walking the keys again: HTTP 503 after 5 attempts');
     expect(bigstate.exactCalls).toEqual([]);
-    expect(store.writes).toEqual([]);
+    expect(expectOnlyFailureRecorded(store, 'root', seeded, version).stage).toBe('walking the keys again');
     expect(store.recordWrites).toEqual([]);
     expect(sns.notices.map((notice) => notice.kind)).toEqual(['failed']);
   });
@@ -672,6 +711,17 @@ describe('runAudit: the outbox', () => {
       [forward, []],
     ]);
     expect(first.principals[0]?.pending).toStrictEqual(committed.pending);
+    // The failure is recorded over the commit (a third write), which it leaves as it was.
+    expect(store.writes.map((write) => write.expectedVersion)).toEqual([
+      v0,
+      store.writes[0]?.version,
+      store.writes[0]?.version,
+    ]);
+    expect(keptOf(committed)).toBe(keptOf(store.writes[0]?.snapshot as Snapshot));
+    expect(committed.failure).toMatchObject({
+      stage: 'marking the change delivered',
+      errorName: 'StorageError',
+    });
 
     // BigState goes back to the old keys.
     bigstate.inventory.root = ['base', 'k2'];
@@ -686,7 +736,7 @@ describe('runAudit: the outbox', () => {
     // The same change id first, then the reverse change, on every channel.
     expect(sns.changeIds()).toEqual([forward, forward, reverse]);
     expect(bus.changeIds()).toEqual([forward, forward, reverse]);
-    expect(recordOf(sns.notices.at(-1))).toMatchObject({ added: ['k2'], removed: ['k1'] });
+    expect(recordOf(sns.ofKind('changed').at(-1))).toMatchObject({ added: ['k2'], removed: ['k1'] });
     expect(plain(events)).toEqual([
       'read:root',
       'record:root',
@@ -698,6 +748,10 @@ describe('runAudit: the outbox', () => {
       'sns:changed:root',
       'events:changed:root',
       'write:root',
+      // The failure of the first run was told: its end is told too, once the run is done with the principal.
+      'sns:recovered:root',
+      'events:recovered:root',
+      'read-run',
     ]);
     expect(events[1]).toBe(`record:root#${forward}`);
     expect(events[6]).toBe(`record:root#${reverse}`);
@@ -705,11 +759,13 @@ describe('runAudit: the outbox', () => {
     expect(store.writes.at(-3)?.expectedVersion).toBe(committedVersion);
     expect(store.state('root').keys.map((key) => key.name)).toEqual(['base', 'k2']);
     expect(store.state('root').pending).toEqual([]);
+    expect(store.state('root').failure).toBeUndefined();
   });
 
   it('publishes nothing but the failure when the commit fails; the next run finds the same change', async () => {
     const { run, store, sns, bus } = setup({ root: ['a', 'new'] });
-    const version = store.seed(snapshotOf('root', ['a', 'gone']));
+    const seeded = snapshotOf('root', ['a', 'gone']);
+    const version = store.seed(seeded);
     store.failOn('write', 'root', storageFailure('throttled'));
     const first = await run({ principals: ['root'] });
 
@@ -722,10 +778,15 @@ describe('runAudit: the outbox', () => {
     expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed']);
     expect(bus.attempts.map((notice) => notice.kind)).toEqual(['failed']);
     expect(store.recordWrites).toEqual([]);
-    expect(store.snapshots.get('root')?.version).toBe(version);
+    // The refused commit, then the failure recorded over the state as it was read.
+    expect(store.writes.map((write) => write.expectedVersion)).toEqual([version, version]);
+    expect(keptOf(store.state('root'))).toBe(keptOf(seeded));
+    expect(store.state('root').failure?.stage).toBe('storing the snapshot');
+    const failedVersion = store.snapshots.get('root')?.version ?? null;
 
     const second = await run({ principals: ['root'], runId: 'run-2' });
-    const id = changeOf(version, ['new'], ['gone']);
+    // The same change, from the state the failure was recorded in.
+    const id = changeOf(failedVersion, ['new'], ['gone']);
     expect(second.principals[0]).toMatchObject({
       status: 'ok',
       changeId: id,
@@ -735,6 +796,8 @@ describe('runAudit: the outbox', () => {
     expect(sns.changeIds()).toEqual([id]);
     expect(bus.changeIds()).toEqual([id]);
     expect(store.state('root').runId).toBe('run-2');
+    expect(store.state('root').failure).toBeUndefined();
+    expect(sns.ofKind('recovered')).toHaveLength(1);
   });
 
   it('refuses to commit over a state a concurrent writer stored, publishing no change', async () => {
@@ -904,8 +967,14 @@ describe('runAudit: the outbox', () => {
       reason: 'delivering changes of earlier runs: sns refused the changed notice',
     });
     expect(bus.attempts.filter((notice) => notice.kind === 'changed')).toEqual([]);
-    // The inventory was still read and committed, with the outbox as it was.
-    expect(store.writes).toHaveLength(1);
+    // The inventory was still read and committed, with the outbox as it was; then the failure was recorded
+    // over that commit.
+    expect(store.writes).toHaveLength(2);
+    expect(keptOf(store.state('root'))).toBe(keptOf(store.writes[0]?.snapshot as Snapshot));
+    expect(store.state('root').failure).toMatchObject({
+      stage: 'delivering changes of earlier runs',
+      errorName: 'PublishError',
+    });
     expect(store.state('root').runId).toBe('run-1');
     expect(store.state('root').pending).toStrictEqual([{ record: old, deliveredTo: ['events'] }]);
     expect(summary.principals[0]?.pending).toStrictEqual([{ record: old, deliveredTo: ['events'] }]);
@@ -928,6 +997,7 @@ describe('runAudit: the outbox', () => {
       `sns:changed:root#${newer}`,
       `events:changed:root#${newer}`,
       'write:root',
+      'read-run',
     ]);
     expect(store.records.get('chg-old')).toStrictEqual(old);
   });
@@ -1141,8 +1211,8 @@ describe('runAudit: failures', () => {
     const walks = (principal: string): WalkScript | undefined =>
       principal === 'b' ? { error: forbidden() } : undefined;
     const { run, store, sns, bus } = setup({ a: ['a1'], c: ['c1'] }, { walks });
-    const bVersion = store.seed(snapshotOf('b', ['b1', 'b2']));
-    const bSnapshot = store.snapshots.get('b');
+    const bSeeded = snapshotOf('b', ['b1', 'b2']);
+    const bVersion = store.seed(bSeeded);
     const summary = await run({ principals: ['a', 'b', 'c'] });
 
     const reason =
@@ -1168,9 +1238,17 @@ describe('runAudit: failures', () => {
     expect(summary.principals[1]?.reason?.startsWith('walking the keys: BigState GET /v1/apikey/match')).toBe(
       true,
     );
-    expect(store.snapshots.get('b')).toBe(bSnapshot);
-    expect(store.snapshots.get('b')?.version).toBe(bVersion);
-    expect([...new Set(store.writes.map((write) => write.principal))].sort()).toEqual(['a', 'c']);
+    // b keeps its last good state: one write records its failure, and nothing else of it changes.
+    expect(expectOnlyFailureRecorded(store, 'b', bSeeded, bVersion)).toStrictEqual({
+      stage: 'walking the keys',
+      errorName: 'ForbiddenError',
+      status: 403,
+      reason: summary.principals[1]?.reason,
+      since: T0,
+      lastNotifiedAt: T0,
+      runId: 'run-1',
+    });
+    expect([...new Set(store.writes.map((write) => write.principal))].sort()).toEqual(['a', 'b', 'c']);
     const failureNotice = {
       kind: 'failed',
       runId: 'run-1',
@@ -1178,6 +1256,7 @@ describe('runAudit: failures', () => {
       reason: summary.principals[1]?.reason,
       errorName: 'ForbiddenError',
       detectedAt: T0,
+      failingSince: T0,
     };
     expect(sns.ofKind('failed')).toStrictEqual([failureNotice]);
     expect(bus.ofKind('failed')).toStrictEqual([failureNotice]);
@@ -1202,7 +1281,8 @@ describe('runAudit: failures', () => {
   it('never treats a walk that broke off after some pages as complete', async () => {
     const walks = (): WalkScript => ({ keys: ['a'], error: new Error('connection reset') });
     const { run, store, sns, bigstate } = setup({}, { walks });
-    const version = store.seed(snapshotOf('root', ['a', 'b', 'c']));
+    const seeded = snapshotOf('root', ['a', 'b', 'c']);
+    const version = store.seed(seeded);
     const summary = await run({ principals: ['root'] });
     expect(summary.principals[0]).toMatchObject({
       status: 'failed',
@@ -1212,8 +1292,7 @@ describe('runAudit: failures', () => {
       removed: [],
     });
     expect(bigstate.exactCalls).toEqual([]);
-    expect(store.writes).toEqual([]);
-    expect(store.snapshots.get('root')?.version).toBe(version);
+    expect(expectOnlyFailureRecorded(store, 'root', seeded, version).stage).toBe('walking the keys');
     expect(sns.notices.map((notice) => notice.kind)).toEqual(['failed']);
   });
 
@@ -1243,7 +1322,7 @@ describe('runAudit: failures', () => {
 
   it('still resolves when the failure notice itself cannot be published, and logs that per channel', async () => {
     const walks = (): WalkScript => ({ error: new Error('boom') });
-    const { run, sns, bus, logger } = setup({}, { walks });
+    const { run, sns, bus, logger, store } = setup({}, { walks });
     sns.fail = () => true;
     const summary = await run({ principals: ['root'] });
     expect(summary.ok).toBe(false);
@@ -1252,9 +1331,11 @@ describe('runAudit: failures', () => {
     expect(bus.notices.map((notice) => notice.kind)).toEqual(['failed']);
     expect(logger.lines).toContainEqual({
       level: 'error',
-      message: 'could not publish the failure notice',
+      message: 'could not publish the failed notice',
       extra: { principal: 'root', reason: 'sns refused the failed notice' },
     });
+    // Not told on every channel: recorded as not told, so the next run tells it again.
+    expect(store.state('root').failure?.lastNotifiedAt).toBeNull();
   });
 });
 
@@ -1403,12 +1484,12 @@ describe('runAudit: deadlines', () => {
     expect(sns.attempts).toEqual([]);
     expect(logger.lines).toContainEqual({
       level: 'error',
-      message: 'no time left to publish the failure notice',
+      message: 'no time left to publish the failed notice',
       extra: { principal: 'a' },
     });
   });
 
-  it('starts no write or publish once the deadline ended, and fails the principals not yet started', async () => {
+  it('starts no write or publish but the failures once the deadline ended, and fails the principals not yet started', async () => {
     const { deadline, end } = controlledDeadline();
     const { run, store, sns, bus } = setup(
       { a: ['1'], b: ['2'] },
@@ -1426,7 +1507,16 @@ describe('runAudit: deadlines', () => {
     ]);
     expect(summary.principals[0]?.reason).toBe("storing the snapshot: the run's work deadline ended");
     expect(store.reads).toEqual(['a']);
-    expect(store.writes).toEqual([]);
+    // No inventory is written: only a's failure, in a state that awaits its baseline (b's state was never
+    // read, so nothing is recorded for it).
+    expect(store.writes.map((write) => [write.principal, write.expectedVersion])).toEqual([['a', undefined]]);
+    expect(store.state('a')).toMatchObject({
+      awaitingBaseline: true,
+      keyCount: 0,
+      keys: [],
+      pending: [],
+      failure: { stage: 'storing the snapshot', errorName: 'TimeBudgetError' },
+    });
     expect(store.recordWrites).toEqual([]);
     expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
     expect(bus.attempts.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
@@ -1443,7 +1533,9 @@ describe('runAudit: deadlines', () => {
     const id = store.state('root').pending[0]?.record.changeId;
     expect(summary.principals[0]).toMatchObject({ status: 'failed' });
     expect(summary.principals[0]?.reason).toMatch(/^publishing the change: /);
-    expect(store.writes).toHaveLength(1);
+    // The commit, then the failure recorded over it (after the work deadline): nothing marked.
+    expect(store.writes).toHaveLength(2);
+    expect(keptOf(store.state('root'))).toBe(keptOf(store.writes[0]?.snapshot as Snapshot));
     expect(store.state('root').pending.map((entry) => [entry.record.changeId, entry.deliveredTo])).toEqual([
       [id, []],
     ]);
@@ -1467,7 +1559,9 @@ describe('runAudit: deadlines', () => {
     expect(summary.principals[0]?.status).toBe('failed');
     expect(summary.principals[0]?.reason).toMatch(/deadline/);
     expect(sns.ofKind('changed')).toHaveLength(1);
-    expect(store.writes).toHaveLength(1);
+    // The commit, then the failure recorded over it: no marking write.
+    expect(store.writes).toHaveLength(2);
+    expect(keptOf(store.state('root'))).toBe(keptOf(store.writes[0]?.snapshot as Snapshot));
     // Not marked: the next run delivers it again (at least once).
     expect(store.state('root').pending.map((entry) => entry.deliveredTo)).toEqual([[]]);
   });
@@ -1487,7 +1581,9 @@ describe('runAudit: deadlines', () => {
     expect(summary.principals[0]?.reason).toMatch(/^publishing the change: .*(deadline|time budget)/);
     expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed']);
     expect(bus.attempts.map((notice) => notice.kind)).toEqual(['failed']);
-    expect(store.writes).toHaveLength(1);
+    // The commit, then the failure recorded over it.
+    expect(store.writes).toHaveLength(2);
+    expect(keptOf(store.state('root'))).toBe(keptOf(store.writes[0]?.snapshot as Snapshot));
     expect(store.state('root').pending.map((entry) => entry.deliveredTo)).toEqual([[]]);
   });
 
@@ -1496,9 +1592,16 @@ describe('runAudit: deadlines', () => {
     const { run, store, sns, bus } = setup({ root: ['a', 'new'] });
     store.seed(snapshotOf('root', ['a']));
     await run({ principals: ['root'], deadline });
-    expect(store.signals.length).toBeGreaterThan(0);
-    for (const signal of store.signals) expect(signal).toBe(deadline.signal);
+    const work = store.calls.filter((call) => call.principal === 'root');
+    expect(work.length).toBeGreaterThan(0);
+    for (const call of work) expect(call.signal).toBe(deadline.signal);
     for (const signal of [...sns.signals, ...bus.signals]) expect(signal).toBe(deadline.signal);
+    // The run-level record is read after the work, on a short signal of its own (as the failure notices).
+    const runLevel = store.calls.filter((call) => call.principal === '*');
+    expect(runLevel.map((call) => call.operation)).toEqual(['readRunState']);
+    expect(runLevel[0]?.signal).toBeDefined();
+    expect(runLevel[0]?.signal?.aborted).toBe(false);
+    expect(store.calls).toHaveLength(work.length + 1);
     deadline.dispose();
   });
 
@@ -1526,7 +1629,7 @@ describe('runAudit: deadlines', () => {
     const summary = await run({ principals: ['root'], hardStop });
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(summary.principals[0]?.status).toBe('failed');
-    expect(logger.lines.some((line) => line.message === 'could not publish the failure notice')).toBe(true);
+    expect(logger.lines.some((line) => line.message === 'could not publish the failed notice')).toBe(true);
     hardStop.dispose();
   });
 });
@@ -1573,14 +1676,14 @@ describe('runAudit: summary and logs', () => {
       { bigstate: new FakeLister({ root: ['a'] }), store, channels: [sns], clock },
       { runId: 'run-9', principals: ['root'], host: HOST },
     );
-    // Clock reads: start, the principal's "now", the end.
+    // Clock reads: start, the principal's "now", the run-level record's "now", the end.
     expect(summary).toMatchObject({
       runId: 'run-9',
       dryRun: false,
       ok: true,
       startedAt: '2025-06-01T12:00:00.000Z',
-      finishedAt: '2025-06-01T12:00:02.000Z',
-      durationMs: 2_000,
+      finishedAt: '2025-06-01T12:00:03.000Z',
+      durationMs: 3_000,
     });
     expect(recordOf(sns.notices[0]).detectedAt).toBe('2025-06-01T12:00:01.000Z');
   });
@@ -1621,7 +1724,15 @@ describe('runAudit: summary and logs', () => {
       {
         level: 'info',
         message: 'principal audited',
-        extra: { principal: 'good', baseline: false, keyCount: 2, added: 1, removed: 2, changeId: id },
+        extra: {
+          principal: 'good',
+          dryRun: false,
+          baseline: false,
+          keyCount: 2,
+          added: 1,
+          removed: 2,
+          changeId: id,
+        },
       },
       {
         level: 'error',
@@ -1656,7 +1767,7 @@ describe('runAudit: summary and logs', () => {
     expect(logger.lines[1]).toEqual({
       level: 'info',
       message: 'principal audited',
-      extra: { principal: 'root', baseline: false, keyCount: 1, added: 0, removed: 0 },
+      extra: { principal: 'root', dryRun: true, baseline: false, keyCount: 1, added: 0, removed: 0 },
     });
   });
 

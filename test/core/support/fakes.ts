@@ -76,6 +76,9 @@ export class MemoryStore implements SnapshotStore {
   readonly reads: string[] = [];
   /** The signal of every call, in order. */
   readonly signals: Array<AbortSignal | undefined> = [];
+  /** Every call, in order, with its signal: tells the run-level record's calls from a principal's. */
+  readonly calls: Array<{ operation: StoreOperation; principal: string; signal: AbortSignal | undefined }> =
+    [];
   readonly #failures = new Map<string, Failure[]>();
   readonly #callCounts = new Map<string, number>();
   /** Runs before a write is checked: lets a test play a concurrent writer. */
@@ -203,6 +206,7 @@ export class MemoryStore implements SnapshotStore {
     this.events.push(event);
     record?.();
     this.signals.push(signal);
+    this.calls.push({ operation, principal, signal });
     this.#throwIfAborted(operation, principal, signal);
     await this.onCall?.(operation, principal, index);
     this.#throwIfAborted(operation, principal, signal);
@@ -220,6 +224,16 @@ export class MemoryStore implements SnapshotStore {
       });
     }
   }
+}
+
+/**
+ * What recording a failure must leave exactly as it was, as the bytes a store keeps: the state without its
+ * `failure` and the write id every write renews (so the inventory and its times, the outbox, the host and the
+ * pattern). A failed principal "keeps its last good snapshot" when this is unchanged.
+ */
+export function keptOf(snapshot: Snapshot): string {
+  const { failure: _failure, writeId: _writeId, ...kept } = snapshot;
+  return serialize(kept);
 }
 
 /** The principal a notice is about (`*` for a notice about the whole run). */
