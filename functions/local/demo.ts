@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole job with no accounts. A built-in BigState simulator, a fresh local state folder,
- * a baseline run, some keys changed, a run that finds the changes, and a run that finds none: each run is
- * the real CLI (`npm run audit`), so what is shown is what a user gets.
+ * a baseline run, some keys changed, a dry run that shows the plan of what the next run would publish, the run
+ * that finds the changes, and a run that finds none: each run is the real CLI (`npm run audit`), so what is shown
+ * is what a user gets (in colour only on a terminal that takes it).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,30 +11,41 @@ import { pathToFileURL } from 'node:url';
 import type { Write } from '../adapters/local/console.js';
 import { demoPrincipals, startSimulator } from '../bigstate/simulator.js';
 import { runCli } from './cli.js';
+import { NOT_A_TERMINAL, type Terminal, terminalOf } from './palette.js';
 
 const DEMO_KEY = 'bigstate-demo-key';
 
 const EXIT_MEANING: Record<number, string> = { 0: 'nothing changed', 1: 'changes found', 2: 'error' };
 
+/** How the demo writes. */
+export interface DemoOptions {
+  /** What `write` writes to: colour only when it takes colour. @default not a terminal */
+  readonly terminal?: Terminal;
+}
+
+/** Lines a run writes on stderr that the demo shows: failures, not progress. */
+const SHOWN_ON_STDERR = /^(\[error\]|error|audit failed|usage error)/;
+
 /** Runs the demo, writing for a person; resolves to 0 when every step behaved as expected. */
-export async function runDemo(write: Write, stateDir?: string): Promise<number> {
+export async function runDemo(write: Write, stateDir?: string, options: DemoOptions = {}): Promise<number> {
   const principals = Object.keys(demoPrincipals());
   const simulator = await startSimulator({ apiKeys: [DEMO_KEY], principals: demoPrincipals(), pageSize: 25 });
   const state = stateDir ?? (await mkdtemp(join(tmpdir(), 'bigstate-audit-demo-')));
-  const audit = async (title: string, expected: number): Promise<boolean> => {
+  const audit = async (title: string, expected: number, extra: string[] = []): Promise<boolean> => {
     write(`\n=== ${title} ===\n`);
     write(
-      `$ npm run audit -- --host ${simulator.url} ${principals.map((p) => `--principal '${p}'`).join(' ')} --state ${state}\n`,
+      `$ npm run audit -- --host ${simulator.url} ${principals.map((p) => `--principal '${p}'`).join(' ')} --state ${state}${extra.map((arg) => ` ${arg}`).join('')}\n`,
     );
     const code = await runCli(
-      ['--host', simulator.url, ...principals.flatMap((p) => ['--principal', p]), '--state', state],
+      ['--host', simulator.url, ...principals.flatMap((p) => ['--principal', p]), '--state', state, ...extra],
       {
         stdout: write,
         // Progress lines are for a terminal session; the demo keeps only errors.
         stderr: (text) => {
-          if (text.startsWith('[error]') || text.startsWith('error')) write(text);
+          if (SHOWN_ON_STDERR.test(text)) write(text);
         },
         readApiKey: () => DEMO_KEY,
+        stdoutTerminal: options.terminal ?? NOT_A_TERMINAL,
       },
     );
     write(`exit code ${code} (${EXIT_MEANING[code] ?? 'unknown'})\n`);
@@ -59,7 +71,12 @@ export async function runDemo(write: Write, stateDir?: string): Promise<number> 
     write(
       '\nMeanwhile in BigState: root got a key "unknown-laptop", tram_client lost "tram-device-042",\n' +
         '"svc a&b" got "#secondary", and "zürich-ops" lost "monitoring".\n' +
-        'Run 2 finds exactly that; each removal was confirmed by an exact query of that key before it was reported.\n',
+        'A dry run first: it walks and diffs, shows what a real run would publish, and writes and publishes nothing.\n',
+    );
+    ok = (await audit('Dry run: the plan for run 2', 1, ['--dry-run'])) && ok;
+    write(
+      '\nRun 2 publishes exactly that plan; each removal was confirmed by an exact query of that key before it was\n' +
+        'reported.\n',
     );
     ok = (await audit('Run 2: changes', 1)) && ok;
     ok = (await audit('Run 3: nothing changed since', 0)) && ok;
@@ -74,5 +91,7 @@ export async function runDemo(write: Write, stateDir?: string): Promise<number> 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await runDemo((text) => process.stdout.write(text));
+  process.exitCode = await runDemo((text) => process.stdout.write(text), undefined, {
+    terminal: terminalOf(process.stdout),
+  });
 }
