@@ -8,7 +8,8 @@ import { type SimulatorOptions, startSimulator } from '../../functions/bigstate/
 import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../functions/bigstate/types.js';
 import { Deadline } from '../../functions/commons/deadline.js';
 import { type AuditRequest, runAudit } from '../../functions/core/audit.js';
-import { HOST, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
+import type { Snapshot } from '../../functions/core/ports.js';
+import { HOST, keptOf, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
 
 const KEY = 'sim-key-7f3a';
 
@@ -176,7 +177,16 @@ describe('runAudit against the BigState simulator', () => {
       /^walking the keys: BigState GET \/v1\/apikey\/match\?principal=secret/,
     );
     expect(summary.principals[1]?.reason).not.toContain(KEY);
-    expect(store.snapshots.get('secret')).toBe(before);
+    // Its last good state: only the failure is recorded over it, with the status compared by later runs.
+    expect(keptOf(store.state('secret'))).toBe(keptOf(before?.snapshot as Snapshot));
+    expect(store.writes.filter((write) => write.principal === 'secret').at(-1)?.expectedVersion).toBe(
+      before?.version,
+    );
+    expect(store.state('secret').failure).toMatchObject({
+      stage: 'walking the keys',
+      errorName: 'ForbiddenError',
+      status: 403,
+    });
     expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'baseline', 'changed', 'failed']);
   });
 
@@ -201,11 +211,15 @@ describe('runAudit against the BigState simulator', () => {
     expect(summary.principals[0]?.reason).toMatch(
       /^confirming 1 removal\(s\) with an exact query of each key: /,
     );
-    expect(store.snapshots.get('root')).toBe(before);
+    expect(keptOf(store.state('root'))).toBe(keptOf(before?.snapshot as Snapshot));
+    expect(store.state('root').failure).toMatchObject({
+      stage: 'confirming N removal(s) with an exact query of each key',
+      status: 403,
+    });
     expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline', 'failed']);
   });
 
-  it('fails a principal whose pages loop, without touching its state', async () => {
+  it('fails a principal whose pages loop, without touching its inventory', async () => {
     const { simulator, store, run } = await setup({
       principals: { root: { keys: ['a', 'b', 'c', 'd', 'e'] } },
     });
@@ -214,7 +228,8 @@ describe('runAudit against the BigState simulator', () => {
     simulator.inject('root', { type: 'loop-cursor' }, { onPage: 1 });
     const summary = await run({ principals: ['root'] });
     expect(summary.principals[0]).toMatchObject({ status: 'failed', errorName: 'CursorLoopError' });
-    expect(store.snapshots.get('root')).toBe(before);
+    expect(keptOf(store.state('root'))).toBe(keptOf(before?.snapshot as Snapshot));
+    expect(store.state('root').failure).toMatchObject({ errorName: 'CursorLoopError', status: null });
   });
 
   it('stops a walk that hangs when the deadline ends', async () => {
@@ -225,7 +240,15 @@ describe('runAudit against the BigState simulator', () => {
     const summary = await run({ principals: ['root'], deadline, hardStop: Deadline.none() });
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(summary.principals[0]).toMatchObject({ status: 'failed', errorName: 'DeadlineExceededError' });
-    expect(store.writes).toEqual([]);
+    // A principal never audited before: its state holds only the failure, and no keys.
+    expect(store.writes).toHaveLength(1);
+    expect(store.state('root')).toMatchObject({
+      awaitingBaseline: true,
+      keyCount: 0,
+      keys: [],
+      pending: [],
+      failure: { stage: 'walking the keys', errorName: 'DeadlineExceededError' },
+    });
     expect(sns.notices.map((notice) => notice.kind)).toEqual(['failed']);
   });
 
