@@ -11,6 +11,9 @@
  * - A cursor is valid only for the principal and pattern of the walk that produced it; anything else is 400.
  * - `DELETE /v1/token?token=T` revokes (204; 404 for an unknown token); sign-in for an unknown principal is 400.
  * - `access` restricts an API key to the principals listed for it; a key without an entry reads every principal.
+ * - `principal/match` pages principals (sorted ids) with the same offset cursors, so a principal added or removed
+ *   between pages can shift the listing too. A removed principal is gone: the listing no longer has it,
+ *   `GET /v1/principal` answers 404 and `apikey/match` answers the empty list of any unknown principal.
  * - A pattern is one of the seed's forms (`x`, `*x`, `x*`, `*x*`): only a leading or trailing `*` is special, any
  *   other character (`?`, `[`) is literal, and a `*` anywhere else is 400. A key whose name holds a `*` can only
  *   be found by a wildcard pattern around a part of its name without one.
@@ -47,7 +50,12 @@ export interface SimulatorOptions {
   basePath?: string;
 }
 
-/** A fault the simulator plays instead of (or on top of) a normal `apikey/match` answer. */
+/**
+ * A fault the simulator plays instead of (or on top of) a normal answer of `apikey/match` (`inject`),
+ * `principal/match` (`injectListing`) or `GET /v1/principal` (`injectLookup`). `status`, `reset` and `hang`
+ * replace the answer; `truncated`, `loop-cursor` and `malformed` alter a 200 answer (a request answered otherwise,
+ * e.g. 401 or 404, still uses the fault up).
+ */
 export type SimulatorFault =
   | { type: 'status'; status: number; retryAfter?: string; body?: string }
   | { type: 'reset' }
@@ -65,7 +73,7 @@ export interface ChurnOptions {
   name?: string;
 }
 
-/** Options of `inject`. */
+/** Options of `inject` and `injectListing`. */
 export interface InjectOptions {
   /** How many matching requests get the fault (Infinity allowed). @default 1 */
   times?: number;
@@ -73,19 +81,64 @@ export interface InjectOptions {
   onPage?: number;
 }
 
+/** Options of `injectLookup`: a lookup has no pages. */
+export interface LookupInjectOptions {
+  /** How many matching requests get the fault (Infinity allowed). @default 1 */
+  times?: number;
+}
+
+/** What the simulator counted since it started or since `resetStats()`. */
+export interface SimulatorStats {
+  /** Every HTTP request, whatever its endpoint. */
+  requests: number;
+  connections: number;
+  /** `apikey/match` requests per `principal` parameter (whatever their answer); no other endpoint counts here. */
+  requestsByPrincipal: Record<string, number>;
+  /** `principal/match` requests (listing pages, whatever their answer). */
+  listingRequests: number;
+  /** `GET /v1/principal` requests (lookups, whatever their answer). */
+  lookupRequests: number;
+  /** `GET /v1/principal` requests per `principal` parameter. */
+  lookupsByPrincipal: Record<string, number>;
+}
+
 /** A running simulator. */
 export interface Simulator {
   /** Base URL, e.g. `http://127.0.0.1:43123` (with the base path when one was given). */
   readonly url: string;
+  /** Replaces a principal's keys; creates the principal (type 1, no name) when it does not exist. */
   setKeys(principal: string, keys: Array<string | ApiKeyEntry>): void;
+  /** Adds keys to a principal; creates the principal (type 1, no name) when it does not exist. */
   addKeys(principal: string, ...names: string[]): void;
   removeKeys(principal: string, ...names: string[]): void;
   /** The principal's key names, sorted. */
   keys(principal: string): string[];
+  /**
+   * Creates a principal (type 1, no name, no keys unless given), or updates an existing one: each given field
+   * replaces its value (`keys` replaces every key), the others stay. Usable at any time, between pages too.
+   * @throws RangeError when the id is empty.
+   */
+  addPrincipal(id: string, principal?: SimulatorPrincipal): void;
+  /**
+   * Removes a principal with its keys, its churn and its session tokens: `principal/match` no longer lists it,
+   * `GET /v1/principal` answers 404, `apikey/match` answers an empty list. Only `addPrincipal`, `setKeys` or
+   * `addKeys` bring it back. Returns whether it existed.
+   */
+  removePrincipal(id: string): boolean;
+  /** The ids of every principal, sorted (by UTF-16 code units, as the listing pages them). */
+  principals(): string[];
   /** Replaces the accepted API keys (rotation). */
   setApiKeys(keys: string[]): void;
   /** Queues a fault for the next `apikey/match` requests of a principal (`'*'`: of any principal). */
   inject(principal: string, fault: SimulatorFault, options?: InjectOptions): void;
+  /** Queues a fault for the next `principal/match` requests (`onPage`: the page index of the listing walk). */
+  injectListing(fault: SimulatorFault, options?: InjectOptions): void;
+  /**
+   * Queues a fault for the next `GET /v1/principal` requests of a principal (`'*'`: of any principal).
+   * @throws RangeError for `loop-cursor`, which has no meaning without a cursor.
+   */
+  injectLookup(principal: string, fault: SimulatorFault, options?: LookupInjectOptions): void;
+  /** Drops every queued fault: of `inject`, `injectListing` and `injectLookup`. */
   clearFaults(): void;
   /**
    * Offset-cursor churn. In every walk of `principal` whose pattern matches the churn key, a short-lived key that
@@ -100,7 +153,12 @@ export interface Simulator {
   stopChurn(principal?: string): void;
   /** Called before each apikey/match page is served: lets a test change the inventory mid-walk. */
   onPage(hook: ((principal: string, pageIndex: number) => void) | undefined): void;
-  readonly stats: { requests: number; connections: number; requestsByPrincipal: Record<string, number> };
+  /**
+   * Called before each principal/match page is served (after its cursor is checked, before the principals are
+   * read): lets a test add or remove principals between the pages of a listing.
+   */
+  onListingPage(hook: ((pageIndex: number, pattern: string | undefined) => void) | undefined): void;
+  readonly stats: SimulatorStats;
   resetStats(): void;
   /** Stops the server, ending hung requests and open sockets. */
   close(): Promise<void>;
@@ -129,6 +187,8 @@ interface CursorState {
 }
 
 interface QueuedFault {
+  readonly endpoint: 'apikey' | 'listing' | 'lookup';
+  /** `'*'` for any (always for the listing). */
   readonly principal: string;
   readonly fault: SimulatorFault;
   readonly onPage: number | undefined;
@@ -172,12 +232,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   /** Per churning principal, the name of its short-lived key. */
   const churning = new Map<string, string>();
   let pageHook: ((principal: string, pageIndex: number) => void) | undefined;
-  const stats = { requests: 0, connections: 0, requestsByPrincipal: {} as Record<string, number> };
+  let listingHook: ((pageIndex: number, pattern: string | undefined) => void) | undefined;
+  const stats: SimulatorStats = {
+    requests: 0,
+    connections: 0,
+    requestsByPrincipal: {},
+    listingRequests: 0,
+    lookupRequests: 0,
+    lookupsByPrincipal: {},
+  };
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
 
+  /** Only for `setKeys` and `addKeys`, which create a principal on purpose; nothing else may resurrect one. */
   const ensure = (id: string): StoredPrincipal => {
     let principal = principals.get(id);
     if (principal === undefined) {
@@ -245,10 +314,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     return { next: state.next, slice };
   };
 
-  const takeFault = (principal: string, pageIndex: number | undefined): SimulatorFault | undefined => {
+  const takeFault = (
+    endpoint: QueuedFault['endpoint'],
+    principal: string,
+    pageIndex: number | undefined,
+  ): SimulatorFault | undefined => {
     const queued = faults.find(
       (f) =>
         f.remaining > 0 &&
+        f.endpoint === endpoint &&
         (f.principal === '*' || f.principal === principal) &&
         (f.onPage === undefined || f.onPage === pageIndex),
     );
@@ -265,9 +339,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   ): HttpReply | 'done' => {
     const principal = params.get('principal');
     const requested = params.get('next');
-    const known = requested === null ? undefined : cursors.get(requested);
-    const pageIndex = requested === '0' ? 0 : known?.pageIndex;
-    const fault = principal === null ? undefined : takeFault(principal, pageIndex);
+    const pageIndex = pageIndexOf(requested, 'apikey');
+    const fault = principal === null ? undefined : takeFault('apikey', principal, pageIndex);
     if (fault !== undefined && playFault(fault, req, res)) return 'done';
 
     const key = apiKeyOf(req);
@@ -279,7 +352,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
     const churnKey = churning.get(principal);
     const churns = churnKey !== undefined && matchesGlob(churnKey, state.pattern);
-    if (churns && state.pageIndex === 0) ensure(principal).keys.set(churnKey, { name: churnKey });
+    // Never `ensure`: a walk of an unknown (or removed) principal must not create it.
+    if (churns && state.pageIndex === 0) principals.get(principal)?.keys.set(churnKey, { name: churnKey });
     if (churns && state.pageIndex > 0) principals.get(principal)?.keys.delete(churnKey);
     pageHook?.(principal, state.pageIndex);
     const names = [...(principals.get(principal)?.keys.keys() ?? [])]
@@ -289,18 +363,36 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     // A walk of one page has no page 1: the key is gone once the walk is, and never outlives it.
     if (churns && next === '-1') principals.get(principal)?.keys.delete(churnKey);
     const entries = slice.map((name) => principals.get(principal)?.keys.get(name) ?? { name });
+    return pageReply(fault, requested, next, 'apiKeys', entries, () =>
+      JSON.stringify({ next: 'soon', keys: entries.map((e) => ({ id: e.name })) }),
+    );
+  };
+
+  /** The page index a request's `next` points at, when known (a cursor of another kind is not). */
+  const pageIndexOf = (requested: string | null, kind: CursorState['kind']): number | undefined => {
+    if (requested === '0') return 0;
+    const known = requested === null ? undefined : cursors.get(requested);
+    return known?.kind === kind ? known.pageIndex : undefined;
+  };
+
+  /** A 200 page, altered by a fault that alters a page (`loop-cursor`, `truncated`, `malformed`). */
+  const pageReply = (
+    fault: SimulatorFault | undefined,
+    requested: string | null,
+    next: string,
+    field: 'apiKeys' | 'principals',
+    entries: readonly unknown[],
+    malformed: () => string,
+  ): HttpReply => {
     let nextText = next;
     if (fault?.type === 'loop-cursor') {
       // The cursor this request came with was returned by the previous page; on page 0 it is the `0` sent.
       nextText = requested ?? '0';
     }
     // Written by hand: `next` must reach the client with all its digits, beyond what a JSON number keeps.
-    const body = `{"next":${nextText},"apiKeys":${JSON.stringify(entries)}}`;
-    if (fault?.type === 'truncated')
-      return new HttpReply(200, body.slice(0, Math.max(1, Math.floor(body.length / 2))));
-    if (fault?.type === 'malformed') {
-      return new HttpReply(200, JSON.stringify({ next: 'soon', keys: entries.map((e) => ({ id: e.name })) }));
-    }
+    const body = `{"next":${nextText},"${field}":${JSON.stringify(entries)}}`;
+    if (fault?.type === 'truncated') return new HttpReply(200, truncate(body));
+    if (fault?.type === 'malformed') return new HttpReply(200, malformed());
     return new HttpReply(200, body);
   };
 
@@ -326,28 +418,52 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
   };
 
-  const principalMatch = (req: IncomingMessage, params: URLSearchParams): HttpReply => {
+  const principalMatch = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    params: URLSearchParams,
+  ): HttpReply | 'done' => {
+    const requested = params.get('next');
+    const fault = takeFault('listing', '*', pageIndexOf(requested, 'principal'));
+    if (fault !== undefined && playFault(fault, req, res)) return 'done';
+
     const key = apiKeyOf(req);
     if (key === undefined || !apiKeys.has(key)) return new HttpReply(401);
     const state = readCursor(params, 'principal', '');
     if (state instanceof HttpReply) return state;
+    listingHook?.(state.pageIndex, state.pattern);
     const ids = [...principals.keys()]
       .filter((id) => mayRead(key, id) && matchesGlob(id, state.pattern))
       .sort(compareNames);
     const { next, slice } = page(state, ids);
-    const entries = slice.map((id) => principalEntry(id, ensure(id)));
-    return new HttpReply(200, `{"next":${next},"principals":${JSON.stringify(entries)}}`);
+    const entries = slice.flatMap((id) => {
+      const stored = principals.get(id);
+      return stored === undefined ? [] : [principalEntry(id, stored)];
+    });
+    return pageReply(fault, requested, next, 'principals', entries, () =>
+      JSON.stringify({ next: 'soon', items: entries.map((e) => ({ id: e.principal })) }),
+    );
   };
 
-  const getPrincipal = (req: IncomingMessage, params: URLSearchParams): HttpReply => {
+  const getPrincipal = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    params: URLSearchParams,
+  ): HttpReply | 'done' => {
+    const id = params.get('principal');
+    const fault = id === null ? undefined : takeFault('lookup', id, undefined);
+    if (fault !== undefined && playFault(fault, req, res)) return 'done';
+
     const key = apiKeyOf(req);
     if (key === undefined || !apiKeys.has(key)) return new HttpReply(401);
-    const id = params.get('principal');
     if (id === null || id === '') return new HttpReply(400, INVALID_REQUEST);
     if (!mayRead(key, id)) return new HttpReply(403);
     const principal = principals.get(id);
     if (principal === undefined) return new HttpReply(404);
-    return new HttpReply(200, JSON.stringify(principalEntry(id, principal)));
+    const body = JSON.stringify(principalEntry(id, principal));
+    if (fault?.type === 'truncated') return new HttpReply(200, truncate(body));
+    if (fault?.type === 'malformed') return new HttpReply(200, JSON.stringify({ id, kind: principal.type }));
+    return new HttpReply(200, body);
   };
 
   const signIn = (req: IncomingMessage, params: URLSearchParams): HttpReply => {
@@ -384,20 +500,42 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     res.end(reply.body);
   };
 
+  const count = (path: string, principal: string | null): void => {
+    if (path === '/v1/apikey/match' && principal !== null) {
+      stats.requestsByPrincipal[principal] = (stats.requestsByPrincipal[principal] ?? 0) + 1;
+    } else if (path === '/v1/principal/match') {
+      stats.listingRequests += 1;
+    } else if (path === '/v1/principal') {
+      stats.lookupRequests += 1;
+      if (principal !== null) {
+        stats.lookupsByPrincipal[principal] = (stats.lookupsByPrincipal[principal] ?? 0) + 1;
+      }
+    }
+  };
+
+  const queue = (
+    endpoint: QueuedFault['endpoint'],
+    principal: string,
+    fault: SimulatorFault,
+    times: number | undefined,
+    onPage: number | undefined,
+  ): void => {
+    const remaining = times ?? 1;
+    if (!(remaining >= 1)) throw new RangeError('times must be >= 1');
+    faults.push({ endpoint, principal, fault, onPage, remaining });
+  };
+
   const route = (req: IncomingMessage, res: ServerResponse): HttpReply | 'done' => {
     const url = new URL(req.url ?? '/', 'http://simulator');
     const params = url.searchParams;
-    const principal = params.get('principal');
-    if (principal !== null) {
-      stats.requestsByPrincipal[principal] = (stats.requestsByPrincipal[principal] ?? 0) + 1;
-    }
     if (basePath !== '' && !url.pathname.startsWith(`${basePath}/`)) return new HttpReply(404);
     const path = url.pathname.slice(basePath.length);
+    count(path, params.get('principal'));
     const method = req.method ?? 'GET';
     const endpoints: Record<string, Record<string, () => HttpReply | 'done'>> = {
       '/v1/apikey/match': { GET: () => apiKeyMatch(req, res, params) },
-      '/v1/principal/match': { GET: () => principalMatch(req, params) },
-      '/v1/principal': { GET: () => getPrincipal(req, params) },
+      '/v1/principal/match': { GET: () => principalMatch(req, res, params) },
+      '/v1/principal': { GET: () => getPrincipal(req, res, params) },
       '/v1/token': { POST: () => signIn(req, params), DELETE: () => revoke(req, params) },
     };
     const endpoint = endpoints[path];
@@ -461,13 +599,40 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       for (const name of names) stored?.keys.delete(name);
     },
     keys: (principal) => [...(principals.get(principal)?.keys.keys() ?? [])].sort(compareNames),
+    addPrincipal: (id, principal = {}) => {
+      if (id === '') throw new RangeError('a principal id must not be empty');
+      const existing = principals.get(id);
+      if (existing === undefined) {
+        principals.set(id, {
+          type: principal.type ?? 1,
+          name: principal.name,
+          keys: toEntries(principal.keys ?? []),
+        });
+        return;
+      }
+      if (principal.type !== undefined) existing.type = principal.type;
+      if (principal.name !== undefined) existing.name = principal.name;
+      if (principal.keys !== undefined) existing.keys = toEntries(principal.keys);
+    },
+    removePrincipal: (id) => {
+      churning.delete(id);
+      for (const [token, owner] of tokens) if (owner === id) tokens.delete(token);
+      return principals.delete(id);
+    },
+    principals: () => [...principals.keys()].sort(compareNames),
     setApiKeys: (keys) => {
       apiKeys = new Set(keys);
     },
     inject: (principal, fault, injectOptions = {}) => {
-      const times = injectOptions.times ?? 1;
-      if (!(times >= 1)) throw new RangeError('times must be >= 1');
-      faults.push({ principal, fault, onPage: injectOptions.onPage, remaining: times });
+      queue('apikey', principal, fault, injectOptions.times, injectOptions.onPage);
+    },
+    injectListing: (fault, injectOptions = {}) => {
+      queue('listing', '*', fault, injectOptions.times, injectOptions.onPage);
+    },
+    injectLookup: (principal, fault, injectOptions = {}) => {
+      if (fault.type === 'loop-cursor')
+        throw new RangeError('a lookup has no cursor: loop-cursor does not apply');
+      queue('lookup', principal, fault, injectOptions.times, undefined);
     },
     clearFaults: () => {
       faults = [];
@@ -495,6 +660,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     onPage: (hook) => {
       pageHook = hook;
     },
+    onListingPage: (hook) => {
+      listingHook = hook;
+    },
     get stats() {
       return stats;
     },
@@ -502,6 +670,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       stats.requests = 0;
       stats.connections = 0;
       stats.requestsByPrincipal = {};
+      stats.listingRequests = 0;
+      stats.lookupRequests = 0;
+      stats.lookupsByPrincipal = {};
     },
     close: () => {
       closed ??= new Promise<void>((resolve) => {
@@ -570,6 +741,11 @@ function toEntries(keys: ReadonlyArray<string | ApiKeyEntry>): Map<string, ApiKe
       typeof key === 'string' ? [key, { name: key }] : [key.name, { ...key }],
     ),
   );
+}
+
+/** The first half of a body (at least one character): a connection cut mid-answer. */
+function truncate(body: string): string {
+  return body.slice(0, Math.max(1, Math.floor(body.length / 2)));
 }
 
 function principalEntry(id: string, principal: StoredPrincipal): PrincipalEntry {

@@ -479,16 +479,32 @@ describe('simulator: faults, hooks and stats', () => {
     ]);
   });
 
-  it('counts requests, connections and requests per principal', async () => {
+  it('counts requests, connections, apikey/match requests per principal, listings and lookups', async () => {
     const simulator = await start();
     await raw(simulator, '/v1/apikey/match?principal=p&next=0');
     await raw(simulator, '/v1/apikey/match?principal=svc%20a%26b&next=0');
     await raw(simulator, '/v1/principal/match?next=0');
-    expect(simulator.stats.requests).toBe(3);
+    await raw(simulator, '/v1/principal/match?next=0', { key: 'wrong' });
+    await raw(simulator, '/v1/principal?principal=p');
+    await raw(simulator, '/v1/principal?principal=nobody');
+    await raw(simulator, '/v1/principal?principal=p');
+    await raw(simulator, '/v1/token?principal=p', { method: 'POST' });
+    expect(simulator.stats.requests).toBe(8);
     expect(simulator.stats.connections).toBeGreaterThanOrEqual(1);
+    // Only apikey/match counts per principal: lookups and sign-ins have their own counts, or none.
     expect(simulator.stats.requestsByPrincipal).toEqual({ p: 1, 'svc a&b': 1 });
+    expect(simulator.stats.listingRequests).toBe(2);
+    expect(simulator.stats.lookupRequests).toBe(3);
+    expect(simulator.stats.lookupsByPrincipal).toEqual({ p: 2, nobody: 1 });
     simulator.resetStats();
-    expect(simulator.stats).toEqual({ requests: 0, connections: 0, requestsByPrincipal: {} });
+    expect(simulator.stats).toEqual({
+      requests: 0,
+      connections: 0,
+      requestsByPrincipal: {},
+      listingRequests: 0,
+      lookupRequests: 0,
+      lookupsByPrincipal: {},
+    });
   });
 
   it('adds the configured latency to every response', async () => {
@@ -504,5 +520,343 @@ describe('simulator: faults, hooks and stats', () => {
     await expect(start({ latencyMs: -1 })).rejects.toThrow(/latencyMs/);
     const simulator = await start();
     expect(() => simulator.inject('p', { type: 'reset' }, { times: 0 })).toThrow(/times/);
+  });
+});
+
+/** The principal ids of one listing page. */
+function idsOf(text: string): string[] {
+  return (JSON.parse(text) as { principals: Array<{ principal: string }> }).principals.map(
+    (p) => p.principal,
+  );
+}
+
+/** Every principal id of a listing walk over raw HTTP, page by page. */
+async function listingPages(simulator: Simulator, pattern?: string): Promise<string[][]> {
+  const query = pattern === undefined ? '' : `&pattern=${encodeURIComponent(pattern)}`;
+  const pages: string[][] = [];
+  let next = '0';
+  while (next !== '-1') {
+    const response = await raw(simulator, `/v1/principal/match?next=${next}${query}`);
+    expect(response.status).toBe(200);
+    next = nextOf(response.text);
+    pages.push(idsOf(response.text));
+  }
+  return pages;
+}
+
+describe('simulator: principals added and removed while it runs', () => {
+  it('adds a principal that the listing, the lookup and apikey/match then serve', async () => {
+    const simulator = await start({ principals: { p: { keys: ['a'] } } });
+    expect(simulator.principals()).toEqual(['p']);
+    simulator.addPrincipal('svc a&b', { type: 2, name: 'Zoë & co', keys: ['k2', { name: 'k1', note: 1 }] });
+    simulator.addPrincipal('bare');
+    expect(simulator.principals()).toEqual(['bare', 'p', 'svc a&b']);
+    expect(simulator.keys('svc a&b')).toEqual(['k1', 'k2']);
+    expect(JSON.parse((await raw(simulator, '/v1/principal/match?next=0&pattern=*a*')).text)).toEqual({
+      next: -1,
+      principals: [
+        { principal: 'bare', type: 1 },
+        { principal: 'svc a&b', type: 2, name: 'Zoë & co' },
+      ],
+    });
+    const lookup = await raw(simulator, `/v1/principal?principal=${encodeURIComponent('svc a&b')}`);
+    expect(lookup.status).toBe(200);
+    expect(JSON.parse(lookup.text)).toEqual({ principal: 'svc a&b', type: 2, name: 'Zoë & co' });
+    const keys = await raw(simulator, `/v1/apikey/match?principal=${encodeURIComponent('svc a&b')}&next=0`);
+    expect(JSON.parse(keys.text)).toEqual({ next: -1, apiKeys: [{ name: 'k1', note: 1 }, { name: 'k2' }] });
+    expect(JSON.parse((await raw(simulator, '/v1/principal?principal=bare')).text)).toEqual({
+      principal: 'bare',
+      type: 1,
+    });
+  });
+
+  it('updates only the given fields of an existing principal', async () => {
+    const simulator = await start({ principals: { p: { type: 2, name: 'Pat', keys: ['a', 'b'] } } });
+    simulator.addPrincipal('p');
+    expect(JSON.parse((await raw(simulator, '/v1/principal?principal=p')).text)).toEqual({
+      principal: 'p',
+      type: 2,
+      name: 'Pat',
+    });
+    expect(simulator.keys('p')).toEqual(['a', 'b']);
+    simulator.addPrincipal('p', { name: 'Patricia', keys: ['c'] });
+    expect(JSON.parse((await raw(simulator, '/v1/principal?principal=p')).text)).toEqual({
+      principal: 'p',
+      type: 2,
+      name: 'Patricia',
+    });
+    expect(simulator.keys('p')).toEqual(['c']);
+    simulator.addPrincipal('p', { type: 1 });
+    expect(JSON.parse((await raw(simulator, '/v1/principal?principal=p')).text).type).toBe(1);
+    expect(() => simulator.addPrincipal('')).toThrow(RangeError);
+  });
+
+  it('removes a principal: not listed, 404 on lookup, an empty key list, no sign-in', async () => {
+    const simulator = await start({ principals: { p: { keys: names(5) }, q: { keys: ['x'] } } });
+    const signIn = JSON.parse((await raw(simulator, '/v1/token?principal=p', { method: 'POST' })).text);
+    expect(simulator.removePrincipal('p')).toBe(true);
+    expect(simulator.removePrincipal('p')).toBe(false);
+    expect(simulator.removePrincipal('never')).toBe(false);
+    expect(simulator.principals()).toEqual(['q']);
+    expect(simulator.keys('p')).toEqual([]);
+    expect(await listingPages(simulator)).toEqual([['q']]);
+    expect((await raw(simulator, '/v1/principal?principal=p')).status).toBe(404);
+    const keys = await raw(simulator, '/v1/apikey/match?principal=p&next=0');
+    expect(keys.status).toBe(200);
+    expect(JSON.parse(keys.text)).toEqual({ next: -1, apiKeys: [] });
+    expect((await raw(simulator, '/v1/token?principal=p', { method: 'POST' })).status).toBe(400);
+    // Its session tokens went with it.
+    const token = encodeURIComponent(signIn.token);
+    expect((await raw(simulator, `/v1/token?token=${token}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('never resurrects a removed principal: not by apikey/match, its churn, or a listing', async () => {
+    const simulator = await start({ principals: { p: { keys: names(6) }, q: { keys: ['x'] } } });
+    const client = fixture.client(simulator.url);
+    simulator.churn('p');
+    simulator.removePrincipal('p');
+    expect(await collect(client.listApiKeys('p'))).toEqual([]);
+    expect(await collect(client.listApiKeys('nobody'))).toEqual([]);
+    await listingPages(simulator);
+    expect(simulator.principals()).toEqual(['q']);
+    expect((await raw(simulator, '/v1/principal?principal=p')).status).toBe(404);
+    expect((await raw(simulator, '/v1/principal?principal=nobody')).status).toBe(404);
+    // Coming back is explicit, with the keys it is given and no churn left over.
+    simulator.addPrincipal('p', { keys: ['k009'] });
+    expect((await collect(client.listApiKeys('p'))).map((key) => key.name)).toEqual(['k009']);
+    // setKeys and addKeys still create a principal, as before.
+    simulator.addKeys('new', 'z');
+    simulator.setKeys('other', ['y']);
+    expect(simulator.principals()).toEqual(['new', 'other', 'p', 'q']);
+  });
+
+  it('lets a key walk go on after its principal is removed between pages: the rest is empty', async () => {
+    const simulator = await start({ principals: { p: { keys: names(5) } } });
+    const client = fixture.client(simulator.url);
+    simulator.onPage((principal, index) => {
+      if (principal === 'p' && index === 1) simulator.removePrincipal('p');
+    });
+    expect((await collect(client.listApiKeys('p'))).map((key) => key.name)).toEqual(['k000', 'k001']);
+    expect(simulator.principals()).toEqual([]);
+  });
+
+  it('calls the listing hook before each listing page, with the index and pattern, and only for listings', async () => {
+    const simulator = await start({
+      principals: { a: {}, b: {}, c: {}, d: {}, e: {} },
+    });
+    const listing: Array<[number, string | undefined]> = [];
+    const pages: Array<[string, number]> = [];
+    simulator.onListingPage((index, pattern) => listing.push([index, pattern]));
+    simulator.onPage((principal, index) => pages.push([principal, index]));
+    expect(await listingPages(simulator)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    await listingPages(simulator, '*');
+    await raw(simulator, '/v1/apikey/match?principal=a&next=0');
+    expect(listing).toEqual([
+      [0, undefined],
+      [1, undefined],
+      [2, undefined],
+      [0, '*'],
+      [1, '*'],
+      [2, '*'],
+    ]);
+    expect(pages).toEqual([['a', 0]]);
+    simulator.onListingPage(undefined);
+    await listingPages(simulator);
+    expect(listing).toHaveLength(6);
+  });
+
+  it('adds and removes principals between listing pages, with offset cursors: shifts, skips and repeats', async () => {
+    const simulator = await start({ principals: { b: {}, d: {}, f: {}, h: {} } });
+    // A principal added before the cursor shifts the rest: the one at the boundary comes twice.
+    simulator.onListingPage((index) => {
+      if (index === 1) simulator.addPrincipal('a', { keys: ['new-key'] });
+    });
+    expect(await listingPages(simulator)).toEqual([['b', 'd'], ['d', 'f'], ['h']]);
+    // One added after the cursor is listed; one removed after it is not.
+    simulator.onListingPage((index) => {
+      if (index === 1) {
+        simulator.addPrincipal('z');
+        simulator.removePrincipal('h');
+      }
+    });
+    expect((await listingPages(simulator)).flat()).toEqual(['a', 'b', 'd', 'f', 'z']);
+    // One removed before the cursor shifts the rest back: the one at the boundary is never listed.
+    simulator.onListingPage((index) => {
+      if (index === 1) simulator.removePrincipal('a');
+    });
+    expect((await listingPages(simulator)).flat()).toEqual(['a', 'b', 'f', 'z']);
+    expect(simulator.principals()).toEqual(['b', 'd', 'f', 'z']);
+  });
+
+  it('lists through the client, which walks every page of the changed listing', async () => {
+    const simulator = await start({ principals: { p1: {}, p2: {}, p3: {} } });
+    const client = fixture.client(simulator.url);
+    simulator.onListingPage((index) => {
+      if (index === 1) simulator.addPrincipal('p4', { type: 2, name: 'Fourth' });
+    });
+    expect(await collect(client.listPrincipals())).toEqual([
+      { principal: 'p1', type: 1 },
+      { principal: 'p2', type: 1 },
+      { principal: 'p3', type: 1 },
+      { principal: 'p4', type: 2, name: 'Fourth' },
+    ]);
+    expect(await client.getPrincipal('p4')).toEqual({ principal: 'p4', type: 2, name: 'Fourth' });
+    simulator.removePrincipal('p4');
+    expect(await client.getPrincipal('p4')).toBeUndefined();
+  });
+});
+
+describe('simulator: faults of the listing and of the lookup', () => {
+  async function three() {
+    return start({ principals: { a: {}, b: {}, c: { type: 2, name: 'Cee' } } });
+  }
+
+  it('plays a status fault with Retry-After and a body on the listing, the given number of times', async () => {
+    const simulator = await three();
+    simulator.injectListing({ type: 'status', status: 429, retryAfter: '3', body: '{"x":1}' }, { times: 2 });
+    const first = await raw(simulator, '/v1/principal/match?next=0');
+    expect(first.status).toBe(429);
+    expect(first.headers.get('retry-after')).toBe('3');
+    expect(first.text).toBe('{"x":1}');
+    expect((await raw(simulator, '/v1/principal/match?next=0')).status).toBe(429);
+    expect((await raw(simulator, '/v1/principal/match?next=0')).status).toBe(200);
+    simulator.injectListing({ type: 'status', status: 400 });
+    const invalid = await raw(simulator, '/v1/principal/match?next=0');
+    expect(invalid.status).toBe(400);
+    expect(JSON.parse(invalid.text)).toEqual(INVALID);
+  });
+
+  it('keeps listing faults, key faults and lookup faults apart', async () => {
+    const simulator = await three();
+    simulator.injectListing({ type: 'status', status: 503 });
+    expect((await raw(simulator, '/v1/apikey/match?principal=a&next=0')).status).toBe(200);
+    expect((await raw(simulator, '/v1/principal?principal=a')).status).toBe(200);
+    expect((await raw(simulator, '/v1/principal/match?next=0')).status).toBe(503);
+
+    simulator.inject('*', { type: 'status', status: 500 });
+    simulator.injectLookup('*', { type: 'status', status: 502 });
+    expect((await raw(simulator, '/v1/principal/match?next=0')).status).toBe(200);
+    expect((await raw(simulator, '/v1/principal?principal=a')).status).toBe(502);
+    expect((await raw(simulator, '/v1/principal?principal=a')).status).toBe(200);
+    expect((await raw(simulator, '/v1/apikey/match?principal=a&next=0')).status).toBe(500);
+  });
+
+  it('plays a listing fault only on its page', async () => {
+    const simulator = await three();
+    simulator.injectListing({ type: 'status', status: 503 }, { onPage: 1 });
+    const first = await raw(simulator, '/v1/principal/match?next=0');
+    expect(first.status).toBe(200);
+    const cursor = nextOf(first.text);
+    expect((await raw(simulator, `/v1/principal/match?next=${cursor}`)).status).toBe(503);
+    expect((await raw(simulator, `/v1/principal/match?next=${cursor}`)).status).toBe(200);
+    // A key walk's page 1 is not the listing's page 1.
+    simulator.setKeys('a', names(5));
+    simulator.injectListing({ type: 'status', status: 503 }, { onPage: 1 });
+    const keys = nextOf((await raw(simulator, '/v1/apikey/match?principal=a&next=0')).text);
+    expect((await raw(simulator, `/v1/apikey/match?principal=a&next=${keys}`)).status).toBe(200);
+    expect((await raw(simulator, `/v1/principal/match?next=${cursor}`)).status).toBe(503);
+  });
+
+  it('resets, truncates, sends a malformed listing, and loops its cursor', async () => {
+    const simulator = await three();
+    const client = fixture.client(simulator.url);
+    simulator.injectListing({ type: 'reset' });
+    await expect(raw(simulator, '/v1/principal/match?next=0')).rejects.toThrow();
+
+    simulator.injectListing({ type: 'truncated' });
+    const truncated = await raw(simulator, '/v1/principal/match?next=0');
+    expect(truncated.status).toBe(200);
+    expect(truncated.text.startsWith('{"next":')).toBe(true);
+    expect(() => JSON.parse(truncated.text)).toThrow(SyntaxError);
+
+    simulator.injectListing({ type: 'malformed' });
+    const malformed = JSON.parse((await raw(simulator, '/v1/principal/match?next=0')).text);
+    expect(typeof malformed.next).not.toBe('number');
+    expect(malformed.principals).toBeUndefined();
+
+    simulator.injectListing({ type: 'loop-cursor' }, { onPage: 1 });
+    const first = nextOf((await raw(simulator, '/v1/principal/match?next=0')).text);
+    const looped = await raw(simulator, `/v1/principal/match?next=${first}`);
+    expect(nextOf(looped.text)).toBe(first);
+    expect(idsOf(looped.text)).toEqual(['c']);
+    simulator.injectListing({ type: 'loop-cursor' }, { onPage: 1 });
+    await expect(collect(client.listPrincipals())).rejects.toMatchObject({ name: 'CursorLoopError' });
+  });
+
+  it('hangs a listing page until close()', async () => {
+    const simulator = await three();
+    simulator.injectListing({ type: 'hang' });
+    const pending = raw(simulator, '/v1/principal/match?next=0');
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('still hanging'), 100)),
+    ]);
+    expect(outcome).toBe('still hanging');
+    await simulator.close();
+    await expect(pending).rejects.toThrow();
+  });
+
+  it('plays lookup faults for one principal or any, and refuses loop-cursor', async () => {
+    const simulator = await three();
+    simulator.injectLookup('c', { type: 'status', status: 429, retryAfter: '1' }, { times: 2 });
+    expect((await raw(simulator, '/v1/principal?principal=a')).status).toBe(200);
+    const limited = await raw(simulator, '/v1/principal?principal=c');
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect((await raw(simulator, '/v1/principal?principal=c')).status).toBe(429);
+    expect((await raw(simulator, '/v1/principal?principal=c')).status).toBe(200);
+
+    simulator.injectLookup('c', { type: 'reset' });
+    await expect(raw(simulator, '/v1/principal?principal=c')).rejects.toThrow();
+
+    simulator.injectLookup('*', { type: 'truncated' });
+    const truncated = await raw(simulator, '/v1/principal?principal=c');
+    expect(truncated.status).toBe(200);
+    expect(() => JSON.parse(truncated.text)).toThrow(SyntaxError);
+
+    simulator.injectLookup('c', { type: 'malformed' });
+    const malformed = JSON.parse((await raw(simulator, '/v1/principal?principal=c')).text);
+    expect(malformed.principal).toBeUndefined();
+
+    // A fault that replaces the answer hides a 404 too: a glitch during the check of a removed principal.
+    simulator.removePrincipal('b');
+    simulator.injectLookup('b', { type: 'status', status: 500 });
+    expect((await raw(simulator, '/v1/principal?principal=b')).status).toBe(500);
+    expect((await raw(simulator, '/v1/principal?principal=b')).status).toBe(404);
+
+    expect(() => simulator.injectLookup('c', { type: 'loop-cursor' })).toThrow(RangeError);
+    expect(() => simulator.injectLookup('c', { type: 'reset' }, { times: 0 })).toThrow(/times/);
+    expect(() => simulator.injectListing({ type: 'reset' }, { times: 0 })).toThrow(/times/);
+  });
+
+  it('hangs a lookup until close()', async () => {
+    const simulator = await three();
+    simulator.injectLookup('a', { type: 'hang' });
+    const pending = raw(simulator, '/v1/principal?principal=a');
+    expect(
+      await Promise.race([
+        pending.then(
+          () => 'answered',
+          () => 'failed',
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('still hanging'), 100)),
+      ]),
+    ).toBe('still hanging');
+    await simulator.close();
+    await expect(pending).rejects.toThrow();
+  });
+
+  it('clears listing and lookup faults with clearFaults()', async () => {
+    const simulator = await three();
+    simulator.injectListing({ type: 'status', status: 503 }, { times: Number.POSITIVE_INFINITY });
+    simulator.injectLookup('*', { type: 'status', status: 503 }, { times: Number.POSITIVE_INFINITY });
+    simulator.inject('*', { type: 'status', status: 503 }, { times: Number.POSITIVE_INFINITY });
+    simulator.clearFaults();
+    expect((await raw(simulator, '/v1/principal/match?next=0')).status).toBe(200);
+    expect((await raw(simulator, '/v1/principal?principal=a')).status).toBe(200);
+    expect((await raw(simulator, '/v1/apikey/match?principal=a&next=0')).status).toBe(200);
   });
 });
