@@ -75,19 +75,21 @@ export function runBudget(remainingMs: number): RunBudget {
 export async function auditHandler(event: unknown, context: Context): Promise<AuditResult> {
   const runId = context.awsRequestId;
   logger.appendKeys({ runId });
-  const invocation = parseInvocation(event, config.principals);
+  const invocation = parseInvocation(event, config.principals, config.principalPattern);
   const startedAt = Date.now();
   const budget = runBudget(context.getRemainingTimeInMillis());
   const work = Deadline.at(startedAt + budget.workMs, { label: "the run's work deadline" });
   const hardStop = Deadline.at(startedAt + budget.hardStopMs, { label: "the run's hard stop" });
   try {
     const run = runAudit(
-      { bigstate, store, channels, logger, secret },
+      { bigstate, store, channels, logger, secret, directory: bigstate },
       {
         runId,
         principals: invocation.principals,
         host: config.host,
         pattern: config.pattern,
+        // Discovery on full runs; a subset audits just the principals it names.
+        principalPattern: invocation.full ? config.principalPattern : undefined,
         dryRun: invocation.dryRun,
         deadline: work,
         hardStop,

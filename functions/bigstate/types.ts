@@ -46,3 +46,14 @@ export interface WalkOptions {
 export interface ApiKeyLister {
   listApiKeys(principal: string, options?: WalkOptions): AsyncIterable<ApiKeyEntry>;
 }
+
+/** What the audit needs of BigState to discover principals and to tell one that is gone from one with no keys. */
+export interface PrincipalLister {
+  /** Every principal the key can see that matches the pattern, each once, in a complete walk. */
+  listPrincipals(options?: WalkOptions): AsyncIterable<PrincipalEntry>;
+  /** One principal; `undefined` when BigState answers 404 (no principal has that identifier). */
+  getPrincipal(
+    principal: string,
+    options?: { readonly deadline?: WalkOptions['deadline'] },
+  ): Promise<PrincipalEntry | undefined>;
+}

@@ -10,7 +10,10 @@ import { formatIssue, hostSchema, patternSchema, principalsSchema } from './vali
 export interface LambdaConfig {
   /** BigState base URL, exactly as configured. */
   readonly host: string;
+  /** The configured principals; empty when only a principal pattern is set. */
   readonly principals: readonly string[];
+  /** Discovery: the glob of the principals to list each run (`*`: every principal the key can see). */
+  readonly principalPattern: string | undefined;
   readonly pattern: string | undefined;
   readonly secretId: string;
   readonly bucketName: string;
@@ -23,7 +26,8 @@ const required = z.string({ error: 'must be a string' }).check(z.trim(), z.minLe
 /** Environment variables of the function, with the schema each must satisfy. */
 const lambdaVariables = {
   BIGSTATE_HOST: hostSchema,
-  BIGSTATE_PRINCIPALS: principalsSchema,
+  BIGSTATE_PRINCIPALS: z.optional(principalsSchema),
+  BIGSTATE_PRINCIPAL_PATTERN: z.optional(patternSchema),
   BIGSTATE_PATTERN: z.optional(patternSchema),
   API_KEY_SECRET_ARN: required,
   SNAPSHOT_BUCKET_NAME: required,
@@ -48,9 +52,21 @@ function read<S extends z.ZodMiniType>(env: NodeJS.ProcessEnv, name: string, sch
  * @throws ConfigurationError naming the first variable that is missing or invalid.
  */
 export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaConfig {
+  const principalPattern = read(
+    env,
+    'BIGSTATE_PRINCIPAL_PATTERN',
+    lambdaVariables.BIGSTATE_PRINCIPAL_PATTERN,
+  );
+  const principals = read(env, 'BIGSTATE_PRINCIPALS', lambdaVariables.BIGSTATE_PRINCIPALS);
+  if (principals === undefined && principalPattern === undefined) {
+    throw new ConfigurationError(
+      'invalid environment: BIGSTATE_PRINCIPALS is required (unless BIGSTATE_PRINCIPAL_PATTERN is set)',
+    );
+  }
   return {
     host: read(env, 'BIGSTATE_HOST', lambdaVariables.BIGSTATE_HOST),
-    principals: read(env, 'BIGSTATE_PRINCIPALS', lambdaVariables.BIGSTATE_PRINCIPALS),
+    principals: principals ?? [],
+    principalPattern,
     pattern: read(env, 'BIGSTATE_PATTERN', lambdaVariables.BIGSTATE_PATTERN),
     secretId: read(env, 'API_KEY_SECRET_ARN', lambdaVariables.API_KEY_SECRET_ARN),
     bucketName: read(env, 'SNAPSHOT_BUCKET_NAME', lambdaVariables.SNAPSHOT_BUCKET_NAME),

@@ -67,16 +67,26 @@ export class PublishError extends KeyAuditError {
 /** The run finished, but at least one principal failed: raised after everything that could be published was. */
 export class AuditRunFailedError extends KeyAuditError {
   readonly failures: ReadonlyArray<{ readonly principal: string; readonly reason: string }>;
+  /** Why the run itself failed beyond its principals (a principal listing that broke off), if it did. */
+  readonly runFailure: string | undefined;
   constructor(
     runId: string,
     failures: ReadonlyArray<{ readonly principal: string; readonly reason: string }>,
     total: number,
+    runFailure?: string,
   ) {
     // Names and reasons come from BigState: escaped, so the message (logged, shown by the CLI) holds one line.
     const list = failures.map((f) => `${quotedName(f.principal)}: ${displayText(f.reason)}`).join('; ');
-    super(`run ${runId}: ${failures.length} of ${total} principal(s) failed: ${list}`);
+    const parts = [
+      ...(runFailure === undefined ? [] : [`the run failed: ${displayText(runFailure)}`]),
+      ...(failures.length === 0 && runFailure !== undefined
+        ? []
+        : [`${failures.length} of ${total} principal(s) failed: ${list}`]),
+    ];
+    super(`run ${runId}: ${parts.join('; ')}`);
     this.name = 'AuditRunFailedError';
     this.failures = failures;
+    this.runFailure = runFailure;
   }
 }
 
@@ -99,5 +109,15 @@ export class InterruptedError extends KeyAuditError {
   constructor(message = 'interrupted', options?: ErrorOptions) {
     super(message, options);
     this.name = 'InterruptedError';
+  }
+}
+
+/** A principal named in the configuration (or an invocation) that BigState says does not exist (404). */
+export class PrincipalNotFoundError extends KeyAuditError {
+  readonly principal: string;
+  constructor(principal: string, options?: ErrorOptions) {
+    super(`principal ${quotedName(principal)} does not exist in BigState`, options);
+    this.name = 'PrincipalNotFoundError';
+    this.principal = principal;
   }
 }

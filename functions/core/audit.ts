@@ -9,11 +9,17 @@
  * change in the outbox, and every later run delivers it (same change id) before it diffs against the committed
  * inventory, so a change that is later reverted in BigState is followed by the reverse change.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { ApiKeyEntry, ApiKeyLister } from '../bigstate/types.js';
+import type { ApiKeyEntry, ApiKeyLister, PrincipalEntry, PrincipalLister } from '../bigstate/types.js';
 import { Deadline } from '../commons/deadline.js';
-import { AuditRunFailedError, describeError, TimeBudgetError } from '../commons/errors.js';
+import {
+  AuditRunFailedError,
+  describeError,
+  PrincipalNotFoundError,
+  TimeBudgetError,
+} from '../commons/errors.js';
+import { matchesPattern } from '../commons/glob.js';
 import { normalizeHost } from '../commons/host.js';
 import {
   buildSnapshot,
@@ -34,6 +40,8 @@ import type {
   Notice,
   NoticeChannel,
   PendingChange,
+  PrincipalInfo,
+  PrincipalRemovedNotice,
   RecoveredNotice,
   RunState,
   SecretSource,
@@ -58,6 +66,12 @@ export interface AuditDeps {
    * first request reads the key.
    */
   readonly secret?: SecretSource;
+  /**
+   * BigState's principals: the listing that discovery walks, and the lookup that tells a principal that no longer
+   * exists from one with no keys. Without it there is no discovery, and a principal whose walk finds no key is not
+   * checked.
+   */
+  readonly directory?: PrincipalLister;
 }
 
 /** What to audit, and how. */
@@ -82,6 +96,12 @@ export interface AuditRequest {
   readonly concurrency?: number | undefined;
   /** Exact checks of one principal's removal candidates under way at once. @default 8 */
   readonly checkConcurrency?: number | undefined;
+  /**
+   * Discovery: list the principals matching this glob (`*`: every principal the key can see) and audit each one
+   * found besides `principals`; a principal that has a state, matches it and is missing from a complete listing
+   * is checked, and archived when BigState says it no longer exists. Needs `deps.directory`.
+   */
+  readonly principalPattern?: string | undefined;
 }
 
 /** The outcome for one principal. */
@@ -104,6 +124,12 @@ export interface PrincipalResult {
   readonly redelivered: readonly ChangeRecord[];
   /** The outbox after this run: changes some channel has not delivered (or deferred), oldest first. */
   readonly pending: readonly PendingChange[];
+  /** A baseline of a principal discovery found for the first time. */
+  readonly newPrincipal?: boolean;
+  /** The principal no longer exists in BigState: it was told as removed and its state archived. */
+  readonly principalRemoved?: PrincipalRemovedNotice;
+  /** What the principal listing says of it. */
+  readonly info?: PrincipalInfo;
 }
 
 /** The outcome of a run. */
@@ -115,8 +141,10 @@ export interface AuditSummary {
   readonly durationMs: number;
   /** In the order requested. */
   readonly principals: readonly PrincipalResult[];
-  /** True when every principal was audited and every change delivered (or deferred). */
+  /** True when every principal was audited, every change delivered (or deferred), and the run itself did not fail. */
   readonly ok: boolean;
+  /** A failure of the run itself beyond its principals (a principal listing that broke off). */
+  readonly runFailure?: { readonly reason: string; readonly errorName: string };
 }
 
 /** How long one failure notice may take once the work deadline has passed. */
@@ -159,13 +187,20 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   };
   const principals = [...new Set(request.principals)];
   const started = ctx.clock.now();
-  const limit = pLimit(request.concurrency ?? 4);
   ctx.logger.info('audit started', { principals: principals.length, dryRun: ctx.dryRun });
   const runFailure = await readApiKey(ctx);
-  const results = runFailure
-    ? principals.map((principal) => failedResult(principal, runFailure))
-    : await Promise.all(principals.map((principal) => limit(() => auditPrincipal(ctx, principal))));
-  if (!ctx.dryRun) await recordRun(ctx, runFailure);
+  let listingFailure: StageError | undefined;
+  let results: PrincipalResult[];
+  if (runFailure) {
+    results = principals.map((principal) => failedResult(principal, runFailure));
+  } else {
+    const discovery = discover(ctx, principals);
+    results = await drain(discovery.targets, request.concurrency ?? 4, (target) =>
+      auditPrincipal(ctx, target),
+    );
+    listingFailure = discovery.failure();
+  }
+  if (!ctx.dryRun) await recordRun(ctx, runFailure ?? listingFailure);
   const finished = ctx.clock.now();
   const summary: AuditSummary = {
     runId: request.runId,
@@ -174,7 +209,15 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
     principals: results,
-    ok: results.every((result) => result.status === 'ok'),
+    ok: listingFailure === undefined && results.every((result) => result.status === 'ok'),
+    ...(listingFailure === undefined
+      ? {}
+      : {
+          runFailure: {
+            reason: listingFailure.message,
+            errorName: listingFailure.error instanceof Error ? listingFailure.error.name : 'Error',
+          },
+        }),
   };
   ctx.logger.info('audit finished', {
     ok: summary.ok,
@@ -184,10 +227,116 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   return summary;
 }
 
+/** A principal to audit, and how the run came to it. */
+interface Target {
+  readonly principal: string;
+  /** What the listing says of it, when it was listed. */
+  readonly info?: PrincipalInfo | undefined;
+  /** Found in the principal listing (so it exists). */
+  readonly listed: boolean;
+  /** Named in the configuration or the invocation. */
+  readonly configured: boolean;
+  /** Has a state, matches the principal pattern, and a complete listing did not list it. */
+  readonly missing: boolean;
+}
+
+function infoOf(entry: PrincipalEntry): PrincipalInfo {
+  return {
+    type: typeof entry.type === 'number' ? entry.type : null,
+    displayName: typeof entry.name === 'string' && entry.name !== '' ? entry.name : null,
+  };
+}
+
+/**
+ * The principals of a run, as a stream: with a principal pattern, each principal of the listing as its page
+ * arrives (the listing advances only as fast as principals are audited: a listing of thousands is never held
+ * whole), then the configured ones it did not list, then, once the listing is complete, the principals that have
+ * a state, match the pattern and were not listed. A listing that breaks off is the run's failure: nothing is then
+ * taken as missing, and the configured principals are still audited.
+ */
+function discover(
+  ctx: RunContext,
+  configured: readonly string[],
+): { readonly targets: AsyncGenerator<Target>; failure(): StageError | undefined } {
+  let failure: StageError | undefined;
+  const named = new Set(configured);
+  async function* targets(): AsyncGenerator<Target, void, undefined> {
+    const seen = new Set<string>();
+    const pattern = ctx.request.principalPattern;
+    const directory = ctx.deps.directory;
+    let complete = false;
+    if (pattern !== undefined) {
+      try {
+        if (directory === undefined) throw new Error('discovery needs the BigState principal directory');
+        ctx.deadline.throwIfExpired();
+        for await (const entry of directory.listPrincipals({ pattern, deadline: ctx.deadline })) {
+          if (seen.has(entry.principal)) continue;
+          seen.add(entry.principal);
+          const configuredToo = named.has(entry.principal);
+          yield {
+            principal: entry.principal,
+            info: infoOf(entry),
+            listed: true,
+            configured: configuredToo,
+            missing: false,
+          };
+        }
+        complete = true;
+      } catch (error) {
+        failure = new StageError('listing the principals', error);
+        ctx.logger.error('the principal listing failed: no principal is taken as missing', {
+          reason: failure.message,
+        });
+      }
+    }
+    for (const principal of configured) {
+      if (seen.has(principal)) continue;
+      seen.add(principal);
+      yield { principal, listed: false, configured: true, missing: false };
+    }
+    if (!complete || pattern === undefined) return;
+    try {
+      for await (const principal of ctx.deps.store.principalsWithState({ signal: ctx.deadline.signal })) {
+        if (seen.has(principal) || !matchesPattern(principal, pattern)) continue;
+        seen.add(principal);
+        yield { principal, listed: false, configured: false, missing: true };
+      }
+    } catch (error) {
+      failure = new StageError('listing the principals that have a state', error);
+      ctx.logger.error('could not list the stored states: no principal is taken as missing', {
+        reason: failure.message,
+      });
+    }
+  }
+  return { targets: targets(), failure: () => failure };
+}
+
+/** Runs `work` on every item of a stream, `concurrency` at a time, pulling the next item only when one is free. */
+async function drain<T, R>(
+  source: AsyncIterator<T>,
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  let index = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const next = await source.next();
+      if (next.done === true) return;
+      const at = index++;
+      results[at] = await work(next.value);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return results;
+}
+
 /** Reads the API key once, before any principal; the failure of the run itself when it cannot. */
 async function readApiKey(ctx: RunContext): Promise<StageError | undefined> {
   const secret = ctx.deps.secret;
-  if (secret === undefined) return undefined;
+  // A time budget spent before the run began is no failure of the key: each principal then fails with
+  // "waiting to start", and the run-level record is not blamed on the secret.
+  if (secret === undefined || ctx.deadline.expired) return undefined;
   try {
     await stage(ctx, 'reading the API key', () =>
       secret.getApiKey({ refresh: false, signal: ctx.deadline.signal }),
@@ -309,7 +458,9 @@ function writeId(runId: string): string {
   return `${runId}/${randomUUID()}`;
 }
 
-async function auditPrincipal(ctx: RunContext, principal: string): Promise<PrincipalResult> {
+async function auditPrincipal(ctx: RunContext, target: Target): Promise<PrincipalResult> {
+  const { principal } = target;
+  let info = target.info;
   const { store } = ctx.deps;
   const signal = ctx.deadline.signal;
   let redelivered: ChangeRecord[] = [];
@@ -367,8 +518,30 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       }
     }
 
+    // A principal with a state that a complete listing did not list: gone from BigState, or a listing glitch?
+    const directory = ctx.deps.directory;
+    if (target.missing && directory !== undefined) {
+      const found = await stage(ctx, 'checking whether the principal still exists', () =>
+        directory.getPrincipal(principal, { deadline: ctx.deadline }),
+      );
+      if (found === undefined && state !== undefined && version !== undefined) {
+        return await retire(ctx, { principal, state, version, redelivered });
+      }
+      if (found !== undefined) info = infoOf(found);
+    }
+    info ??= state?.info;
+
     // 2. A complete walk, compared with the committed inventory.
     const first = await stage(ctx, 'walking the keys', () => walk(ctx, principal, ctx.request.pattern));
+    if (first.size === 0 && !target.listed && !target.missing && directory !== undefined) {
+      // BigState may answer an unknown principal with an empty list: only its lookup tells them apart.
+      const exists = await stage(ctx, 'checking that the principal exists', () =>
+        directory.getPrincipal(principal, { deadline: ctx.deadline }),
+      );
+      if (exists === undefined)
+        throw new StageError('checking that the principal exists', new PrincipalNotFoundError(principal));
+      info ??= infoOf(exists);
+    }
     const previous = state;
     const baseline = needsBaseline(previous, { pattern: ctx.pattern, host: ctx.host });
     let inventory: Inventory | readonly ApiKeyEntry[] = first;
@@ -402,10 +575,17 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       runId: ctx.request.runId,
       now,
     });
+    const newPrincipal =
+      baseline &&
+      target.listed &&
+      !target.configured &&
+      (previous === undefined || previous.awaitingBaseline === true);
     const record =
       baseline || added.length > 0 || removed.length > 0
         ? changeRecord(ctx, {
             principal,
+            info,
+            newPrincipal,
             previousVersion: version ?? null,
             baseline,
             names: next.keys.map((key) => key.name),
@@ -418,7 +598,7 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
     if (!ctx.dryRun) {
       // 3. The inventory and its change, committed together in one conditional write.
       const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
-      await commit({ ...next, pending }, 'storing the snapshot');
+      await commit({ ...next, pending, ...(info === undefined ? {} : { info }) }, 'storing the snapshot');
       outbox = pending;
       // 4. Then delivered, and marked delivered. Only the new change: the older ones had their turn in step 1
       // (a channel is offered each change once per run, and one that failed there is blocked here too).
@@ -428,7 +608,10 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
         deliveryErrors.push(...delivery.errors);
         if (delivery.changed) {
           const marked = [...older, ...delivery.pending];
-          await markDelivered({ ...next, pending: marked }, 'marking the change delivered');
+          await markDelivered(
+            { ...next, pending: marked, ...(info === undefined ? {} : { info }) },
+            'marking the change delivered',
+          );
           outbox = marked;
         }
       }
@@ -465,6 +648,8 @@ async function auditPrincipal(ctx: RunContext, principal: string): Promise<Princ
       ...(record ? { changeId: record.changeId } : {}),
       // A dry run writes nothing: there is no record to point at.
       ...(record && !ctx.dryRun ? { changeRecordLocation: record.changeRecordLocation } : {}),
+      ...(newPrincipal ? { newPrincipal: true } : {}),
+      ...(info === undefined ? {} : { info }),
       redelivered,
       pending: outbox,
     };
@@ -640,9 +825,77 @@ async function deliver(
   return { pending, changed, delivered, errors };
 }
 
+/** A principal to retire: its state as read (and its outbox delivered). */
+interface Retirement {
+  readonly principal: string;
+  readonly state: Snapshot;
+  readonly version: string;
+  readonly redelivered: ChangeRecord[];
+}
+
+/**
+ * A principal missing from a complete listing that BigState says does not exist (404): one `principal-removed`
+ * notice listing the keys it had (no per-key removal), on every channel, then its state archived (a conditional
+ * copy, then a conditional delete; the history stays). The notice goes first: were the archive to fail, the next
+ * run finds the principal missing again and tells it again (same removal id), where the other order could lose
+ * it. A dry run only reports it.
+ */
+async function retire(ctx: RunContext, retirement: Retirement): Promise<PrincipalResult> {
+  const { principal, state, version, redelivered } = retirement;
+  const removalId = `prm-${createHash('sha256')
+    .update(JSON.stringify([principal, version]))
+    .digest('hex')
+    .slice(0, 32)}`;
+  const notice: PrincipalRemovedNotice = {
+    kind: 'principal-removed',
+    removalId,
+    runId: ctx.request.runId,
+    principal,
+    ...(state.info === undefined ? {} : { info: state.info }),
+    keys: state.awaitingBaseline === true ? [] : state.keys.map((key) => key.name),
+    detectedAt: ctx.clock.now().toISOString(),
+    archiveLocation: ctx.deps.store.archiveLocation(principal, removalId),
+  };
+  if (!ctx.dryRun) {
+    const signal = ctx.deadline.signal;
+    await stage(ctx, 'publishing the principal removal', async () => {
+      const outcomes = await Promise.allSettled(
+        ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
+      );
+      const refused = outcomes.find(
+        (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+      );
+      if (refused !== undefined) throw refused.reason;
+    });
+    await stage(ctx, 'archiving the state', () =>
+      ctx.deps.store.archive(principal, version, removalId, { signal }),
+    );
+  }
+  ctx.logger.info('principal removed', {
+    principal,
+    dryRun: ctx.dryRun,
+    keyCount: notice.keys.length,
+    removalId,
+  });
+  return {
+    principal,
+    status: 'ok',
+    baseline: false,
+    keyCount: null,
+    added: [],
+    removed: [],
+    principalRemoved: notice,
+    ...(state.info === undefined ? {} : { info: state.info }),
+    redelivered,
+    pending: [],
+  };
+}
+
 /** What a change record is made of. */
 interface ChangeInput {
   readonly principal: string;
+  readonly info: PrincipalInfo | undefined;
+  readonly newPrincipal: boolean;
   readonly previousVersion: string | null;
   readonly baseline: boolean;
   /** Every name of the new inventory. */
@@ -676,6 +929,8 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
     counts: { added: input.added.length, removed: input.removed.length, total: input.names.length },
     snapshotLocation: ctx.deps.store.snapshotLocation(input.principal),
     changeRecordLocation: ctx.deps.store.changeRecordLocation(input.principal, id),
+    ...(input.newPrincipal ? { newPrincipal: true } : {}),
+    ...(input.info === undefined ? {} : { info: input.info }),
   };
 }
 
@@ -787,7 +1042,14 @@ export function assertAuditSucceeded(summary: AuditSummary): void {
   const failures = summary.principals
     .filter((result) => result.status === 'failed')
     .map((result) => ({ principal: result.principal, reason: result.reason ?? 'unknown' }));
-  if (failures.length > 0) throw new AuditRunFailedError(summary.runId, failures, summary.principals.length);
+  if (failures.length > 0 || summary.runFailure !== undefined) {
+    throw new AuditRunFailedError(
+      summary.runId,
+      failures,
+      summary.principals.length,
+      summary.runFailure?.reason,
+    );
+  }
 }
 
 /** What {@link acknowledgeDelivery} marks. */

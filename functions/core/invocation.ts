@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { InvalidRequestError } from '../commons/errors.js';
+import { matchesPattern } from '../commons/glob.js';
 import { quotedName } from '../commons/text.js';
 
 /** The `source` of the input the stack's schedule sends. */
@@ -20,6 +21,8 @@ export interface Invocation {
   /** The principals to audit: all configured ones unless a manual payload picked a subset. */
   readonly principals: readonly string[];
   readonly dryRun: boolean;
+  /** A full run (no subset picked): with a principal pattern, it also discovers principals. */
+  readonly full: boolean;
 }
 
 const manualSchema = z.strictObject({
@@ -112,11 +115,15 @@ function isScheduled(event: Record<string, unknown>): boolean {
  * @throws InvalidRequestError naming the field: a wrong type, an empty list, an unknown field, or a principal
  *   that is not configured.
  */
-export function parseInvocation(event: unknown, configured: readonly string[]): Invocation {
+export function parseInvocation(
+  event: unknown,
+  configured: readonly string[],
+  principalPattern?: string,
+): Invocation {
   if (!isRecord(event)) {
     throw new InvalidRequestError('(payload)', 'invalid invocation: the payload must be a JSON object');
   }
-  if (isScheduled(event)) return { trigger: 'schedule', principals: configured, dryRun: false };
+  if (isScheduled(event)) return { trigger: 'schedule', principals: configured, dryRun: false, full: true };
   const parsed = manualSchema.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -137,12 +144,26 @@ export function parseInvocation(event: unknown, configured: readonly string[]): 
     );
   }
   const principals = parsed.data.principals ?? configured;
-  const unknown = principals.filter((principal) => !configured.includes(principal));
+  // A subset may name configured principals, or principals the principal pattern covers (discovered ones).
+  const unknown = principals.filter(
+    (principal) =>
+      !configured.includes(principal) &&
+      (principalPattern === undefined || !matchesPattern(principal, principalPattern)),
+  );
   if (unknown.length > 0) {
+    const scope =
+      principalPattern === undefined
+        ? ''
+        : ` nor matched by the principal pattern ${quotedName(principalPattern)}`;
     throw new InvalidRequestError(
       'principals',
-      `invalid invocation: field "principals" names ${unknown.map((p) => quotedName(p)).join(', ')}, not configured for this audit`,
+      `invalid invocation: field "principals" names ${unknown.map((p) => quotedName(p)).join(', ')}, not configured for this audit${scope}`,
     );
   }
-  return { trigger: 'manual', principals: [...new Set(principals)], dryRun: parsed.data.dryRun ?? false };
+  return {
+    trigger: 'manual',
+    principals: [...new Set(principals)],
+    dryRun: parsed.data.dryRun ?? false,
+    full: parsed.data.principals === undefined,
+  };
 }

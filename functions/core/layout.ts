@@ -4,6 +4,7 @@
  *   snapshots/<principal>.json            the latest snapshot of a principal
  *   history/<principal>/<changeId>.json   every baseline and change, one immutable record each
  *   snapshots/.run.json                   the run-level record (failures of the run itself)
+ *   archive/<principal>/<archiveId>.json  the last state of a principal that no longer exists in BigState
  *
  * `<principal>` is the name percent-encoded (dots too), so `/`, `..`, spaces, `&`, `#` and non-ASCII
  * letters can neither escape the folder nor collide. A name whose encoded form is longer than
@@ -117,3 +118,26 @@ export function changeRecordKey(principal: string, changeId: string): string {
  * `%2E`), so no principal can have this key.
  */
 export const RUN_STATE_KEY = 'snapshots/.run.json';
+
+/** The key (relative path) of an archived state. */
+export function archiveKey(principal: string, archiveId: string): string {
+  return `archive/${principalSegment(principal)}/${archiveId}.json`;
+}
+
+/**
+ * The principal a state key names, when its segment says it (`undefined` for a hashed segment, whose state
+ * must be read for its name, and for anything that is not a principal's state, such as the run-level record).
+ */
+export function principalOfStateKey(
+  key: string,
+): { readonly principal?: string; readonly hashed: boolean } | undefined {
+  const match = /^snapshots\/([^/]+)\.json$/.exec(key);
+  const segment = match?.[1];
+  if (segment === undefined || segment.startsWith('.')) return undefined;
+  if (segment.includes(HASHED_SEGMENT_MARK)) return { hashed: true };
+  try {
+    return { principal: decodeURIComponent(segment), hashed: false };
+  } catch {
+    return undefined;
+  }
+}

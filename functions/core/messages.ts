@@ -8,7 +8,7 @@
  */
 import { displayName, displayText, quotedName } from '../commons/text.js';
 import { principalDigest } from './layout.js';
-import type { ChangeRecord, Notice } from './ports.js';
+import type { ChangeRecord, Notice, PrincipalInfo } from './ports.js';
 
 /** The EventBridge `source` of every event. */
 export const EVENT_SOURCE = 'bigstate.key-audit';
@@ -19,6 +19,7 @@ export const DETAIL_TYPES = {
   baseline: 'BigState Key Audit Baseline',
   failed: 'BigState Key Audit Failed',
   recovered: 'BigState Key Audit Recovered',
+  'principal-removed': 'BigState Principal Removed',
 } as const;
 
 /** What the subject and body call a notice about the whole run rather than one principal. */
@@ -26,7 +27,30 @@ const WHOLE_RUN = 'the whole run';
 
 /** The principal a notice is about; `null` for a notice about the whole run. */
 export function noticePrincipal(notice: Notice): string | null {
-  return notice.kind === 'failed' || notice.kind === 'recovered' ? notice.principal : notice.record.principal;
+  switch (notice.kind) {
+    case 'failed':
+    case 'recovered':
+    case 'principal-removed':
+      return notice.principal;
+    default:
+      return notice.record.principal;
+  }
+}
+
+/** BigState's principal types, by number. */
+const PRINCIPAL_TYPES: Readonly<Record<number, string>> = { 1: 'application', 2: 'user' };
+
+/**
+ * A principal for people, with what the listing says of it: `"tram_client" — Client for tram app (application)`.
+ * The display name comes from BigState: escaped like any name.
+ */
+export function principalLabel(principal: string, info: PrincipalInfo | undefined): string {
+  const name = info?.displayName ? ` — ${displayText(info.displayName)}` : '';
+  const type =
+    info?.type === null || info?.type === undefined
+      ? ''
+      : ` (${PRINCIPAL_TYPES[info.type] ?? `type ${info.type}`})`;
+  return `${quotedName(principal)}${name}${type}`;
 }
 
 /** SNS takes 256 KiB (message, subject and attributes together); keep a margin for the envelope. */
@@ -127,9 +151,16 @@ function subjectParts(notice: Notice): [string, string] {
       return ['BigState key audit FAILED for ', ''];
     case 'recovered':
       return ['BigState key audit recovered for ', ''];
+    case 'principal-removed':
+      return [
+        'BigState principal removed: ',
+        ` (${notice.keys.length} ${notice.keys.length === 1 ? 'key' : 'keys'})`,
+      ];
     case 'baseline':
       return [
-        'BigState key audit baseline for ',
+        notice.record.newPrincipal === true
+          ? 'BigState key audit: new principal '
+          : 'BigState key audit baseline for ',
         ` (${notice.record.counts.total} ${notice.record.counts.total === 1 ? 'key' : 'keys'})`,
       ];
     case 'changed':
@@ -198,17 +229,32 @@ export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
       `Detected at: ${displayText(notice.detectedAt)}`,
     ].join('\n');
   }
+  if (notice.kind === 'principal-removed') {
+    const where = displayText(notice.archiveLocation);
+    const header = `Principal ${principalLabel(notice.principal, notice.info)} no longer exists in BigState: it was missing from the principal listing, and BigState answers 404 for it. It had ${notice.keys.length} key(s); no key is reported removed one by one.`;
+    const footer = [
+      `Removal id: ${displayText(notice.removalId)}`,
+      `Run id: ${displayText(notice.runId)}`,
+      `Detected at: ${displayText(notice.detectedAt)}`,
+      `Archived state: ${where}`,
+    ].join('\n');
+    const budget = Math.max(0, maxBytes - bytes(header) - bytes(footer) - 16 - (80 + bytes(where)));
+    return [header, '', listNames('Keys it had', '-', notice.keys, budget, where), '', footer].join('\n');
+  }
   const record = notice.record;
   const footer = footerLines(record).join('\n');
+  const who = principalLabel(record.principal, record.info);
   if (notice.kind === 'baseline') {
     return [
-      `First audit of principal ${quotedName(record.principal)}${patternText(record)}: ${record.counts.total} key(s) recorded as the baseline.`,
+      record.newPrincipal === true
+        ? `New principal ${who}${patternText(record)}, found by discovery: ${record.counts.total} key(s) recorded as its baseline.`
+        : `First audit of principal ${who}${patternText(record)}: ${record.counts.total} key(s) recorded as the baseline.`,
       'Later runs report keys added and removed against it.',
       '',
       footer,
     ].join('\n');
   }
-  const header = `API keys of principal ${quotedName(record.principal)}${patternText(record)} changed: ${record.counts.added} added, ${record.counts.removed} removed.`;
+  const header = `API keys of principal ${who}${patternText(record)} changed: ${record.counts.added} added, ${record.counts.removed} removed.`;
   const where = displayText(record.changeRecordLocation);
   // Blank lines, and room for two "... and N more: the full list is in <location>" lines, which name the
   // location: an S3 key may be 1 KB long.
@@ -281,6 +327,22 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
     const { runId, principal, detectedAt, failingSince } = notice;
     return { detailType, detail: JSON.stringify({ runId, principal, detectedAt, failingSince }) };
   }
+  if (notice.kind === 'principal-removed') {
+    const { removalId, runId, principal, detectedAt, archiveLocation, keys } = notice;
+    const common = {
+      removalId,
+      runId,
+      principal,
+      ...(notice.info === undefined ? {} : { principalInfo: notice.info }),
+      detectedAt,
+      counts: { total: keys.length },
+      archiveLocation,
+    };
+    const full = JSON.stringify({ ...common, keys, truncated: false });
+    if (bytes(full) + bytes(EVENT_SOURCE) + bytes(detailType) <= maxBytes)
+      return { detailType, detail: full };
+    return { detailType, detail: JSON.stringify({ ...common, keys: [], truncated: true }) };
+  }
   const record = notice.record;
   const common = {
     changeId: record.changeId,
@@ -291,8 +353,11 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
     counts: record.counts,
     snapshotLocation: record.snapshotLocation,
     changeRecordLocation: record.changeRecordLocation,
+    ...(record.info === undefined ? {} : { principalInfo: record.info }),
   };
-  if (notice.kind === 'baseline') return { detailType, detail: JSON.stringify(common) };
+  if (notice.kind === 'baseline') {
+    return { detailType, detail: JSON.stringify({ ...common, newPrincipal: record.newPrincipal === true }) };
+  }
   const full = JSON.stringify({ ...common, added: record.added, removed: record.removed, truncated: false });
   const overhead = bytes(EVENT_SOURCE) + bytes(detailType);
   if (bytes(full) + overhead <= maxBytes) return { detailType, detail: full };

@@ -57,6 +57,16 @@ export interface Snapshot {
    * nothing, and its first complete walk is a baseline.
    */
   readonly awaitingBaseline?: true | undefined;
+  /** What BigState's principal listing says of the principal (discovery), kept for the notices. */
+  readonly info?: PrincipalInfo | undefined;
+}
+
+/** A principal as BigState's listing describes it. */
+export interface PrincipalInfo {
+  /** BigState's `type`: 1 = application, 2 = user; `null` when not given. */
+  readonly type: number | null;
+  /** BigState's display `name` (data from BigState: escaped wherever people read it); `null` when not given. */
+  readonly displayName: string | null;
 }
 
 /** Why a principal (or the run itself) is failing, as the failure notices compare it. */
@@ -116,6 +126,10 @@ export interface ChangeRecord {
   readonly counts: { readonly added: number; readonly removed: number; readonly total: number };
   readonly snapshotLocation: string;
   readonly changeRecordLocation: string;
+  /** A baseline of a principal that discovery found for the first time. */
+  readonly newPrincipal?: boolean | undefined;
+  /** What the principal listing says of the principal, when discovery found it. */
+  readonly info?: PrincipalInfo | undefined;
 }
 
 /** What every call to the outside world takes: the signal that ends it (the run's deadline). */
@@ -149,6 +163,19 @@ export interface SnapshotStore {
   ): Promise<{ readonly state: RunState; readonly version: string } | undefined>;
   /** Replaces the run-level record conditionally, as `write`; returns the new version. */
   writeRunState(state: RunState, expectedVersion: string | undefined, options?: CallOptions): Promise<string>;
+  /**
+   * Every principal that has a state, each once, in no particular order (the run-level record excluded).
+   * Throws StorageError.
+   */
+  principalsWithState(options?: CallOptions): AsyncIterable<string>;
+  /**
+   * Moves a principal's state into the archive: a copy to {@link archiveLocation} (only if the state is still
+   * `version` and the archive does not hold one under that id yet), then a delete of the state (only if it is
+   * still `version`). The history stays. Throws ConcurrentWriteError when the state changed, StorageError.
+   */
+  archive(principal: string, version: string, archiveId: string, options?: CallOptions): Promise<void>;
+  /** Where an archived state lives, for messages. */
+  archiveLocation(principal: string, archiveId: string): string;
   /** Where the latest snapshot of a principal lives (e.g. `s3://bucket/key`), for messages. */
   snapshotLocation(principal: string): string;
   /** Where a change record lives, for messages. */
@@ -183,12 +210,28 @@ export interface RecoveredNotice {
   readonly failingSince: string;
 }
 
+/** A principal that has a state, was missing from a complete listing, and that BigState says does not exist. */
+export interface PrincipalRemovedNotice {
+  readonly kind: 'principal-removed';
+  /** Deterministic (the principal and the version of its state): deduplicate a notice told again on it. */
+  readonly removalId: string;
+  readonly runId: string;
+  readonly principal: string;
+  readonly info?: PrincipalInfo | undefined;
+  /** The names of the keys it had, sorted. */
+  readonly keys: readonly string[];
+  readonly detectedAt: string;
+  /** Where its state was archived (the history stays where it was). */
+  readonly archiveLocation: string;
+}
+
 /** Something worth telling people and machines about. */
 export type Notice =
   | { readonly kind: 'changed'; readonly record: ChangeRecord }
   | { readonly kind: 'baseline'; readonly record: ChangeRecord }
   | FailureNotice
-  | RecoveredNotice;
+  | RecoveredNotice
+  | PrincipalRemovedNotice;
 
 /**
  * One way notices reach people or machines (SNS, EventBridge, the terminal). Resolves when the channel took the

@@ -174,6 +174,19 @@ export function parseRunState(text: string, location: string): RunState {
   return result.data as RunState;
 }
 
+/**
+ * The `principal` a state's text names, without validating the rest: how a store lists the principal of a
+ * hashed segment, whose name the key does not say. `undefined` when the text names none.
+ */
+export function principalNamedIn(text: string): string | undefined {
+  try {
+    const principal = (JSON.parse(text) as { principal?: unknown } | null)?.principal;
+    return typeof principal === 'string' ? principal : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Snapshots and records are stored as compact JSON with a final newline. */
 export function serialize(value: unknown): string {
   return `${JSON.stringify(value)}\n`;

@@ -22,6 +22,10 @@ export interface PrincipalOutcome {
   readonly redeliveredChangeIds: readonly string[];
   /** Changes committed and not yet delivered on every channel: the next run delivers them. */
   readonly pendingChangeIds: readonly string[];
+  /** A baseline of a principal that discovery found for the first time. */
+  readonly newPrincipal: boolean;
+  /** The principal no longer exists in BigState: told as removed (with the keys it had), its state archived. */
+  readonly principalRemoved: boolean;
 }
 
 /** The result of one run. */
@@ -32,6 +36,8 @@ export interface AuditResult {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
+  /** Why the run itself failed beyond its principals (a principal listing that broke off); `null` when it did not. */
+  readonly runFailure: { readonly reason: string; readonly errorName: string } | null;
   readonly principals: readonly PrincipalOutcome[];
 }
 
@@ -44,6 +50,7 @@ export function toAuditResult(summary: AuditSummary, maxNames = Number.POSITIVE_
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
     durationMs: summary.durationMs,
+    runFailure: summary.runFailure ?? null,
     principals: summary.principals.map((result) => ({
       principal: result.principal,
       status: result.status,
@@ -61,6 +68,8 @@ export function toAuditResult(summary: AuditSummary, maxNames = Number.POSITIVE_
       keysTruncated: result.added.length > maxNames || result.removed.length > maxNames,
       redeliveredChangeIds: result.redelivered.map((record) => record.changeId),
       pendingChangeIds: result.pending.map((entry) => entry.record.changeId),
+      newPrincipal: result.newPrincipal === true,
+      principalRemoved: result.principalRemoved !== undefined,
     })),
   };
 }

@@ -2,9 +2,24 @@
  * Snapshots and change records in S3 (layout: `functions/core/layout.ts`). Snapshot writes are
  * conditional, so a concurrent writer can never be overwritten silently.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
-import { changeRecordKey, RUN_STATE_KEY, snapshotKey } from '../../core/layout.js';
+import {
+  archiveKey,
+  changeRecordKey,
+  principalOfStateKey,
+  RUN_STATE_KEY,
+  snapshotKey,
+} from '../../core/layout.js';
 import type {
   CallOptions,
   ChangeRecord,
@@ -13,7 +28,7 @@ import type {
   SnapshotStore,
   StoredSnapshot,
 } from '../../core/ports.js';
-import { parseRunState, parseSnapshot, serialize } from '../../core/records.js';
+import { parseRunState, parseSnapshot, principalNamedIn, serialize } from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
   return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
@@ -67,6 +82,100 @@ export class S3SnapshotStore implements SnapshotStore {
     options: CallOptions = {},
   ): Promise<string> {
     return this.#put(RUN_STATE_KEY, serialize(state), expectedVersion, options);
+  }
+
+  archiveLocation(principal: string, archiveId: string): string {
+    return this.#location(archiveKey(principal, archiveId));
+  }
+
+  async *principalsWithState(options: CallOptions = {}): AsyncGenerator<string, void, undefined> {
+    const abortSignal = options.signal;
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.#client.send(
+          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: 'snapshots/', ContinuationToken: token }),
+          { abortSignal },
+        );
+      } catch (error) {
+        const cause = abortedBy(abortSignal, error);
+        throw new StorageError(`could not list ${this.#location('snapshots/')}: ${describeError(cause)}`, {
+          cause,
+        });
+      }
+      for (const object of page.Contents ?? []) {
+        const key = object.Key ?? '';
+        const named = principalOfStateKey(key);
+        if (named === undefined) continue;
+        if (named.principal !== undefined) {
+          yield named.principal;
+          continue;
+        }
+        // A hashed segment does not say its name: the state does.
+        const found = await this.#get(key, options);
+        const principal = found && principalNamedIn(found.text);
+        if (principal !== undefined) yield principal;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async archive(
+    principal: string,
+    version: string,
+    archiveId: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const abortSignal = options.signal;
+    const source = snapshotKey(principal);
+    const target = archiveKey(principal, archiveId);
+    try {
+      await this.#client.send(
+        new CopyObjectCommand({
+          Bucket: this.#bucket,
+          Key: target,
+          CopySource: `${this.#bucket}/${source.split('/').map(encodeURIComponent).join('/')}`,
+          CopySourceIfMatch: version,
+          IfNoneMatch: '*',
+        }),
+        { abortSignal },
+      );
+    } catch (error) {
+      // 412: the state changed since it was read (the delete below then refuses too), or an earlier try of this
+      // very move copied it already (same archive id, same state version). Either way, the delete decides.
+      if (status(error) !== 412) {
+        const cause = abortedBy(abortSignal, error);
+        throw new StorageError(
+          `could not archive ${this.snapshotLocation(principal)}: ${describeError(cause)}`,
+          {
+            cause,
+          },
+        );
+      }
+    }
+    try {
+      await this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.#bucket, Key: source, IfMatch: version }),
+        {
+          abortSignal,
+        },
+      );
+    } catch (error) {
+      if (isPreconditionFailure(error)) {
+        throw new ConcurrentWriteError(
+          `${this.snapshotLocation(principal)} changed since this run read it (conditional delete refused)`,
+          { cause: error },
+        );
+      }
+      const cause = abortedBy(abortSignal, error);
+      throw new StorageError(
+        `could not delete ${this.snapshotLocation(principal)}: ${describeError(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
   }
 
   #location(key: string): string {

@@ -5,10 +5,16 @@
  * lock (`state-lock.ts`): without it the check-then-rename below would race.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
-import { changeRecordKey, RUN_STATE_KEY, snapshotKey } from '../../core/layout.js';
+import {
+  archiveKey,
+  changeRecordKey,
+  principalOfStateKey,
+  RUN_STATE_KEY,
+  snapshotKey,
+} from '../../core/layout.js';
 import type {
   CallOptions,
   ChangeRecord,
@@ -17,9 +23,10 @@ import type {
   SnapshotStore,
   StoredSnapshot,
 } from '../../core/ports.js';
-import { parseRunState, parseSnapshot, serialize } from '../../core/records.js';
+import { parseRunState, parseSnapshot, principalNamedIn, serialize } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
+const versionOf = version;
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -39,6 +46,56 @@ export class FileSnapshotStore implements SnapshotStore {
 
   changeRecordLocation(principal: string, changeId: string): string {
     return join(this.#root, changeRecordKey(principal, changeId));
+  }
+
+  archiveLocation(principal: string, archiveId: string): string {
+    return join(this.#root, archiveKey(principal, archiveId));
+  }
+
+  async *principalsWithState(options: CallOptions = {}): AsyncGenerator<string, void, undefined> {
+    options.signal?.throwIfAborted();
+    let files: string[];
+    try {
+      files = await readdir(join(this.#root, 'snapshots'));
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw new StorageError(`could not list ${join(this.#root, 'snapshots')}: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
+    for (const file of files.sort()) {
+      const named = principalOfStateKey(`snapshots/${file}`);
+      if (named === undefined) continue;
+      if (named.principal !== undefined) {
+        yield named.principal;
+        continue;
+      }
+      // A hashed file name does not say its name: the state does.
+      const text = await this.#readText(join(this.#root, 'snapshots', file));
+      const principal = text === undefined ? undefined : principalNamedIn(text);
+      if (principal !== undefined) yield principal;
+    }
+  }
+
+  async archive(
+    principal: string,
+    version: string,
+    archiveId: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    options.signal?.throwIfAborted();
+    const location = this.snapshotLocation(principal);
+    const text = await this.#readText(location);
+    if (text === undefined || versionOf(text) !== version) {
+      throw new ConcurrentWriteError(`${location} changed since this run read it (archive refused)`);
+    }
+    const target = this.archiveLocation(principal, archiveId);
+    if ((await this.#readText(target)) === undefined) await this.#writeAtomically(target, text);
+    try {
+      await rm(location);
+    } catch (error) {
+      throw new StorageError(`could not delete ${location}: ${describeError(error)}`, { cause: error });
+    }
   }
 
   async read(principal: string, options: CallOptions = {}): Promise<StoredSnapshot | undefined> {
