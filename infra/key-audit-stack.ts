@@ -22,9 +22,10 @@ export interface KeyAuditStackProps extends StackProps {
 }
 
 /**
- * The BigState key audit stack. Reads `bigstateHost`, `principals`, `pattern`, `schedule`, `apiKeySecretName`
- * and `notificationEmails` from the CDK context.
- * @throws ConfigurationError when a context value is missing or invalid, naming the key.
+ * The BigState key audit stack. Reads the contract's context keys (`bigstateHost`, `principals`, `pattern`,
+ * `schedule`, `apiKeySecretName`, `notificationEmails`, ...; see `CONTEXT_KEYS`) from the CDK context, and
+ * refuses any other key but CDK's own.
+ * @throws ConfigurationError when a context key is unknown, or a value missing or invalid, naming the key.
  */
 export class KeyAuditStack extends Stack {
   /** The audit itself. */
@@ -35,8 +36,13 @@ export class KeyAuditStack extends Stack {
       description: 'BigState key audit: scheduled inventory of BigState API keys, with change notifications',
       ...props,
     });
-    const config = readKeyAuditContext(this.node);
-    this.audit = new KeyAudit(this, 'KeyAudit', { ...config, ...props.keyAudit });
+    const { principals, ...config } = readKeyAuditContext(this.node);
+    this.audit = new KeyAudit(this, 'KeyAudit', {
+      ...config,
+      // None listed (only a principalPattern): left out, so the construct says what it needs.
+      ...(principals.length > 0 ? { principals } : {}),
+      ...props.keyAudit,
+    });
 
     const functionName = this.audit.function.functionName;
     const invoke = (payload: string, outfile: string) =>

@@ -1,35 +1,18 @@
 /**
  * The `KeyAudit` construct: everything one BigState key audit needs, reusable in any stack.
+ *
+ * One concern per part, each in its own module or method: the API-key secret, storage
+ * (`key-audit-storage.ts`), notifications (`key-audit-notifications.ts`), the function, the schedule, alarms
+ * (`key-audit-alarms.ts`) and the dashboard (`key-audit-dashboard.ts`). Every part creates its resources in
+ * this construct with the ids they have always had, so their logical ids never change (a new logical id
+ * would replace the resource on deploy: for the snapshot bucket, the audit trail).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  ArnFormat,
-  Aws,
-  type CfnResource,
-  Duration,
-  RemovalPolicy,
-  SecretValue,
-  Stack,
-  Validations,
-} from 'aws-cdk-lib';
-import {
-  Alarm,
-  AlarmStatusWidget,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  type IMetric,
-  Metric,
-  SearchExpression,
-  Stats,
-  TextWidget,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Aws, type CfnResource, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import { AnyPrincipal, Effect, Grant, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   ApplicationLogLevel,
   Architecture,
@@ -40,39 +23,41 @@ import {
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { ContextAttribute, Schedule, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC } from '../functions/adapters/aws/metrics.js';
 import { SCHEDULE_SOURCE } from '../functions/core/invocation.js';
-import { changeRecordKey, snapshotKey } from '../functions/core/layout.js';
-import { ConfigurationError, resolveKeyAuditConfig } from './config.js';
-import { heartbeatWindow, parseSchedule } from './schedule.js';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './audit-metrics.js';
+import { ConfigurationError, type KeyAuditConfig, resolveKeyAuditConfig } from './config.js';
+import { type AuditAlarms, createAuditAlarms } from './key-audit-alarms.js';
+import { createAuditDashboard } from './key-audit-dashboard.js';
+import { createNotificationTopic } from './key-audit-notifications.js';
+import {
+  createSnapshotStorage,
+  grantSnapshotAccess,
+  HISTORY_PREFIX,
+  SNAPSHOTS_PREFIX,
+} from './key-audit-storage.js';
+import { acknowledge } from './nag.js';
+import { type HeartbeatWindow, heartbeatWindow, type ParsedSchedule, parseSchedule } from './schedule.js';
 
-/** Names the Lambda code relies on: the Powertools service and the metrics it emits. */
-export const SERVICE_NAME = 'bigstate-key-audit';
-/** CloudWatch namespace of the function's metrics (Powertools `POWERTOOLS_METRICS_NAMESPACE`). */
-export const METRICS_NAMESPACE = 'BigStateKeyAudit';
+/** Names the Lambda code relies on: the Powertools service and the namespace of the metrics it emits. */
+/** Where the function keeps snapshots and change records. */
 /** `source` of the input the schedule sends to the function. */
-export { SCHEDULE_SOURCE };
-
-/** The first path segment of a key, with its slash: the bucket's layout comes from the function's own code. */
-const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
-/** Where the function keeps the latest snapshot per principal (`functions/core/layout.ts`). */
-export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
-/** Where the function keeps its change records, each written once (`functions/core/layout.ts`). */
-export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
+export { HISTORY_PREFIX, METRICS_NAMESPACE, SCHEDULE_SOURCE, SERVICE_NAME, SNAPSHOTS_PREFIX };
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_ENTRY = join(PROJECT_ROOT, 'functions', 'audit.ts');
 const FUNCTION_TIMEOUT = Duration.minutes(5);
 
-/** Properties of a {@link KeyAudit}. The first six are the contract's configuration keys. */
+/**
+ * Properties of a {@link KeyAudit}. `bigstateHost` to `maxKeyAgeDays` are the contract's configuration keys
+ * (validated as the CDK context is); the rest are the construct's own.
+ */
 export interface KeyAuditProps {
   /**
    * BigState base URL, e.g. `https://api.bigstate.dev`. `https` only; plain `http` for loopback hosts alone.
@@ -81,9 +66,16 @@ export interface KeyAuditProps {
   readonly bigstateHost: string;
   /**
    * The principals whose keys are audited: distinct, non-empty names (spaces, `&`, `#`, non-ASCII letters are
-   * fine).
+   * fine). Required for now: this version's function audits the listed principals only.
+   * @default - none; the contract allows that with `principalPattern`, which this version refuses (see there)
    */
-  readonly principals: readonly string[];
+  readonly principals?: readonly string[];
+  /**
+   * Glob of principals to discover each run (`x`, `*x`, `x*`, `*x*` or `*`). Accepted and validated, but not
+   * used yet: this version's function does not discover principals, so `principals` must still be listed.
+   * @default - no discovery
+   */
+  readonly principalPattern?: string;
   /**
    * Glob passed to `apikey/match`: `x`, `*x`, `x*` or `*x*`.
    * @default - no pattern: every key
@@ -105,6 +97,24 @@ export interface KeyAuditProps {
    */
   readonly notificationEmails?: readonly string[];
   /**
+   * Run each schedule tick as a Step Functions Distributed Map over the principals. Accepted and validated,
+   * but not used yet: this version always runs the audit in one function invocation.
+   * @default false
+   */
+  readonly fanOut?: boolean;
+  /**
+   * The most BigState requests open at once across the whole run (a whole number, at least 1). Accepted and
+   * validated, but not used yet: this version's function keeps its own fixed limit.
+   * @default 16
+   */
+  readonly maxRequestsInFlight?: number;
+  /**
+   * Keys older than this many days are reported once as stale (a whole number, at least 1). Accepted and
+   * validated, but not used yet: this version's function does not check key ages.
+   * @default - no age check
+   */
+  readonly maxKeyAgeDays?: number;
+  /**
    * The event bus the function publishes change events to.
    * @default 'default'
    */
@@ -122,7 +132,8 @@ export interface KeyAuditProps {
    */
   readonly historyRetention?: Duration;
   /**
-   * Retention of the function's log group.
+   * Retention of the function's log group. The dashboard's key counts per principal come from these logs:
+   * it shows nothing older.
    * @default RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: RetentionDays;
@@ -137,6 +148,12 @@ export interface KeyAuditProps {
    * @default - `functions/audit.ts` of this project
    */
   readonly entry?: string;
+  /**
+   * Prefix of the alarm names (`<prefix>-audit-errors`, ...). Alarm names are unique per account and region:
+   * give each audit its own when a stack holds more than one.
+   * @default - the stack name
+   */
+  readonly alarmNamePrefix?: string;
 }
 
 /**
@@ -151,6 +168,8 @@ export interface KeyAuditProps {
 export class KeyAudit extends Construct {
   /** The audit function. */
   readonly function: NodejsFunction;
+  /** The function's log group: its structured logs, the source of the dashboard's key counts per principal. */
+  readonly logGroup: LogGroup;
   /** Snapshots (`snapshots/`) and change records (`history/`). */
   readonly bucket: Bucket;
   /** Server access logs of {@link bucket}. */
@@ -167,151 +186,83 @@ export class KeyAudit extends Construct {
   readonly scheduleDeadLetterQueue: Queue;
   /** Where Lambda puts asynchronous invocations that failed. */
   readonly failureQueue: Queue;
-  /** Every alarm; each notifies {@link topic}. */
+  /** Every alarm; each notifies {@link topic} when it fires and when it clears. */
   readonly alarms: readonly Alarm[];
-  /** Keys per principal, changes, failures, durations and Lambda health. */
+  /** Key counts per principal (from the logs), run totals, changes, failures, durations and Lambda health. */
   readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: KeyAuditProps) {
     super(scope, id);
     const config = resolveKeyAuditConfig(props);
+    if (config.principals.length === 0) {
+      // The contract lets principalPattern stand alone; this version's function cannot discover principals yet,
+      // and would fail at every cold start for want of a principal list.
+      throw new ConfigurationError(
+        'invalid configuration:\n  - principals is required: principalPattern is accepted, but this version does not discover principals yet; list them in principals',
+      );
+    }
     const parsedSchedule = parseSchedule(config.schedule);
     if ('problem' in parsedSchedule) throw new ConfigurationError(`schedule ${parsedSchedule.problem}`);
     const heartbeat = heartbeatOf(props.heartbeatPeriod ?? parsedSchedule.interval ?? Duration.days(1));
 
-    // --- The API key -------------------------------------------------------------------------------------
-    if (config.apiKeySecretName !== undefined) {
-      this.secret = Secret.fromSecretNameV2(this, 'ApiKeySecret', config.apiKeySecretName);
-    } else {
-      const secret = new Secret(this, 'ApiKeySecret', {
-        description: 'BigState API key for the key audit: {"apiKey": "<key>"} (or the raw key)',
-        // Not a leak: this is a fixed, empty template, the same in every deployment, not a credential. The user
-        // writes the real key with `put-secret-value`, which CloudFormation never sees; and since this template
-        // value never changes, a later deployment never overwrites it. Never a generated random value: a
-        // random string would be a "key" that BigState rejects, hiding that the secret was never filled.
-        secretStringValue: SecretValue.unsafePlainText(JSON.stringify({ apiKey: '' })),
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      acknowledge(secret, {
-        'AwsSolutions-SMG4':
-          'BigState API keys are issued in BigState, not by an AWS rotation function; rotation is a documented manual step (put-secret-value), and the function re-reads the secret on a 401.',
-      });
-      this.secret = secret;
-    }
-
-    // --- Storage -----------------------------------------------------------------------------------------
-    // SSE-S3 rather than KMS: the objects hold key names and counts, never the API key; access is controlled by
-    // IAM alone (only the function's role), and SSE-S3 has no per-request KMS charges or key policy to keep.
-    // The access-log bucket must use SSE-S3 anyway: S3 server access logging cannot write to SSE-KMS buckets.
-    this.accessLogsBucket = new Bucket(this, 'AccessLogsBucket', {
-      encryption: BucketEncryption.S3_MANAGED,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      // Object ownership left to CDK: with the serverAccessLogsUseBucketPolicy flag, logs arrive through a bucket
-      // policy and S3's default (bucket owner enforced) applies; without it, CDK needs the ObjectWriter ACL setup.
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [
-        {
-          id: 'expire-access-logs',
-          expiration: Duration.days(365),
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-      ],
+    this.secret = this.#apiKeySecret(config);
+    const storage = createSnapshotStorage(this, {
+      historyRetention: props.historyRetention ?? Duration.days(365),
     });
-    // Not logged itself (that would log the log deliveries); cdk-nag's S1 knows a bucket that is another's log
-    // target, so there is nothing to acknowledge.
-
-    this.bucket = new Bucket(this, 'SnapshotBucket', {
-      versioned: true,
-      encryption: BucketEncryption.S3_MANAGED,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      // Snapshots and the change history are the audit trail: deleting the stack must not delete them.
-      removalPolicy: RemovalPolicy.RETAIN,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'snapshot-bucket/',
-      lifecycleRules: [
-        {
-          // Every run overwrites snapshots: keep replaced versions 90 days for recovery, then let them go.
-          id: 'expire-noncurrent-versions',
-          noncurrentVersionExpiration: Duration.days(90),
-          expiredObjectDeleteMarker: true,
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-        {
-          id: 'expire-history',
-          prefix: HISTORY_PREFIX,
-          expiration: props.historyRetention ?? Duration.days(365),
-        },
-      ],
-    });
-
-    // --- Notifications -----------------------------------------------------------------------------------
-    // A customer managed key, not alias/aws/sns: the AWS managed key's policy cannot be changed, so CloudWatch
-    // alarms (which notify this topic) could not publish to a topic encrypted with it.
-    const topicKey = new Key(this, 'TopicKey', {
-      description: 'Encrypts the BigState key audit topic',
-      enableKeyRotation: true,
-      // The key protects messages in flight only (SNS keeps nothing after delivery): nothing to keep it for.
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(7),
-    });
-    // CloudWatch calls KMS itself when an alarm notifies the topic. Only for alarms of this account and region
-    // (confused-deputy protection): not for an alarm elsewhere that names this topic. `alarm:*` rather than
-    // the alarms' own ARNs, which would make the key depend on the alarms, which depend on the topic, which
-    // depends on the key.
-    const alarmsHere = {
-      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-      ArnLike: {
-        'aws:SourceArn': Stack.of(this).formatArn({
-          service: 'cloudwatch',
-          resource: 'alarm',
-          resourceName: '*',
-          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        }),
-      },
-    };
-    topicKey.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'CloudWatchAlarmsOfThisAccountNotifyTheTopic',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'], // in a key policy, "*" is this key
-        conditions: alarmsHere,
-      }),
-    );
-    this.topic = new Topic(this, 'Topic', {
-      displayName: 'BigState key audit',
-      masterKey: topicKey,
-      enforceSSL: true,
-    });
-    // enforceSSL gives the topic its own policy, which replaces SNS's default one (that let this account's
-    // CloudWatch publish): without this statement an alarm fails with "no resource-based policy allows the
-    // SNS:Publish action", and nobody hears of it.
-    this.topic.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'CloudWatchAlarmsOfThisAccountPublish',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions: alarmsHere,
-      }),
-    );
-    for (const email of config.notificationEmails) {
-      this.topic.addSubscription(new EmailSubscription(email));
-    }
-    if (config.notificationEmails.length > 0) {
-      acknowledge(this.topic, {
-        'Serverless-SNSRedrivePolicy':
-          'The only subscriptions are e-mail addresses of people. An e-mail SNS cannot deliver is not the only copy: every baseline and key change is also kept in S3 (history/) and put on EventBridge, a failed principal is put on EventBridge and fails the invocation, and an alarm keeps its state and history in CloudWatch.',
-      });
-    }
+    this.bucket = storage.bucket;
+    this.accessLogsBucket = storage.accessLogsBucket;
+    this.topic = createNotificationTopic(this, { notificationEmails: config.notificationEmails });
     this.eventBus = EventBus.fromEventBusName(this, 'Bus', props.eventBusName ?? 'default');
 
-    // --- The function ------------------------------------------------------------------------------------
+    const { fn, logGroup, failureQueue } = this.#function(config, props);
+    this.function = fn;
+    this.logGroup = logGroup;
+    this.failureQueue = failureQueue;
+    this.#grantFunctionAccess();
+
+    const schedule = this.#schedule(config.schedule, parsedSchedule);
+    this.schedule = schedule.schedule;
+    this.scheduleDeadLetterQueue = schedule.deadLetterQueue;
+
+    const alarms = this.#alarms(props.alarmNamePrefix ?? Stack.of(this).stackName, heartbeat);
+    this.alarms = Object.values(alarms);
+
+    const principals = `${config.principals.length} principal(s)`;
+    this.dashboard = createAuditDashboard(this, {
+      function: this.function,
+      logGroup: this.logGroup,
+      alarms: this.alarms,
+      period: heartbeat.period,
+      summary: `${principals}, schedule \`${config.schedule}\`.`,
+    });
+  }
+
+  /** The API-key secret: the one named, or a new one holding the empty template for the user to fill. */
+  #apiKeySecret(config: KeyAuditConfig): ISecret {
+    if (config.apiKeySecretName !== undefined) {
+      return Secret.fromSecretNameV2(this, 'ApiKeySecret', config.apiKeySecretName);
+    }
+    const secret = new Secret(this, 'ApiKeySecret', {
+      description: 'BigState API key for the key audit: {"apiKey": "<key>"} (or the raw key)',
+      // Not a leak: this is a fixed, empty template, the same in every deployment, not a credential. The user
+      // writes the real key with `put-secret-value`, which CloudFormation never sees; and since this template
+      // value never changes, a later deployment never overwrites it. Never a generated random value: a
+      // random string would be a "key" that BigState rejects, hiding that the secret was never filled.
+      secretStringValue: SecretValue.unsafePlainText(JSON.stringify({ apiKey: '' })),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(secret, {
+      'AwsSolutions-SMG4':
+        'BigState API keys are issued in BigState, not by an AWS rotation function; rotation is a documented manual step (put-secret-value), and the function re-reads the secret on a 401.',
+    });
+    return secret;
+  }
+
+  /** The function, its own role and log group, and the queue for its failed asynchronous invocations. */
+  #function(
+    config: KeyAuditConfig,
+    props: KeyAuditProps,
+  ): { fn: NodejsFunction; logGroup: LogGroup; failureQueue: Queue } {
     const logGroup = new LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -332,8 +283,8 @@ export class KeyAudit extends Construct {
         "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
     });
 
-    this.failureQueue = secureQueue(this, 'FailureQueue');
-    this.function = new NodejsFunction(this, 'Function', {
+    const failureQueue = secureQueue(this, 'FailureQueue');
+    const fn = new NodejsFunction(this, 'Function', {
       description: 'Audits the API keys of the configured BigState principals',
       entry: props.entry ?? DEFAULT_ENTRY,
       handler: 'handler',
@@ -355,7 +306,7 @@ export class KeyAudit extends Construct {
       retryAttempts: 0,
       // An invocation still queued after an hour (a previous run held the one slot) is superseded by later ones.
       maxEventAge: Duration.hours(1),
-      onFailure: new SqsDestination(this.failureQueue),
+      onFailure: new SqsDestination(failureQueue),
       environment: {
         BIGSTATE_HOST: config.bigstateHost,
         BIGSTATE_PRINCIPALS: JSON.stringify(config.principals),
@@ -383,23 +334,28 @@ export class KeyAudit extends Construct {
         externalModules: ['@aws-sdk/*'],
       },
     });
-    acknowledge(this.function, {
+    acknowledge(fn, {
       'Serverless-LambdaDLQ':
         'Asynchronous failures go to an on-failure destination (the failure queue), which records more than a DLQ (the error and the request); a DLQ as well would duplicate it.',
       'Serverless-LambdaTracing':
         'The function is not instrumented for X-Ray; structured logs and Powertools metrics cover it, without the tracing cost and the "*" permission X-Ray needs.',
     });
+    return { fn, logGroup, failureQueue };
+  }
 
-    // --- Least privilege ---------------------------------------------------------------------------------
+  /** Least privilege: `grant*` on exactly the function's resources, and the bucket's narrow statements. */
+  #grantFunctionAccess(): void {
     this.secret.grantRead(this.function);
     // An imported secret is granted as `<name>-??????` (Secrets Manager's six random characters): cdk-nag's IAM5
     // looks for "*" only, so there is no finding to acknowledge.
-    this.#grantBucketAccess();
+    grantSnapshotAccess(this.bucket, this.function);
     this.topic.grantPublish(this.function);
     this.eventBus.grantPutEventsTo(this.function);
+  }
 
-    // --- The schedule ------------------------------------------------------------------------------------
-    this.scheduleDeadLetterQueue = secureQueue(this, 'ScheduleDeadLetterQueue');
+  /** The schedule that invokes the function, with its own role, retries and dead-letter queue. */
+  #schedule(expression: string, parsed: ParsedSchedule): { schedule: Schedule; deadLetterQueue: Queue } {
+    const deadLetterQueue = secureQueue(this, 'ScheduleDeadLetterQueue');
     // An own role (rather than the stack-wide one LambdaInvoke would create) keeps its grant, trust conditions
     // and acknowledgement inside this construct.
     const scheduleRole = new Role(this, 'ScheduleRole', {
@@ -419,9 +375,9 @@ export class KeyAudit extends Construct {
       [`AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnResource)}.Arn>:*]`]:
         'From function.grantInvoke (LambdaInvoke): ":*" covers the versions and aliases of this one function, and nothing else.',
     });
-    this.schedule = new Schedule(this, 'Schedule', {
-      description: `Runs the BigState key audit, ${config.schedule}`,
-      schedule: parsedSchedule.expression,
+    const schedule = new Schedule(this, 'Schedule', {
+      description: `Runs the BigState key audit, ${expression}`,
+      schedule: parsed.expression,
       target: new LambdaInvoke(this.function, {
         role: scheduleRole,
         input: ScheduleTargetInput.fromObject({
@@ -432,209 +388,26 @@ export class KeyAudit extends Construct {
         // Retries cover failures to hand the invocation to Lambda; the function's own errors are not retried.
         retryAttempts: 2,
         maxEventAge: Duration.hours(1),
-        deadLetterQueue: this.scheduleDeadLetterQueue,
+        deadLetterQueue,
       }),
     });
-
-    // --- Alarms ------------------------------------------------------------------------------------------
-    const fiveMinutes = Duration.minutes(5);
-    const runSucceeded = auditMetric(METRIC.runSucceeded, Stats.SUM, heartbeat.period);
-    const alarms = [
-      this.#anyAlarm(
-        'ErrorsAlarm',
-        'The audit function failed (a principal failed, or the run itself). See its logs.',
-        this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
-      ),
-      this.#anyAlarm(
-        'ThrottlesAlarm',
-        'An audit invocation was throttled: runs overlap (schedule shorter than a run?).',
-        this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
-      ),
-      new Alarm(this, 'NoSuccessfulRunAlarm', {
-        alarmDescription: `No successful audit run within ${heartbeat.evaluationPeriods} × ${heartbeat.period.toHumanString()}.`,
-        metric: runSucceeded,
-        threshold: 1,
-        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: heartbeat.evaluationPeriods,
-        datapointsToAlarm: heartbeat.evaluationPeriods,
-        // No data means no run reported success: that is exactly what this alarm is for.
-        treatMissingData: TreatMissingData.BREACHING,
-      }),
-      this.#anyAlarm(
-        'ScheduleDeadLetterQueueAlarm',
-        'The schedule could not invoke the audit function; see the dead-letter queue.',
-        this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          statistic: Stats.MAXIMUM,
-          period: fiveMinutes,
-        }),
-      ),
-      this.#anyAlarm(
-        'FailureQueueAlarm',
-        'An audit invocation failed or expired; see the on-failure queue.',
-        this.failureQueue.metricApproximateNumberOfMessagesVisible({
-          statistic: Stats.MAXIMUM,
-          period: fiveMinutes,
-        }),
-      ),
-    ];
-    // The notification topic is where people already listen; alarm messages carry no `changeType` attribute,
-    // so subscriptions filtering on it (machines) do not receive them.
-    const action = new SnsAction(this.topic);
-    for (const alarm of alarms) alarm.addAlarmAction(action);
-    this.alarms = alarms;
-
-    // --- Dashboard ---------------------------------------------------------------------------------------
-    const period = heartbeat.period;
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
-    this.dashboard.addWidgets(
-      new TextWidget({
-        markdown: `# BigState key audit\n${config.principals.length} principal(s), schedule \`${config.schedule}\`.`,
-        width: 24,
-        height: 2,
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Keys per principal',
-        left: [
-          new SearchExpression({
-            // Every principal's KeyCount series, including principals added later, without one widget each.
-            expression: `SEARCH('{${METRICS_NAMESPACE},principal,service} MetricName="${METRIC.keyCount}" service="${SERVICE_NAME}"', 'Maximum', ${period.toSeconds()})`,
-            label: '',
-            period,
-          }),
-        ],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Keys added / removed',
-        left: [
-          auditMetric(METRIC.keysAdded, Stats.SUM, period),
-          auditMetric(METRIC.keysRemoved, Stats.SUM, period),
-        ],
-        width: 12,
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Runs: succeeded / principals failed',
-        left: [runSucceeded.with({ period }), auditMetric(METRIC.principalsFailed, Stats.SUM, period)],
-        width: 8,
-      }),
-      new GraphWidget({
-        title: 'Run duration (ms)',
-        left: [
-          auditMetric(METRIC.runDuration, Stats.MAXIMUM, period),
-          auditMetric(METRIC.runDuration, Stats.AVERAGE, period),
-        ],
-        width: 8,
-      }),
-      new AlarmStatusWidget({ title: 'Alarms', alarms, width: 8 }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Lambda invocations, errors, throttles',
-        left: [
-          this.function.metricInvocations({ statistic: Stats.SUM, period: fiveMinutes }),
-          this.function.metricErrors({ statistic: Stats.SUM, period: fiveMinutes }),
-          this.function.metricThrottles({ statistic: Stats.SUM, period: fiveMinutes }),
-        ],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Lambda duration (ms)',
-        left: [
-          this.function.metricDuration({ statistic: Stats.MAXIMUM, period: fiveMinutes }),
-          this.function.metricDuration({ statistic: Stats.p(50), period: fiveMinutes }),
-        ],
-        width: 12,
-      }),
-    );
+    return { schedule, deadLetterQueue };
   }
 
-  /**
-   * The function's S3 access, exactly the calls of `functions/adapters/aws/s3-store.ts`, and the bucket policy
-   * that holds every writer (people included) to the write rules the function keeps by code.
-   *
-   * Hand-written statements: `bucket.grantRead` and `grantPut` would add GetObject*, GetBucket*, List*, Abort*,
-   * PutObjectLegalHold, PutObjectRetention, PutObjectTagging and PutObjectVersionTagging on the whole bucket,
-   * none of which the function calls. No KMS permission: the bucket is SSE-S3, not SSE-KMS.
-   */
-  #grantBucketAccess(): void {
-    const snapshots = this.bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
-    const history = this.bucket.arnForObjects(`${HISTORY_PREFIX}*`);
-    // GetObject: the latest snapshot. PutObject: the snapshot (If-Match / If-None-Match) and the change records
-    // (If-None-Match). Never a delete, never anything outside these two prefixes.
-    Grant.addToPrincipal({ grantee: this.function, actions: ['s3:GetObject'], resourceArns: [snapshots] });
-    Grant.addToPrincipal({
-      grantee: this.function,
-      actions: ['s3:PutObject'],
-      resourceArns: [snapshots, history],
-    });
-    // Not an API the function calls: S3 consults it when a GetObject names a missing key, answering 404 with it
-    // and 403 without. A principal's first (baseline) run depends on that 404. It lets the role list key names
-    // (principal names and change ids) of this one bucket, never read a body.
-    Grant.addToPrincipal({
-      grantee: this.function,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-    });
-
-    // Immutable history by policy, not by code alone: a put under history/ must carry If-None-Match (create
-    // only, never replace). `s3:ObjectCreationOperation` keeps the multipart steps that cannot carry the header
-    // (CreateMultipartUpload, UploadPart) out of the deny; their CompleteMultipartUpload still needs it.
-    const objectCreation = { 's3:ObjectCreationOperation': 'true' };
-    this.bucket.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'HistoryIsWriteOnce',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:PutObject'],
-        resources: [history],
-        conditions: { Null: { 's3:if-none-match': 'true' }, Bool: objectCreation },
-      }),
-    );
-    // Snapshots: conditional writes only, If-Match (replace the version read) or If-None-Match (create). Keys
-    // within one condition operator are ANDed: the deny applies when both headers are missing, which is "one
-    // of them is required" (two deny statements would require both).
-    this.bucket.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'SnapshotWritesAreConditional',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:PutObject'],
-        resources: [snapshots],
-        conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' }, Bool: objectCreation },
-      }),
-    );
-  }
-
-  /** An alarm on anything at all: one error, throttle or message in a failure queue is one too many. */
-  #anyAlarm(id: string, alarmDescription: string, metric: IMetric): Alarm {
-    return new Alarm(this, id, {
-      alarmDescription,
-      metric,
-      threshold: 0,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      // No data means nothing went wrong.
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+  /** The alarms, each notifying the topic when it fires and when it clears. */
+  #alarms(namePrefix: string, heartbeat: HeartbeatWindow): AuditAlarms {
+    return createAuditAlarms(this, {
+      namePrefix,
+      function: this.function,
+      scheduleDeadLetterQueue: this.scheduleDeadLetterQueue,
+      failureQueue: this.failureQueue,
+      heartbeat,
+      topic: this.topic,
     });
   }
 }
 
-/** A metric the function emits through Powertools, with its default `service` dimension. */
-function auditMetric(metricName: string, statistic: string, period: Duration): Metric {
-  return new Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName,
-    dimensionsMap: { service: SERVICE_NAME },
-    statistic,
-    period,
-  });
-}
-
-function heartbeatOf(interval: Duration): ReturnType<typeof heartbeatWindow> {
+function heartbeatOf(interval: Duration): HeartbeatWindow {
   try {
     return heartbeatWindow(interval);
   } catch (error) {
@@ -656,9 +429,4 @@ function secureQueue(scope: Construct, id: string): Queue {
       'This queue is itself a dead-letter/on-failure destination: nothing consumes it automatically, so there is no failed processing to redrive.',
   });
   return queue;
-}
-
-/** cdk-nag acknowledgements, each a rule (or finding) id with its own reason, on the narrowest scope. */
-function acknowledge(scope: Construct, reasons: Readonly<Record<string, string>>): void {
-  for (const [id, reason] of Object.entries(reasons)) Validations.of(scope).acknowledge({ id, reason });
 }

@@ -64,22 +64,50 @@ describe('npx cdk synth', () => {
     expect(existsSync(join(outdir, `asset.${asset}`, 'index.mjs.map'))).toBe(true);
   });
 
-  it('fails on a bad context value with a message naming the key', { timeout: 60_000 }, async () => {
-    // The app alone (what `cdk synth` runs), with the context the CLI would pass: fails before bundling.
+  /** The app alone (what `cdk synth` runs) with the context the CLI would pass: it fails before bundling. */
+  async function appFailure(context: Record<string, unknown>) {
     const failure = await run('npx', ['tsx', 'infra/app.ts'], {
       cwd: ROOT,
-      env: {
-        ...offlineEnv(),
-        CDK_OUTDIR: join(outdir, 'bad'),
-        CDK_CONTEXT_JSON: JSON.stringify({ bigstateHost: 'http://api.bigstate.dev', principals: '[]' }),
-      },
+      env: { ...offlineEnv(), CDK_OUTDIR: join(outdir, 'bad'), CDK_CONTEXT_JSON: JSON.stringify(context) },
     }).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
     );
     expect(failure?.code).toBe(1);
-    expect(failure?.stderr).toMatch(/bigstateHost must use https/);
-    expect(failure?.stderr).toMatch(/principals must name at least one principal/);
     expect(failure?.stderr).not.toMatch(/\n\s+at /); // a message for a person, not a stack trace
+    return failure?.stderr ?? '';
+  }
+
+  it('fails on a bad context value with a message naming the key', { timeout: 60_000 }, async () => {
+    const stderr = await appFailure({ bigstateHost: 'http://api.bigstate.dev', principals: '[]' });
+    expect(stderr).toMatch(/bigstateHost must use https/);
+    expect(stderr).toMatch(/principals must name at least one principal/);
+  });
+
+  it('fails on an unknown context key, naming the nearest valid one', { timeout: 60_000 }, async () => {
+    const stderr = await appFailure({
+      bigstateHost: 'https://api.bigstate.dev',
+      principal: 'a',
+      '@aws-cdk/core:enablePartitionLiterals': true,
+      'aws:cdk:enable-path-metadata': true,
+    });
+    expect(stderr).toContain('unknown context key principal: did you mean principals?');
+    expect(stderr).not.toMatch(/unknown context key (@|aws:)/);
+  });
+
+  it("fails with cdk.json's context alone: no host, no principals, and an example command", {
+    timeout: 60_000,
+  }, async () => {
+    const cdkJson = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as {
+      context: Record<string, unknown>;
+    };
+    // cdk.json ships CDK's feature flags only: nothing deployable.
+    expect(Object.keys(cdkJson.context).filter((key) => !key.startsWith('@'))).toEqual([]);
+    const stderr = await appFailure(cdkJson.context);
+    expect(stderr).toContain('bigstateHost is required');
+    expect(stderr).toContain('principals is required');
+    expect(stderr).toContain(
+      'npx cdk deploy -c bigstateHost=https://api.bigstate.dev -c principals=root,svc-ci -c notificationEmails=secops@example.com',
+    );
   });
 });

@@ -1,6 +1,13 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError, readKeyAuditContext, resolveKeyAuditConfig } from '../../infra/config.js';
+import {
+  CONTEXT_KEYS,
+  ConfigurationError,
+  EXAMPLE_COMMAND,
+  isCdkContextKey,
+  readKeyAuditContext,
+  resolveKeyAuditConfig,
+} from '../../infra/config.js';
 import { KeyAudit } from '../../infra/key-audit.js';
 import { KeyAuditStack } from '../../infra/key-audit-stack.js';
 import { appWith } from './support.js';
@@ -33,6 +40,8 @@ describe('resolveKeyAuditConfig', () => {
       principals: ['tram_client'],
       schedule: 'rate(1 hour)',
       notificationEmails: [],
+      fanOut: false,
+      maxRequestsInFlight: 16,
     });
   });
 
@@ -45,6 +54,10 @@ describe('resolveKeyAuditConfig', () => {
         schedule: 'cron(0 6 ? * MON-FRI *)',
         apiKeySecretName: 'prod/bigstate-key',
         notificationEmails: ['ops@example.com'],
+        principalPattern: 'svc-*',
+        fanOut: true,
+        maxRequestsInFlight: 4,
+        maxKeyAgeDays: 90,
       }),
     ).toEqual({
       bigstateHost: 'https://bigstate.example.org/api',
@@ -53,6 +66,10 @@ describe('resolveKeyAuditConfig', () => {
       schedule: 'cron(0 6 ? * MON-FRI *)',
       apiKeySecretName: 'prod/bigstate-key',
       notificationEmails: ['ops@example.com'],
+      principalPattern: 'svc-*',
+      fanOut: true,
+      maxRequestsInFlight: 4,
+      maxKeyAgeDays: 90,
     });
   });
 
@@ -109,6 +126,32 @@ describe('resolveKeyAuditConfig', () => {
     'cron(0/15 8-18 ? * MON-FRI *)',
   ])('accepts the schedule %s', (schedule) => {
     expect(resolveKeyAuditConfig({ bigstateHost: HOST, principals: 'a', schedule }).schedule).toBe(schedule);
+  });
+
+  it('reads the later keys from text, as -c gives them', () => {
+    expect(
+      resolveKeyAuditConfig({
+        bigstateHost: HOST,
+        principals: 'a',
+        fanOut: 'false',
+        maxRequestsInFlight: ' 32 ',
+        maxKeyAgeDays: '1',
+      }),
+    ).toMatchObject({ fanOut: false, maxRequestsInFlight: 32, maxKeyAgeDays: 1 });
+    expect(resolveKeyAuditConfig({ bigstateHost: HOST, principals: 'a', fanOut: 'true' }).fanOut).toBe(true);
+  });
+
+  it.each(['*', 'svc-*', '*-ci', '*team*', 'root'])('accepts the principalPattern %s', (principalPattern) => {
+    expect(
+      resolveKeyAuditConfig({ bigstateHost: HOST, principals: 'a', principalPattern }).principalPattern,
+    ).toBe(principalPattern);
+  });
+
+  it('needs no principals when a principalPattern is set (the contract), and then lists none', () => {
+    expect(resolveKeyAuditConfig({ bigstateHost: HOST, principalPattern: 'svc-*' })).toMatchObject({
+      principals: [],
+      principalPattern: 'svc-*',
+    });
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
@@ -214,6 +257,51 @@ describe('resolveKeyAuditConfig', () => {
       /notificationEmails lists the address "a@example.com" twice/,
     ],
     [
+      'fanOut not a boolean',
+      { bigstateHost: HOST, principals: 'a', fanOut: 'yes' },
+      /fanOut must be true or false; got "yes"/,
+    ],
+    [
+      'fanOut as a number',
+      { bigstateHost: HOST, principals: 'a', fanOut: 1 },
+      /fanOut must be true or false; got 1/,
+    ],
+    [
+      'maxRequestsInFlight of 0',
+      { bigstateHost: HOST, principals: 'a', maxRequestsInFlight: '0' },
+      /maxRequestsInFlight must be a whole number of at least 1; got 0/,
+    ],
+    [
+      'a fractional maxRequestsInFlight',
+      { bigstateHost: HOST, principals: 'a', maxRequestsInFlight: 1.5 },
+      /maxRequestsInFlight must be a whole number of at least 1; got 1.5/,
+    ],
+    [
+      'maxRequestsInFlight that is no number',
+      { bigstateHost: HOST, principals: 'a', maxRequestsInFlight: 'many' },
+      /maxRequestsInFlight must be a whole number of at least 1; got "many"/,
+    ],
+    [
+      'a negative maxKeyAgeDays',
+      { bigstateHost: HOST, principals: 'a', maxKeyAgeDays: '-3' },
+      /maxKeyAgeDays must be a whole number of at least 1; got "-3"/,
+    ],
+    [
+      'a maxKeyAgeDays in text with a unit',
+      { bigstateHost: HOST, principals: 'a', maxKeyAgeDays: '90d' },
+      /maxKeyAgeDays must be a whole number of at least 1; got "90d"/,
+    ],
+    [
+      'a principalPattern with an inner *',
+      { bigstateHost: HOST, principals: 'a', principalPattern: 'svc*ci' },
+      /principalPattern must be one of/,
+    ],
+    [
+      'an empty principalPattern',
+      { bigstateHost: HOST, principalPattern: '' },
+      /principalPattern must not be empty/,
+    ],
+    [
       'a secret ARN instead of a name',
       {
         bigstateHost: HOST,
@@ -231,7 +319,7 @@ describe('resolveKeyAuditConfig', () => {
   it('rejects principals too long for the Lambda environment', () => {
     const many = Array.from({ length: 200 }, (_, i) => `principal-number-${i}`);
     expect(problemWith({ bigstateHost: HOST, principals: many }).message).toMatch(
-      /principals must fit in 2500 bytes/,
+      /principals must fit in 2500 bytes as JSON \(the function's environment holds 4 KB in all\): for a longer list, set principalPattern/,
     );
   });
 
@@ -245,8 +333,21 @@ describe('resolveKeyAuditConfig', () => {
     for (const key of ['bigstateHost', 'principals', 'pattern', 'schedule', 'notificationEmails']) {
       expect(message).toContain(`- ${key}`);
     }
+    // An example command is for the context (readKeyAuditContext), not for a construct's props.
+    expect(message).not.toContain('npx cdk deploy');
   });
 });
+
+/** The message `readKeyAuditContext` fails with for this context (plus cdk.json's feature flags). */
+function contextProblem(context: Record<string, unknown>): string {
+  try {
+    readKeyAuditContext(appWith(context).node);
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error.message;
+    throw error;
+  }
+  throw new Error(`accepted ${JSON.stringify(context)}`);
+}
 
 describe('readKeyAuditContext', () => {
   it('reads the keys from the CDK context', () => {
@@ -256,7 +357,145 @@ describe('readKeyAuditContext', () => {
       principals: ['a', 'b c'],
       schedule: 'rate(15 minutes)',
       notificationEmails: [],
+      fanOut: false,
+      maxRequestsInFlight: 16,
     });
+  });
+
+  it('reads the later keys too, as -c gives them', () => {
+    const app = appWith({
+      bigstateHost: HOST,
+      principals: 'a',
+      principalPattern: 'svc-*',
+      fanOut: 'true',
+      maxRequestsInFlight: '8',
+      maxKeyAgeDays: '90',
+    });
+    expect(readKeyAuditContext(app.node)).toMatchObject({
+      principalPattern: 'svc-*',
+      fanOut: true,
+      maxRequestsInFlight: 8,
+      maxKeyAgeDays: 90,
+    });
+  });
+
+  it('knows exactly the keys of the contract', () => {
+    expect([...CONTEXT_KEYS].sort()).toEqual(
+      [
+        'bigstateHost',
+        'principals',
+        'principalPattern',
+        'pattern',
+        'schedule',
+        'apiKeySecretName',
+        'notificationEmails',
+        'fanOut',
+        'maxRequestsInFlight',
+        'maxKeyAgeDays',
+      ].sort(),
+    );
+  });
+
+  it('fails on an unknown key, naming it and the nearest valid one', () => {
+    expect(contextProblem({ bigstateHost: HOST, principals: 'a', principal: 'b' })).toBe(
+      'invalid configuration:\n  - unknown context key principal: did you mean principals?',
+    );
+  });
+
+  it.each([
+    ['bigstateHots', 'bigstateHost'],
+    ['BigStateHost', 'bigstateHost'],
+    ['bigstate-host', 'bigstateHost'],
+    ['host', 'bigstateHost'],
+    ['principal_pattern', 'principalPattern'],
+    ['patern', 'pattern'],
+    ['shcedule', 'schedule'],
+    ['apiKeySecret', 'apiKeySecretName'],
+    ['notificationEmail', 'notificationEmails'],
+    ['emails', 'notificationEmails'],
+    ['fanout', 'fanOut'],
+    ['maxRequests', 'maxRequestsInFlight'],
+    ['maxKeyAge', 'maxKeyAgeDays'],
+  ])('suggests for the unknown key %s: %s', (key, near) => {
+    expect(contextProblem({ bigstateHost: HOST, principals: 'a', [key]: 'x' })).toContain(
+      `unknown context key ${key}: did you mean ${near}?`,
+    );
+  });
+
+  it('lists the valid keys when no key is near the unknown one', () => {
+    expect(contextProblem({ bigstateHost: HOST, principals: 'a', region: 'eu-west-1' })).toBe(
+      `invalid configuration:\n  - unknown context key region: the valid keys are ${CONTEXT_KEYS.join(', ')}`,
+    );
+  });
+
+  it('reports every unknown key, with the other problems', () => {
+    const message = contextProblem({
+      bigstateHost: 'http://api.bigstate.dev',
+      principals: 'a',
+      zz: 1,
+      aa: 2,
+    });
+    expect(message.split('\n')).toEqual([
+      'invalid configuration:',
+      expect.stringMatching(/^ {2}- unknown context key aa: the valid keys are /),
+      expect.stringMatching(/^ {2}- unknown context key zz: the valid keys are /),
+      '  - bigstateHost must use https (plain http is accepted for loopback hosts only)',
+    ]);
+  });
+
+  it("leaves CDK's own keys alone: feature flags, aws:cdk:*, cached lookups, the CLI's keys", () => {
+    const cdkKeys = {
+      '@aws-cdk/core:newStyleStackSynthesis': true,
+      '@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver': true,
+      '@some-plugin/flag': 'x',
+      'aws:cdk:enable-path-metadata': true,
+      'aws:cdk:bundling-stacks': ['**'],
+      'acknowledged-issue-numbers': [34892],
+      'cli-telemetry': false,
+      'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'],
+      'hosted-zone:account=123456789012:domainName=example.com:region=eu-west-1': { Id: 'Z1' },
+    };
+    for (const key of Object.keys(cdkKeys)) expect(isCdkContextKey(key), key).toBe(true);
+    expect(
+      readKeyAuditContext(appWith({ bigstateHost: HOST, principals: 'a', ...cdkKeys }).node),
+    ).toMatchObject({
+      bigstateHost: HOST,
+      principals: ['a'],
+    });
+    for (const key of [...CONTEXT_KEYS, 'principal', 'acknowledged-issues', 'telemetry']) {
+      expect(isCdkContextKey(key), key).toBe(false);
+    }
+  });
+
+  it('explains both required keys with an example command when neither is given', () => {
+    expect(contextProblem({})).toBe(
+      [
+        'invalid configuration:',
+        '  - bigstateHost is required: the BigState base URL, e.g. https://api.bigstate.dev',
+        '  - principals is required: the principals whose keys are audited, as a comma-separated list or a JSON array (required unless principalPattern is set)',
+        'Give them with -c (or in the "context" of cdk.json), for example:',
+        `  ${EXAMPLE_COMMAND}`,
+      ].join('\n'),
+    );
+    expect(EXAMPLE_COMMAND).toBe(
+      'npx cdk deploy -c bigstateHost=https://api.bigstate.dev -c principals=root,svc-ci -c notificationEmails=secops@example.com',
+    );
+  });
+
+  it('explains a missing principals list alone, with the example, and not when principalPattern is set', () => {
+    const message = contextProblem({ bigstateHost: HOST });
+    expect(message).toMatch(/^ {2}- principals is required: .*\(required unless principalPattern is set\)$/m);
+    expect(message).not.toMatch(/bigstateHost is required/);
+    expect(message).toContain(EXAMPLE_COMMAND);
+    expect(
+      readKeyAuditContext(appWith({ bigstateHost: HOST, principalPattern: '*' }).node).principals,
+    ).toEqual([]);
+  });
+
+  it('gives no example command for a bad value', () => {
+    expect(contextProblem({ bigstateHost: HOST, principals: 'a', fanOut: 'maybe' })).toBe(
+      'invalid configuration:\n  - fanOut must be true or false; got "maybe"',
+    );
   });
 
   it('makes the stack fail on a bad context value, naming the key', () => {
@@ -267,6 +506,20 @@ describe('readKeyAuditContext', () => {
   it('makes the stack fail on a missing context value, naming the key', () => {
     expect(() => new KeyAuditStack(appWith({ principals: 'a' }), 'Audit')).toThrow(
       /bigstateHost is required/,
+    );
+  });
+
+  it('makes the stack fail on an unknown context key', () => {
+    expect(
+      () => new KeyAuditStack(appWith({ bigstateHost: HOST, principals: 'a', shedule: 'x' }), 'Audit'),
+    ).toThrow(/unknown context key shedule: did you mean schedule\?/);
+  });
+
+  it('makes the stack fail on a principalPattern alone, for now: the function cannot discover principals yet', () => {
+    expect(
+      () => new KeyAuditStack(appWith({ bigstateHost: HOST, principalPattern: 'svc-*' }), 'Audit'),
+    ).toThrow(
+      /principals is required: principalPattern is accepted, but this version does not discover principals yet/,
     );
   });
 });

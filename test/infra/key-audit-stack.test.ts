@@ -490,88 +490,231 @@ describe('alarms', () => {
     Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties as Record<string, unknown>,
     );
+  const alarm = (s: Synthesized, name: string) => {
+    const found = alarms(s).filter((a) => a.AlarmName === name);
+    if (found.length !== 1) throw new Error(`expected one alarm named ${name}, found ${found.length}`);
+    return found[0] as Record<string, unknown>;
+  };
+  const NAMES = [
+    'Audit-audit-errors',
+    'Audit-audit-throttles',
+    'Audit-no-successful-run',
+    'Audit-schedule-dead-letters',
+    'Audit-async-failures',
+  ];
 
-  it('all notify the topic', () => {
-    const id = ids(main);
-    expect(alarms(main)).toHaveLength(5);
-    for (const alarm of alarms(main)) expect(alarm.AlarmActions).toEqual([{ Ref: id.topic }]);
+  it('have readable names prefixed by the stack', () => {
+    expect(alarms(main).map((a) => a.AlarmName)).toEqual(NAMES);
   });
 
-  it('fire on any function error or throttle', () => {
+  it('all notify the topic when they fire and when they clear', () => {
     const id = ids(main);
-    for (const metric of ['Errors', 'Throttles']) {
-      expect(alarms(main)).toContainEqual(
-        expect.objectContaining({
-          Namespace: 'AWS/Lambda',
-          MetricName: metric,
-          Dimensions: [{ Name: 'FunctionName', Value: { Ref: id.function } }],
-          Statistic: 'Sum',
-          ComparisonOperator: 'GreaterThanThreshold',
-          Threshold: 0,
-          EvaluationPeriods: 1,
-        }),
-      );
+    expect(alarms(main)).toHaveLength(5);
+    for (const a of alarms(main)) {
+      expect(a.AlarmActions, String(a.AlarmName)).toEqual([{ Ref: id.topic }]);
+      expect(a.OKActions, String(a.AlarmName)).toEqual([{ Ref: id.topic }]);
+      expect(a.InsufficientDataActions).toBeUndefined();
     }
+  });
+
+  it.each([
+    ['Audit-audit-errors', 'alarm-audit-errors'],
+    ['Audit-audit-throttles', 'alarm-audit-throttles'],
+    ['Audit-no-successful-run', 'alarm-no-successful-run'],
+    ['Audit-schedule-dead-letters', 'alarm-schedule-dead-letters'],
+    ['Audit-async-failures', 'alarm-async-failures'],
+  ])('%s says what happened, what it means and what to do first, and links its runbook', (name, anchor) => {
+    const description = alarm(main, name).AlarmDescription as string;
+    expect(description).toMatch(
+      /^What happened: .+ What it means: .+ First thing to do: .+ Runbook: README\.md#[a-z-]+ \(bigstate-key-audit\)\.$/,
+    );
+    expect(description).toContain(`Runbook: README.md#${anchor} `);
+    expect(description.length).toBeLessThanOrEqual(1024); // CloudWatch's limit
+  });
+
+  it('fire on any function error, and stay on until an invocation ends without error', () => {
+    const id = ids(main);
+    expect(alarm(main, 'Audit-audit-errors')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: id.function } }],
+      Statistic: 'Sum',
+      Period: 300,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      EvaluationPeriods: 1,
+      // Between runs Lambda reports nothing: that keeps the state; the next good run's Errors 0 clears it.
+      TreatMissingData: 'ignore',
+    });
+  });
+
+  it('fire on any throttle, and clear by themselves', () => {
+    const id = ids(main);
+    expect(alarm(main, 'Audit-audit-throttles')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Throttles',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: id.function } }],
+      Statistic: 'Sum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
   });
 
   it('fire when no run succeeded within two schedule periods (rate: the rate)', () => {
-    expect(alarms(main)).toContainEqual(
-      expect.objectContaining({
-        Namespace: 'BigStateKeyAudit',
-        MetricName: 'RunSucceeded',
-        Dimensions: [{ Name: 'service', Value: 'bigstate-key-audit' }],
-        Statistic: 'Sum',
-        Period: 3600,
-        EvaluationPeriods: 2,
-        DatapointsToAlarm: 2,
-        ComparisonOperator: 'LessThanThreshold',
-        Threshold: 1,
-        TreatMissingData: 'breaching',
-      }),
-    );
+    expect(alarm(main, 'Audit-no-successful-run')).toMatchObject({
+      Namespace: 'BigStateKeyAudit',
+      MetricName: 'RunSucceeded',
+      Dimensions: [{ Name: 'service', Value: 'bigstate-key-audit' }],
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(alarm(main, 'Audit-no-successful-run').AlarmDescription).toContain('within 2 × 1 hour');
   });
 
   it('fire when no run succeeded within two heartbeat periods (cron: one day by default)', () => {
-    expect(alarms(custom)).toContainEqual(
+    expect(alarm(custom, 'Audit-no-successful-run')).toMatchObject({
+      MetricName: 'RunSucceeded',
+      Period: 86_400,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+    });
+  });
+
+  it.each([
+    ['Audit-schedule-dead-letters', 'dlq'],
+    ['Audit-async-failures', 'failureQueue'],
+  ] as const)('%s fires on a message arriving in its queue, not on messages kept there', (name, queue) => {
+    expect(alarm(main, name)).toStrictEqual(
       expect.objectContaining({
-        MetricName: 'RunSucceeded',
-        Period: 86_400,
-        EvaluationPeriods: 2,
-        DatapointsToAlarm: 2,
+        Namespace: 'AWS/SQS',
+        // Scheduler and Lambda deliver with SendMessage, which NumberOfMessagesSent counts.
+        MetricName: 'NumberOfMessagesSent',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [ids(main)[queue], 'QueueName'] } }],
+        Statistic: 'Sum',
+        Period: 300,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        EvaluationPeriods: 1,
+        // No message in the period: the alarm clears by itself, although the message stays for 14 days.
+        TreatMissingData: 'notBreaching',
       }),
     );
   });
 
-  it('fire when the dead-letter or on-failure queue holds a message', () => {
-    const id = ids(main);
-    for (const queue of [id.dlq, id.failureQueue]) {
-      expect(alarms(main)).toContainEqual(
-        expect.objectContaining({
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
-          ComparisonOperator: 'GreaterThanThreshold',
-          Threshold: 0,
-        }),
-      );
-    }
+  it('never watch the messages visible in a queue (that would hold them in ALARM for 14 days)', () => {
+    for (const a of alarms(main)) expect(a.MetricName).not.toBe('ApproximateNumberOfMessagesVisible');
   });
 });
 
 describe('the dashboard', () => {
-  it('shows keys per principal and the run metrics', () => {
-    const [, dashboard] = only(main.template, 'AWS::CloudWatch::Dashboard');
-    const body = JSON.parse(joined(dashboard.Properties.DashboardBody));
-    const text = JSON.stringify(body);
-    expect(text).toContain(
-      `SEARCH('{BigStateKeyAudit,principal,service} MetricName=\\"KeyCount\\" service=\\"bigstate-key-audit\\"', 'Maximum', 3600)`,
+  const body = (s: Synthesized) => {
+    const [, dashboard] = only(s.template, 'AWS::CloudWatch::Dashboard');
+    return JSON.parse(joined(dashboard.Properties.DashboardBody)) as {
+      widgets: Array<{ type: string; properties: Record<string, unknown> }>;
+    };
+  };
+
+  it('shows the latest key count per principal from the logs, real runs only (Logs Insights)', () => {
+    const logs = body(main).widgets.filter((w) => w.type === 'log');
+    expect(logs).toHaveLength(1);
+    const [logGroup] = only(main.template, 'AWS::Logs::LogGroup');
+    expect(logs[0]?.properties).toMatchObject({ view: 'table' });
+    expect(logs[0]?.properties.query).toBe(
+      [
+        `SOURCE '<${logGroup}>' | fields @timestamp, principal, keyCount`,
+        'filter message = "principal audited" and dryRun = 0',
+        'stats latest(keyCount) as keys, latest(@timestamp) as lastAudited by principal',
+        'sort principal asc',
+        'limit 10000',
+      ].join('\n| '),
     );
-    for (const metric of ['KeysAdded', 'KeysRemoved', 'PrincipalsFailed', 'RunDuration', 'RunSucceeded']) {
+  });
+
+  it('has no metric per principal: no KeyCount, no principal dimension, no SEARCH expression', () => {
+    const text = JSON.stringify(body(main));
+    expect(text).not.toContain('KeyCount');
+    expect(text).not.toContain('"principal"');
+    expect(text).not.toContain('SEARCH(');
+    for (const widget of body(main).widgets.filter((w) => w.type === 'metric')) {
+      for (const metric of widget.properties.metrics as unknown[][]) {
+        const dimensions = metric.filter((part) => typeof part === 'string').slice(2);
+        expect(['AWS/Lambda', 'BigStateKeyAudit']).toContain(metric[0]);
+        if (metric[0] === 'BigStateKeyAudit') expect(dimensions).toEqual(['service', 'bigstate-key-audit']);
+      }
+    }
+  });
+
+  it('shows the run-level metrics, the totals included, the alarms and Lambda health', () => {
+    const text = JSON.stringify(body(main));
+    for (const metric of [
+      'KeysTotal',
+      'KeysAdded',
+      'KeysRemoved',
+      'PrincipalsFailed',
+      'RunDuration',
+      'RunSucceeded',
+    ]) {
       expect(text).toContain(`"BigStateKeyAudit","${metric}","service","bigstate-key-audit"`);
     }
     for (const metric of ['Errors', 'Duration', 'Throttles', 'Invocations']) {
       expect(text).toContain(`"AWS/Lambda","${metric}","FunctionName"`);
     }
+    const alarmWidget = body(main).widgets.find((w) => w.type === 'alarm');
+    expect(alarmWidget?.properties.alarms).toHaveLength(5);
+  });
+});
+
+describe('logical ids', () => {
+  // Every resource's logical id, in this file's main configuration, as synthesized before the construct was
+  // split by concern (git 59b71e4). A
+  // changed id replaces the resource on the next deploy: for the retained snapshot bucket, that would orphan
+  // the audit trail and start every principal over with a baseline.
+  const BEFORE_THE_SPLIT: ReadonlyArray<readonly [string, string]> = [
+    ['KeyAuditApiKeySecret48B51B18', 'AWS::SecretsManager::Secret'],
+    ['KeyAuditAccessLogsBucketF6962A1A', 'AWS::S3::Bucket'],
+    ['KeyAuditAccessLogsBucketPolicy2660723D', 'AWS::S3::BucketPolicy'],
+    ['KeyAuditSnapshotBucket2587E7F0', 'AWS::S3::Bucket'],
+    ['KeyAuditSnapshotBucketPolicy5D7CCEE3', 'AWS::S3::BucketPolicy'],
+    ['KeyAuditTopicKey9F42D3B3', 'AWS::KMS::Key'],
+    ['KeyAuditTopicB972563A', 'AWS::SNS::Topic'],
+    ['KeyAuditTopicPolicy76FA7A07', 'AWS::SNS::TopicPolicy'],
+    ['KeyAuditTopicopsexamplecomAF400818', 'AWS::SNS::Subscription'],
+    ['KeyAuditTopiconcallexampleorg9CFE03A1', 'AWS::SNS::Subscription'],
+    ['KeyAuditLogGroup65725D94', 'AWS::Logs::LogGroup'],
+    ['KeyAuditFunctionRoleFC6791AC', 'AWS::IAM::Role'],
+    ['KeyAuditFunctionRoleDefaultPolicyC4461202', 'AWS::IAM::Policy'],
+    ['KeyAuditFailureQueue95A8B2C2', 'AWS::SQS::Queue'],
+    ['KeyAuditFailureQueuePolicyF501DE2F', 'AWS::SQS::QueuePolicy'],
+    ['KeyAuditFunction847A2A10', 'AWS::Lambda::Function'],
+    ['KeyAuditFunctionEventInvokeConfig03139B08', 'AWS::Lambda::EventInvokeConfig'],
+    ['KeyAuditScheduleDeadLetterQueue261D6E24', 'AWS::SQS::Queue'],
+    ['KeyAuditScheduleDeadLetterQueuePolicy53705653', 'AWS::SQS::QueuePolicy'],
+    ['KeyAuditScheduleRole1612222E', 'AWS::IAM::Role'],
+    ['KeyAuditScheduleRoleDefaultPolicyB66A726C', 'AWS::IAM::Policy'],
+    ['KeyAuditSchedule382C3AFB', 'AWS::Scheduler::Schedule'],
+    ['KeyAuditErrorsAlarm9CC4B987', 'AWS::CloudWatch::Alarm'],
+    ['KeyAuditThrottlesAlarm193E659D', 'AWS::CloudWatch::Alarm'],
+    ['KeyAuditNoSuccessfulRunAlarmE61233FC', 'AWS::CloudWatch::Alarm'],
+    ['KeyAuditScheduleDeadLetterQueueAlarmE4FB11FB', 'AWS::CloudWatch::Alarm'],
+    ['KeyAuditFailureQueueAlarm812F4927', 'AWS::CloudWatch::Alarm'],
+    ['KeyAuditDashboard98A4EDBE', 'AWS::CloudWatch::Dashboard'],
+  ];
+
+  it('keep the snapshot bucket (and its access-log bucket) where they were', () => {
+    expect(ids(main).bucket).toBe('KeyAuditSnapshotBucket2587E7F0');
+    expect(ids(main).logsBucket).toBe('KeyAuditAccessLogsBucketF6962A1A');
+  });
+
+  it('are those of every resource before the split, with their types', () => {
+    const resources = main.template.toJSON().Resources as Record<string, { Type: string }>;
+    expect(Object.entries(resources).map(([id, resource]) => [id, resource.Type])).toEqual(BEFORE_THE_SPLIT);
   });
 });
 

@@ -18,6 +18,7 @@ describe('KeyAudit in another stack', () => {
       eventBusName: 'platform-events',
       historyRetention: Duration.days(30),
       memorySize: 2048,
+      alarmNamePrefix: 'platform-bigstate',
     });
     const template = Template.fromStack(stack);
 
@@ -40,6 +41,17 @@ describe('KeyAudit in another stack', () => {
       EvaluationPeriods: 4,
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(2 days)' });
+    // Its own alarm-name prefix: another audit in the same stack would not collide.
+    const alarmNames = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm) => alarm.Properties.AlarmName,
+    );
+    expect(alarmNames).toEqual([
+      'platform-bigstate-audit-errors',
+      'platform-bigstate-audit-throttles',
+      'platform-bigstate-no-successful-run',
+      'platform-bigstate-schedule-dead-letters',
+      'platform-bigstate-async-failures',
+    ]);
     template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 2048 });
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {

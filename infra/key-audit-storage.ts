@@ -1,0 +1,133 @@
+/**
+ * The audit's storage: the snapshot bucket (snapshots and change history), its access-log bucket, and the
+ * function's narrow access to it.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AnyPrincipal, Effect, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { changeRecordKey, snapshotKey } from '../functions/core/layout.js';
+
+/** The first path segment of a key, with its slash: the bucket's layout comes from the function's own code. */
+const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
+/** Where the function keeps the latest snapshot per principal (`functions/core/layout.ts`). */
+export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
+/** Where the function keeps its change records, each written once (`functions/core/layout.ts`). */
+export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
+
+/** The buckets of one audit. */
+export interface SnapshotStorage {
+  /** Snapshots (`snapshots/`) and change records (`history/`). */
+  readonly bucket: Bucket;
+  /** Server access logs of {@link bucket}. */
+  readonly accessLogsBucket: Bucket;
+}
+
+/**
+ * Creates the snapshot bucket and its access-log bucket in `scope` (with the ids `SnapshotBucket` and
+ * `AccessLogsBucket`, which must never change: a new logical id would replace the bucket holding the audit
+ * trail).
+ */
+export function createSnapshotStorage(
+  scope: Construct,
+  options: { readonly historyRetention: Duration },
+): SnapshotStorage {
+  // SSE-S3 rather than KMS: the objects hold key names and counts, never the API key; access is controlled by
+  // IAM alone (only the function's role), and SSE-S3 has no per-request KMS charges or key policy to keep.
+  // The access-log bucket must use SSE-S3 anyway: S3 server access logging cannot write to SSE-KMS buckets.
+  const accessLogsBucket = new Bucket(scope, 'AccessLogsBucket', {
+    encryption: BucketEncryption.S3_MANAGED,
+    blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+    // Object ownership left to CDK: with the serverAccessLogsUseBucketPolicy flag, logs arrive through a bucket
+    // policy and S3's default (bucket owner enforced) applies; without it, CDK needs the ObjectWriter ACL setup.
+    enforceSSL: true,
+    minimumTLSVersion: 1.2,
+    removalPolicy: RemovalPolicy.RETAIN,
+    lifecycleRules: [
+      {
+        id: 'expire-access-logs',
+        expiration: Duration.days(365),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+  });
+  // Not logged itself (that would log the log deliveries); cdk-nag's S1 knows a bucket that is another's log
+  // target, so there is nothing to acknowledge.
+
+  const bucket = new Bucket(scope, 'SnapshotBucket', {
+    versioned: true,
+    encryption: BucketEncryption.S3_MANAGED,
+    blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    enforceSSL: true,
+    minimumTLSVersion: 1.2,
+    // Snapshots and the change history are the audit trail: deleting the stack must not delete them.
+    removalPolicy: RemovalPolicy.RETAIN,
+    serverAccessLogsBucket: accessLogsBucket,
+    serverAccessLogsPrefix: 'snapshot-bucket/',
+    lifecycleRules: [
+      {
+        // Every run overwrites snapshots: keep replaced versions 90 days for recovery, then let them go.
+        id: 'expire-noncurrent-versions',
+        noncurrentVersionExpiration: Duration.days(90),
+        expiredObjectDeleteMarker: true,
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+      {
+        id: 'expire-history',
+        prefix: HISTORY_PREFIX,
+        expiration: options.historyRetention,
+      },
+    ],
+  });
+  return { bucket, accessLogsBucket };
+}
+
+/**
+ * The function's S3 access, exactly the calls of `functions/adapters/aws/s3-store.ts`, and the bucket policy
+ * that holds every writer (people included) to the write rules the function keeps by code.
+ *
+ * Hand-written statements: `bucket.grantRead` and `grantPut` would add GetObject*, GetBucket*, List*, Abort*,
+ * PutObjectLegalHold, PutObjectRetention, PutObjectTagging and PutObjectVersionTagging on the whole bucket,
+ * none of which the function calls. No KMS permission: the bucket is SSE-S3, not SSE-KMS.
+ */
+export function grantSnapshotAccess(bucket: Bucket, grantee: IGrantable): void {
+  const snapshots = bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
+  const history = bucket.arnForObjects(`${HISTORY_PREFIX}*`);
+  // GetObject: the latest snapshot. PutObject: the snapshot (If-Match / If-None-Match) and the change records
+  // (If-None-Match). Never a delete, never anything outside these two prefixes.
+  Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
+  Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
+  // Not an API the function calls: S3 consults it when a GetObject names a missing key, answering 404 with it
+  // and 403 without. A principal's first (baseline) run depends on that 404. It lets the role list key names
+  // (principal names and change ids) of this one bucket, never read a body.
+  Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+
+  // Immutable history by policy, not by code alone: a put under history/ must carry If-None-Match (create
+  // only, never replace). `s3:ObjectCreationOperation` keeps the multipart steps that cannot carry the header
+  // (CreateMultipartUpload, UploadPart) out of the deny; their CompleteMultipartUpload still needs it.
+  const objectCreation = { 's3:ObjectCreationOperation': 'true' };
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'HistoryIsWriteOnce',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['s3:PutObject'],
+      resources: [history],
+      conditions: { Null: { 's3:if-none-match': 'true' }, Bool: objectCreation },
+    }),
+  );
+  // Snapshots: conditional writes only, If-Match (replace the version read) or If-None-Match (create). Keys
+  // within one condition operator are ANDed: the deny applies when both headers are missing, which is "one
+  // of them is required" (two deny statements would require both).
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'SnapshotWritesAreConditional',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['s3:PutObject'],
+      resources: [snapshots],
+      conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' }, Bool: objectCreation },
+    }),
+  );
+}
