@@ -52,7 +52,14 @@ export interface Failure {
   readonly call?: number;
 }
 
-export type StoreOperation = 'read' | 'write' | 'writeChangeRecord' | 'readRunState' | 'writeRunState';
+export type StoreOperation =
+  | 'read'
+  | 'write'
+  | 'writeChangeRecord'
+  | 'readRunState'
+  | 'writeRunState'
+  | 'principalsWithState'
+  | 'archive';
 
 /** What S3 returns as an ETag: a hash of the stored bytes. Equal content, equal version. */
 export function contentVersion(text: string): string {
@@ -179,6 +186,33 @@ export class MemoryStore implements SnapshotStore {
     return version;
   }
 
+  /** States moved to the archive, by archive id. */
+  readonly archived = new Map<string, Snapshot>();
+
+  archiveLocation(principal: string, archiveId: string): string {
+    return `mem://archive/${principal}/${archiveId}`;
+  }
+
+  async *principalsWithState(options: CallOptions = {}): AsyncGenerator<string, void, undefined> {
+    await this.#enter('principalsWithState', '*', options.signal, 'list-states');
+    yield* [...this.snapshots.keys()];
+  }
+
+  async archive(
+    principal: string,
+    version: string,
+    archiveId: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    await this.#enter('archive', principal, options.signal, `archive:${principal}`);
+    const stored = this.snapshots.get(principal);
+    if (stored === undefined || stored.version !== version) {
+      throw new ConcurrentWriteError(`mem://snapshots/${principal} changed since this run read it`);
+    }
+    this.archived.set(archiveId, stored.snapshot);
+    this.snapshots.delete(principal);
+  }
+
   async writeChangeRecord(record: ChangeRecord, options: CallOptions = {}): Promise<void> {
     await this.#enter(
       'writeChangeRecord',
@@ -266,7 +300,7 @@ export class RecordingChannel implements NoticeChannel {
   ) {}
 
   async publish(notice: Notice, options: CallOptions = {}): Promise<undefined | 'deferred'> {
-    const id = notice.kind === 'failed' || notice.kind === 'recovered' ? '' : `#${notice.record.changeId}`;
+    const id = 'record' in notice ? `#${notice.record.changeId}` : '';
     // Every attempt is logged, one refused at once included.
     this.events.push(`${this.name}:${notice.kind}:${principalOf(notice)}${id}`);
     this.attempts.push(notice);
@@ -297,9 +331,7 @@ export class RecordingChannel implements NoticeChannel {
 
   /** The change ids of the changes and baselines taken, in order. */
   changeIds(): string[] {
-    return this.notices.flatMap((notice) =>
-      notice.kind === 'failed' || notice.kind === 'recovered' ? [] : [notice.record.changeId],
-    );
+    return this.notices.flatMap((notice) => ('record' in notice ? [notice.record.changeId] : []));
   }
 }
 
