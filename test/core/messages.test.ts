@@ -14,7 +14,7 @@ import {
   snsSubject,
   subjectTag,
 } from '../../functions/core/messages.js';
-import type { ChangeRecord, FailureNotice, Notice } from '../../functions/core/ports.js';
+import type { ChangeRecord, FailureNotice, Notice, RecoveredNotice } from '../../functions/core/ports.js';
 
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 /** The bytes that listed lines take in a body, line breaks included. */
@@ -56,6 +56,23 @@ const failed = (overrides: Partial<FailureNotice> = {}): FailureNotice => ({
   reason: 'walking the keys: BigState GET /v1/apikey/match?principal=root&next=0 -> HTTP 403: access denied',
   errorName: 'ForbiddenError',
   detectedAt: '2025-06-01T12:00:00.000Z',
+  failingSince: '2025-06-01T11:00:00.000Z',
+  ...overrides,
+});
+/** A failure of the run itself (an unusable secret): about no principal. */
+const runFailed = (overrides: Partial<FailureNotice> = {}): FailureNotice =>
+  failed({
+    principal: null,
+    reason:
+      'reading the API key: secret arn:aws:secretsmanager:eu-central-1:123456789012:secret:bigstate holds an empty apiKey',
+    errorName: 'SecretError',
+    ...overrides,
+  });
+const recovered = (overrides: Partial<RecoveredNotice> = {}): RecoveredNotice => ({
+  kind: 'recovered',
+  runId: 'run-2',
+  principal: 'root',
+  detectedAt: '2025-06-02T12:00:00.000Z',
   failingSince: '2025-06-01T11:00:00.000Z',
   ...overrides,
 });
@@ -116,6 +133,8 @@ describe('constants', () => {
       changed: 'BigState API Keys Changed',
       baseline: 'BigState Key Audit Baseline',
       failed: 'BigState Key Audit Failed',
+      recovered: 'BigState Key Audit Recovered',
+      'principal-removed': 'BigState Principal Removed',
     });
   });
 
@@ -133,9 +152,12 @@ describe('changeTypes', () => {
     expect(changeTypes(changed({ added: [] }))).toEqual(['removed']);
   });
 
-  it('is the kind for a baseline or a failure', () => {
+  it('is the kind for a baseline, a failure or a recovery', () => {
     expect(changeTypes(baseline())).toEqual(['baseline']);
     expect(changeTypes(failed())).toEqual(['failed']);
+    expect(changeTypes(runFailed())).toEqual(['failed']);
+    expect(changeTypes(recovered())).toEqual(['recovered']);
+    expect(changeTypes(recovered({ principal: null }))).toEqual(['recovered']);
   });
 });
 
@@ -166,6 +188,21 @@ describe('snsSubject', () => {
       'BigState key audit baseline for root (1 key)',
     );
     expect(snsSubject(failed())).toBe('BigState key audit FAILED for root');
+    expect(snsSubject(recovered())).toBe('BigState key audit recovered for root');
+  });
+
+  it('names the whole run for a failure of the run itself and its recovery', () => {
+    expect(snsSubject(runFailed())).toBe('BigState key audit FAILED for the whole run');
+    expect(snsSubject(recovered({ principal: null }))).toBe('BigState key audit recovered for the whole run');
+  });
+
+  it('folds and tags a recovered principal as a failed one', () => {
+    expect(snsSubject(recovered({ principal: 'Ünïcödé\nops' }))).toBe(
+      snsSubject(failed({ principal: 'Ünïcödé\nops' })).replace('FAILED', 'recovered'),
+    );
+    expect(snsSubject(recovered({ principal: 'ключ' }))).toBe(
+      `BigState key audit recovered for ????${subjectTag('ключ')}`,
+    );
   });
 
   it('turns a non-ASCII principal into ASCII (ü -> u)', () => {
@@ -297,7 +334,7 @@ describe('snsBody', () => {
     );
   });
 
-  it('explains a failure, its reason, and that the snapshot is kept', () => {
+  it('explains a failure, its reason, that the snapshot is kept, when people are told again, and since when', () => {
     expect(snsBody(failed())).toBe(
       [
         'The BigState key audit could not read principal "root".',
@@ -305,9 +342,52 @@ describe('snsBody', () => {
         'Reason: walking the keys: BigState GET /v1/apikey/match?principal=root&next=0 -> HTTP 403: access denied',
         '',
         'Its last good snapshot is kept and no key change is reported for it; the next run tries again.',
+        'You are told again when the reason changes, once a day while it keeps failing, and when it recovers.',
         '',
+        'Failing since: 2025-06-01T11:00:00.000Z',
         'Run id: run-1',
         'Detected at: 2025-06-01T12:00:00.000Z',
+      ].join('\n'),
+    );
+  });
+
+  it('explains a failure of the run itself: no principal audited, every snapshot kept', () => {
+    expect(snsBody(runFailed())).toBe(
+      [
+        'The BigState key audit could not run: no principal was audited.',
+        '',
+        'Reason: reading the API key: secret arn:aws:secretsmanager:eu-central-1:123456789012:secret:bigstate holds an empty apiKey',
+        '',
+        'Every last good snapshot is kept and no key change is reported; the next run tries again.',
+        'You are told again when the reason changes, once a day while it keeps failing, and when it recovers.',
+        '',
+        'Failing since: 2025-06-01T11:00:00.000Z',
+        'Run id: run-1',
+        'Detected at: 2025-06-01T12:00:00.000Z',
+      ].join('\n'),
+    );
+  });
+
+  it('tells a recovery of a principal, and since when it had been failing', () => {
+    expect(snsBody(recovered())).toBe(
+      [
+        'The BigState key audit reads principal "root" again: its failure has ended.',
+        '',
+        'Failing since: 2025-06-01T11:00:00.000Z',
+        'Run id: run-2',
+        'Detected at: 2025-06-02T12:00:00.000Z',
+      ].join('\n'),
+    );
+  });
+
+  it('tells the end of a failure of the run itself', () => {
+    expect(snsBody(recovered({ principal: null }))).toBe(
+      [
+        'The BigState key audit runs again: the failure of the whole run has ended.',
+        '',
+        'Failing since: 2025-06-01T11:00:00.000Z',
+        'Run id: run-2',
+        'Detected at: 2025-06-02T12:00:00.000Z',
       ].join('\n'),
     );
   });
@@ -438,6 +518,25 @@ describe('snsBody', () => {
       },
     );
 
+    it.each(HOSTILE)('escapes %s in the reason of a failure of the run itself', (_label, hostile) => {
+      const reason = `reading the API key: secret bad${hostile}${FORGED}`;
+      const body = snsBody(runFailed({ reason }));
+      expectNoForgedLine(body);
+      expect(body.split('\n')[2]).toBe(`Reason: ${displayText(reason)}`);
+    });
+
+    it.each(HOSTILE)('escapes %s in a recovered principal and in the run id', (_label, hostile) => {
+      const principal = `ops${hostile}${FORGED}`;
+      const runId = `run${hostile}${FORGED}`;
+      const body = snsBody(recovered({ principal, runId }));
+      expectNoForgedLine(body);
+      const lines = body.split('\n');
+      expect(lines[0]).toBe(
+        `The BigState key audit reads principal ${quotedName(principal)} again: its failure has ended.`,
+      );
+      expect(lines).toContain(`Run id: ${displayText(runId)}`);
+    });
+
     it('shows a plain key name as it is and quotes only the names that need it', () => {
       const body = snsBody(changed({ added: ['ci-laptop', 'zürich 日本', ' padded'], removed: [] }));
       expect(body).toContain('  + ci-laptop\n  + zürich 日本\n  + " padded"\n');
@@ -478,9 +577,30 @@ describe('snsAttributes', () => {
     });
   });
 
+  it('carries the principal of a recovery and the change type recovered', () => {
+    expect(snsAttributes(recovered({ principal: 'zürich-ops' }))).toStrictEqual({
+      principal: { DataType: 'String', StringValue: 'zürich-ops' },
+      changeType: { DataType: 'String.Array', StringValue: '["recovered"]' },
+    });
+  });
+
+  it('has no principal attribute for a notice about the whole run (nothing to filter a principal on)', () => {
+    expect(snsAttributes(runFailed())).toStrictEqual({
+      changeType: { DataType: 'String.Array', StringValue: '["failed"]' },
+    });
+    expect(snsAttributes(recovered({ principal: null }))).toStrictEqual({
+      changeType: { DataType: 'String.Array', StringValue: '["recovered"]' },
+    });
+  });
+
   it.each(HOSTILE)('carries a principal holding %s exactly, unescaped', (_label, hostile) => {
     const principal = `ops${hostile}${FORGED}`;
-    for (const notice of [changed({ principal }), baseline({ principal }), failed({ principal })]) {
+    for (const notice of [
+      changed({ principal }),
+      baseline({ principal }),
+      failed({ principal }),
+      recovered({ principal }),
+    ]) {
       expect(snsAttributes(notice).principal).toStrictEqual({ DataType: 'String', StringValue: principal });
     }
   });
@@ -524,7 +644,7 @@ describe('eventParts', () => {
     });
   });
 
-  it('describes a failure with its reason and nothing else', () => {
+  it('describes a failure with its reason, since when it fails, and nothing else', () => {
     const notice = failed();
     const parts = eventParts(notice);
     expect(parts.detailType).toBe('BigState Key Audit Failed');
@@ -534,6 +654,40 @@ describe('eventParts', () => {
       reason: notice.reason,
       errorName: 'ForbiddenError',
       detectedAt: '2025-06-01T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
+    });
+  });
+
+  it('describes a failure of the run itself with principal null', () => {
+    const notice = runFailed();
+    const parts = eventParts(notice);
+    expect(parts.detailType).toBe('BigState Key Audit Failed');
+    expect(JSON.parse(parts.detail)).toStrictEqual({
+      runId: 'run-1',
+      principal: null,
+      reason: notice.reason,
+      errorName: 'SecretError',
+      detectedAt: '2025-06-01T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
+    });
+  });
+
+  it('describes a recovery, of a principal or of the run itself (principal null)', () => {
+    const parts = eventParts(recovered());
+    expect(parts.detailType).toBe('BigState Key Audit Recovered');
+    expect(JSON.parse(parts.detail)).toStrictEqual({
+      runId: 'run-2',
+      principal: 'root',
+      detectedAt: '2025-06-02T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
+    });
+    const run = eventParts(recovered({ principal: null }));
+    expect(run.detailType).toBe('BigState Key Audit Recovered');
+    expect(JSON.parse(run.detail)).toStrictEqual({
+      runId: 'run-2',
+      principal: null,
+      detectedAt: '2025-06-02T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
     });
   });
 
@@ -575,6 +729,7 @@ describe('eventParts', () => {
       const failure = JSON.parse(eventParts(failed({ principal, reason })).detail);
       expect(failure.principal).toBe(principal);
       expect(failure.reason).toBe(reason);
+      expect(JSON.parse(eventParts(recovered({ principal })).detail).principal).toBe(principal);
     },
   );
 
