@@ -842,8 +842,9 @@ interface Retirement {
  */
 async function retire(ctx: RunContext, retirement: Retirement): Promise<PrincipalResult> {
   const { principal, state, version, redelivered } = retirement;
+  // The same removal whatever was written since (a failure record moves the version): named by the inventory.
   const removalId = `prm-${createHash('sha256')
-    .update(JSON.stringify([principal, version]))
+    .update(JSON.stringify([principal, state.runId, state.auditedAt]))
     .digest('hex')
     .slice(0, 32)}`;
   const notice: PrincipalRemovedNotice = {
