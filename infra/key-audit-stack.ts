@@ -61,6 +61,20 @@ export class KeyAuditStack extends Stack {
       description: 'Put the BigState API key here: {"apiKey": "..."}',
     });
     new CfnOutput(this, 'DashboardName', { value: this.audit.dashboard.dashboardName });
+    new CfnOutput(this, 'LogGroupName', {
+      value: this.audit.logGroup.logGroupName,
+      description:
+        'The function\'s JSON logs (one "principal audited" or "principal failed" line per principal and run)',
+    });
+    new CfnOutput(this, 'ScheduleDeadLetterQueueUrl', {
+      value: this.audit.scheduleDeadLetterQueue.queueUrl,
+      description:
+        'Scheduled invocations the schedule could not deliver (alarm <stack>-schedule-dead-letters)',
+    });
+    new CfnOutput(this, 'FailureQueueUrl', {
+      value: this.audit.failureQueue.queueUrl,
+      description: 'Asynchronous invocations that failed or expired (alarm <stack>-async-failures)',
+    });
     new CfnOutput(this, 'ManualRunCommand', {
       value: invoke('{}', 'audit-result.json'),
       description: 'A full run now; the JSON summary lands in audit-result.json',

@@ -6,7 +6,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { changeRecordKey, snapshotKey } from '../functions/core/layout.js';
+import { archiveKey, changeRecordKey, snapshotKey } from '../functions/core/layout.js';
 
 /** The first path segment of a key, with its slash: the bucket's layout comes from the function's own code. */
 const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
@@ -14,6 +14,8 @@ const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
 export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
 /** Where the function keeps its change records, each written once (`functions/core/layout.ts`). */
 export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
+/** Where discovery moves the state of a principal that no longer exists (`functions/core/layout.ts`). */
+export const ARCHIVE_PREFIX = prefixOf(archiveKey('p', 'a'));
 
 /** The buckets of one audit. */
 export interface SnapshotStorage {
@@ -91,17 +93,34 @@ export function createSnapshotStorage(
  * PutObjectLegalHold, PutObjectRetention, PutObjectTagging and PutObjectVersionTagging on the whole bucket,
  * none of which the function calls. No KMS permission: the bucket is SSE-S3, not SSE-KMS.
  */
-export function grantSnapshotAccess(bucket: Bucket, grantee: IGrantable): void {
+export function grantSnapshotAccess(
+  bucket: Bucket,
+  grantee: IGrantable,
+  options: { readonly discovery: boolean },
+): void {
   const snapshots = bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
   const history = bucket.arnForObjects(`${HISTORY_PREFIX}*`);
   // GetObject: the latest snapshot. PutObject: the snapshot (If-Match / If-None-Match) and the change records
-  // (If-None-Match). Never a delete, never anything outside these two prefixes.
+  // (If-None-Match). Without discovery, never a delete, never anything outside these two prefixes.
   Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
   Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
-  // Not an API the function calls: S3 consults it when a GetObject names a missing key, answering 404 with it
-  // and 403 without. A principal's first (baseline) run depends on that 404. It lets the role list key names
-  // (principal names and change ids) of this one bucket, never read a body.
+  // S3 consults it when a GetObject names a missing key, answering 404 with it and 403 without: a principal's
+  // first (baseline) run depends on that 404. With discovery the function also lists `snapshots/` (the
+  // principals with a state). It lets the role list key names (principal names and change ids) of this one
+  // bucket, never read a body.
   Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+  if (options.discovery) {
+    // Discovery archives the state of a principal that no longer exists in BigState: a conditional copy to
+    // archive/ (PutObject there; GetObject on the source is granted above), then a conditional delete of the
+    // state (If-Match: the version it read). The bucket is versioned: the delete leaves the old version, which
+    // expires with the other replaced versions.
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
+    });
+    Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [snapshots] });
+  }
 
   // Immutable history by policy, not by code alone: a put under history/ must carry If-None-Match (create
   // only, never replace). `s3:ObjectCreationOperation` keeps the multipart steps that cannot carry the header

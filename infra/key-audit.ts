@@ -37,6 +37,7 @@ import { type AuditAlarms, createAuditAlarms } from './key-audit-alarms.js';
 import { createAuditDashboard } from './key-audit-dashboard.js';
 import { createNotificationTopic } from './key-audit-notifications.js';
 import {
+  ARCHIVE_PREFIX,
   createSnapshotStorage,
   grantSnapshotAccess,
   HISTORY_PREFIX,
@@ -66,14 +67,15 @@ export interface KeyAuditProps {
   readonly bigstateHost: string;
   /**
    * The principals whose keys are audited: distinct, non-empty names (spaces, `&`, `#`, non-ASCII letters are
-   * fine). Required for now: this version's function audits the listed principals only.
-   * @default - none; the contract allows that with `principalPattern`, which this version refuses (see there)
+   * fine). Required unless `principalPattern` is set.
+   * @default - none: only the principals `principalPattern` discovers
    */
   readonly principals?: readonly string[];
   /**
-   * Glob of principals to discover each run (`x`, `*x`, `x*`, `*x*` or `*`). Accepted and validated, but not
-   * used yet: this version's function does not discover principals, so `principals` must still be listed.
-   * @default - no discovery
+   * Discovery: the glob of the principals to list each run (`x`, `*x`, `x*`, `*x*`, or `*` for every principal
+   * the key can see); with `principals`, the union is audited. A principal found missing from a complete
+   * listing (and unknown to BigState) is told once as removed and its state moved to `archive/`.
+   * @default - no discovery: the listed principals only
    */
   readonly principalPattern?: string;
   /**
@@ -194,13 +196,6 @@ export class KeyAudit extends Construct {
   constructor(scope: Construct, id: string, props: KeyAuditProps) {
     super(scope, id);
     const config = resolveKeyAuditConfig(props);
-    if (config.principals.length === 0) {
-      // The contract lets principalPattern stand alone; this version's function cannot discover principals yet,
-      // and would fail at every cold start for want of a principal list.
-      throw new ConfigurationError(
-        'invalid configuration:\n  - principals is required: principalPattern is accepted, but this version does not discover principals yet; list them in principals',
-      );
-    }
     const parsedSchedule = parseSchedule(config.schedule);
     if ('problem' in parsedSchedule) throw new ConfigurationError(`schedule ${parsedSchedule.problem}`);
     const heartbeat = heartbeatOf(props.heartbeatPeriod ?? parsedSchedule.interval ?? Duration.days(1));
@@ -218,7 +213,7 @@ export class KeyAudit extends Construct {
     this.function = fn;
     this.logGroup = logGroup;
     this.failureQueue = failureQueue;
-    this.#grantFunctionAccess();
+    this.#grantFunctionAccess(config);
 
     const schedule = this.#schedule(config.schedule, parsedSchedule);
     this.schedule = schedule.schedule;
@@ -227,7 +222,12 @@ export class KeyAudit extends Construct {
     const alarms = this.#alarms(props.alarmNamePrefix ?? Stack.of(this).stackName, heartbeat);
     this.alarms = Object.values(alarms);
 
-    const principals = `${config.principals.length} principal(s)`;
+    const listed = config.principals.length > 0 ? `${config.principals.length} principal(s)` : undefined;
+    const discovered =
+      config.principalPattern === undefined
+        ? undefined
+        : `the principals matching \`${config.principalPattern}\``;
+    const principals = [listed, discovered].filter((part) => part !== undefined).join(' and ');
     this.dashboard = createAuditDashboard(this, {
       function: this.function,
       logGroup: this.logGroup,
@@ -283,6 +283,13 @@ export class KeyAudit extends Construct {
         "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
     });
 
+    if (config.principalPattern !== undefined) {
+      acknowledge(role, {
+        [`AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`]:
+          'Discovery moves the state of a principal that no longer exists in BigState to archive/<principal>/<archiveId>.json, named at run time; PutObject only (a conditional copy), under this one prefix of this one bucket.',
+      });
+    }
+
     const failureQueue = secureQueue(this, 'FailureQueue');
     const fn = new NodejsFunction(this, 'Function', {
       description: 'Audits the API keys of the configured BigState principals',
@@ -309,7 +316,10 @@ export class KeyAudit extends Construct {
       onFailure: new SqsDestination(failureQueue),
       environment: {
         BIGSTATE_HOST: config.bigstateHost,
-        BIGSTATE_PRINCIPALS: JSON.stringify(config.principals),
+        ...(config.principals.length === 0 ? {} : { BIGSTATE_PRINCIPALS: JSON.stringify(config.principals) }),
+        ...(config.principalPattern === undefined
+          ? {}
+          : { BIGSTATE_PRINCIPAL_PATTERN: config.principalPattern }),
         ...(config.pattern === undefined ? {} : { BIGSTATE_PATTERN: config.pattern }),
         API_KEY_SECRET_ARN: this.secret.secretArn,
         SNAPSHOT_BUCKET_NAME: this.bucket.bucketName,
@@ -344,11 +354,11 @@ export class KeyAudit extends Construct {
   }
 
   /** Least privilege: `grant*` on exactly the function's resources, and the bucket's narrow statements. */
-  #grantFunctionAccess(): void {
+  #grantFunctionAccess(config: KeyAuditConfig): void {
     this.secret.grantRead(this.function);
     // An imported secret is granted as `<name>-??????` (Secrets Manager's six random characters): cdk-nag's IAM5
     // looks for "*" only, so there is no finding to acknowledge.
-    grantSnapshotAccess(this.bucket, this.function);
+    grantSnapshotAccess(this.bucket, this.function, { discovery: config.principalPattern !== undefined });
     this.topic.grantPublish(this.function);
     this.eventBus.grantPutEventsTo(this.function);
   }

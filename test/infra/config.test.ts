@@ -514,17 +514,15 @@ describe('readKeyAuditContext', () => {
       () => new KeyAuditStack(appWith({ bigstateHost: HOST, principals: 'a', shedule: 'x' }), 'Audit'),
     ).toThrow(/unknown context key shedule: did you mean schedule\?/);
   });
-
-  it('makes the stack fail on a principalPattern alone, for now: the function cannot discover principals yet', () => {
-    expect(
-      () => new KeyAuditStack(appWith({ bigstateHost: HOST, principalPattern: 'svc-*' }), 'Audit'),
-    ).toThrow(
-      /principals is required: principalPattern is accepted, but this version does not discover principals yet/,
-    );
-  });
 });
 
 describe('KeyAudit props', () => {
+  it('need principals or a principalPattern', () => {
+    expect(() => new KeyAudit(new Stack(), 'Audit', { bigstateHost: HOST })).toThrow(
+      /principals is required: .*\(required unless principalPattern is set\)/,
+    );
+  });
+
   it('are validated like the context, naming the prop', () => {
     expect(
       () =>

@@ -32,7 +32,8 @@ beforeAll(() => {
   custom = synthesize(
     {
       bigstateHost: 'http://127.0.0.1:8080/bigstate',
-      principals: 'a',
+      // Discovery alone: no principal listed.
+      principalPattern: 'svc-*',
       pattern: 'ci-*',
       schedule: 'cron(0 6 * * ? *)',
       apiKeySecretName: 'prod/bigstate-key',
@@ -106,11 +107,12 @@ describe('the function', () => {
     expect(JSON.parse(variables.BIGSTATE_PRINCIPALS as string)).toEqual(HOSTILE);
   });
 
-  it('gets the pattern, an imported secret ARN and the chosen bus when configured', () => {
+  it('gets the principal pattern (and no list), the pattern, an imported secret ARN and the chosen bus when configured', () => {
     const [, fn] = only(custom.template, 'AWS::Lambda::Function');
     const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(variables.BIGSTATE_HOST).toBe('http://127.0.0.1:8080/bigstate');
-    expect(variables.BIGSTATE_PRINCIPALS).toBe('["a"]');
+    expect(variables).not.toHaveProperty('BIGSTATE_PRINCIPALS');
+    expect(variables.BIGSTATE_PRINCIPAL_PATTERN).toBe('svc-*');
     expect(variables.BIGSTATE_PATTERN).toBe('ci-*');
     expect(variables.EVENT_BUS_NAME).toBe('audit-bus');
     expect(joined(variables.API_KEY_SECRET_ARN)).toBe(
@@ -165,7 +167,7 @@ describe('the schedule', () => {
         .replace('<aws.scheduler.scheduled-time>', '2026-11-28T10:00:00Z')
         .replace('<aws.scheduler.execution-id>', 'c0ffee00-1111-2222-3333-444455556666'),
     );
-    expect(parseInvocation(delivered, ['a'])).toStrictEqual({
+    expect(parseInvocation(delivered, ['a'])).toMatchObject({
       trigger: 'schedule',
       principals: ['a'],
       dryRun: false,
@@ -470,6 +472,31 @@ describe('permissions', () => {
     expect(statements.flatMap(actionsOf)).not.toContain('s3:*');
   });
 
+  it('grant discovery the archive: a put under archive/ and a delete of a state, nothing more', () => {
+    const id = ids(custom);
+    const statements = policyStatements(custom.template).filter((s) =>
+      s.policy.startsWith(id.role.replace(/[A-F0-9]{8}$/, '')),
+    );
+    const resources = (action: string) =>
+      statements
+        .filter((s) => actionsOf(s).includes(action))
+        .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).map(joined));
+    const s3Actions = statements.flatMap(actionsOf).filter((action) => action.startsWith('s3:'));
+    expect([...new Set(s3Actions)].sort()).toEqual([
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ]);
+    expect(resources('s3:PutObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/archive/*`,
+      `<${id.bucket}.Arn>/history/*`,
+      `<${id.bucket}.Arn>/snapshots/*`,
+    ]);
+    expect(resources('s3:DeleteObject')).toEqual([`<${id.bucket}.Arn>/snapshots/*`]);
+    expect(resources('s3:GetObject')).toEqual([`<${id.bucket}.Arn>/snapshots/*`]);
+  });
+
   it('grant an imported secret by its name and a custom bus by its name', () => {
     const statements = policyStatements(custom.template);
     const resources = (action: string) =>
@@ -719,7 +746,7 @@ describe('logical ids', () => {
 });
 
 describe('outputs', () => {
-  it('name the function, bucket, topic and secret, and give the invoke commands', () => {
+  it('name the function, bucket, topic, secret, log group and queues, and give the invoke commands', () => {
     const id = ids(main);
     const outputs = main.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     const value = (name: string) => joined(outputs[name]?.Value);
@@ -727,6 +754,10 @@ describe('outputs', () => {
     expect(value('BucketName')).toBe(`<${id.bucket}>`);
     expect(value('TopicArn')).toBe(`<${id.topic}>`);
     expect(value('SecretArn')).toBe(`<${id.secret}>`);
+    const [logGroup] = only(main.template, 'AWS::Logs::LogGroup');
+    expect(value('LogGroupName')).toBe(`<${logGroup}>`);
+    expect(value('ScheduleDeadLetterQueueUrl')).toBe(`<${id.dlq}>`);
+    expect(value('FailureQueueUrl')).toBe(`<${id.failureQueue}>`);
     expect(value('ManualRunCommand')).toBe(
       `aws lambda invoke --region <AWS::Region> --function-name <${id.function}> --cli-binary-format raw-in-base64-out --payload '{}' audit-result.json`,
     );
