@@ -1,7 +1,13 @@
 /**
  * A local S3 that speaks the REST/XML protocol as the AWS SDK v3 sends it to an IP endpoint (path style:
- * `/<bucket>/<key>`): PutObject (with `If-None-Match: *` and `If-Match`), GetObject, HeadObject, DeleteObject
- * and ListObjectsV2, versioned buckets, ETags (quoted MD5), flexible checksums and `aws-chunked` bodies.
+ * `/<bucket>/<key>`): PutObject (with `If-None-Match: *` and `If-Match`), CopyObject (source conditions
+ * `x-amz-copy-source-if-match` / `-if-none-match`, destination conditions `If-None-Match: *` / `If-Match`, a
+ * source version), GetObject, HeadObject, DeleteObject (with `If-Match`, as general purpose buckets have served it
+ * since 2025) and ListObjectsV2, versioned buckets, ETags (quoted MD5), flexible checksums and `aws-chunked` bodies.
+ *
+ * Conditional answers follow what S3 answers: a condition that does not hold is `412 PreconditionFailed` (its
+ * `Condition` names the header); `If-Match` on a key with no current object (none, or a delete marker) is
+ * `404 NoSuchKey`, for a put, a copy's destination and a delete alike.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -67,7 +73,10 @@ const storedHeaderNames = [
 
 /** Headers that ask for features the fake does not implement; their presence makes the call unknown. */
 const unsupportedHeaders = [
-  'x-amz-copy-source',
+  'x-amz-copy-source-if-modified-since',
+  'x-amz-copy-source-if-unmodified-since',
+  'x-amz-copy-source-range',
+  'x-amz-copy-source-server-side-encryption-customer-algorithm',
   'range',
   'if-modified-since',
   'if-unmodified-since',
@@ -90,6 +99,20 @@ const listQueryKeys = new Set([
   'x-id',
 ]);
 const objectQueryKeys = new Set(['x-id', 'versionId']);
+
+/** The request headers of CopyObject that name or condition its source. */
+const copySourceHeaders = [
+  'x-amz-copy-source',
+  'x-amz-copy-source-if-match',
+  'x-amz-copy-source-if-none-match',
+];
+
+/** The source of a CopyObject, from its `x-amz-copy-source` header. */
+interface CopySource {
+  readonly bucket: string;
+  readonly key: string;
+  readonly versionId: string | undefined;
+}
 
 /** Starts an S3 fake on 127.0.0.1. */
 export async function startS3Fake(options: S3FakeOptions = {}): Promise<S3Fake> {
@@ -237,22 +260,45 @@ export class S3Fake extends AwsFakeServer {
     }
     const versionId = request.query.get('versionId') ?? undefined;
     const input = { bucket, key, ...(versionId === undefined ? {} : { versionId }) };
+    const copyHeaders = copySourceHeaders.filter((name) => request.headers[name] !== undefined);
+    if (
+      copyHeaders.length > 0 &&
+      (request.method !== 'PUT' || request.headers['x-amz-copy-source'] === undefined)
+    ) {
+      return unknown(
+        `${request.method} with ${copyHeaders.join(', ')} but no copy (PUT with x-amz-copy-source)`,
+      );
+    }
     switch (request.method) {
       case 'PUT': {
+        const copying = request.headers['x-amz-copy-source'] !== undefined;
+        const operation = copying ? 'CopyObject' : 'PutObject';
         const ifNoneMatch = request.headers['if-none-match'];
         const ifMatch = request.headers['if-match'];
         if (versionId !== undefined) {
-          return unknown('PutObject with a versionId is not an S3 call', 400);
+          return unknown(`${operation} with a versionId is not an S3 call`, 400);
         }
         if (ifNoneMatch !== undefined && ifNoneMatch !== '*') {
           // S3 accepts only `*` here; an entity tag would ask for semantics S3 does not offer on writes.
-          return unknown(`PutObject with If-None-Match: ${ifNoneMatch} (only * is served)`);
+          return unknown(`${operation} with If-None-Match: ${ifNoneMatch} (only * is served)`);
         }
         if (ifMatch !== undefined && ifNoneMatch !== undefined) {
-          return unknown('PutObject with both If-Match and If-None-Match');
+          return unknown(`${operation} with both If-Match and If-None-Match`);
         }
         if (ifMatch?.trim() === '*') {
-          return unknown('PutObject with If-Match: * (only an entity tag is served)');
+          return unknown(`${operation} with If-Match: * (only an entity tag is served)`);
+        }
+        if (copying) {
+          const source = parseCopySource(request.headers['x-amz-copy-source'] ?? '');
+          if (typeof source === 'string') {
+            return unknown(`CopyObject with x-amz-copy-source ${source}`, 400);
+          }
+          return {
+            kind: 'operation',
+            operation: 'CopyObject',
+            input: { ...input, copySource: source },
+            run: () => this.copyObject(bucket, key, source, request),
+          };
         }
         return {
           kind: 'operation',
@@ -275,16 +321,22 @@ export class S3Fake extends AwsFakeServer {
           input,
           run: () => this.readObject(bucket, key, versionId, request, false),
         };
-      case 'DELETE':
-        if (request.headers['if-match'] !== undefined || request.headers['if-none-match'] !== undefined) {
-          return unknown('conditional DeleteObject is not served');
+      case 'DELETE': {
+        const ifMatch = request.headers['if-match'];
+        if (request.headers['if-none-match'] !== undefined) {
+          return unknown('DeleteObject with If-None-Match (S3 conditions a delete with If-Match only)');
+        }
+        if (ifMatch !== undefined && versionId !== undefined) {
+          // As measured on S3 (and reported by LocalStack): a versionId with If-Match is 501 NotImplemented.
+          return unknown('DeleteObject with both a versionId and If-Match (S3 answers 501 NotImplemented)');
         }
         return {
           kind: 'operation',
           operation: 'DeleteObject',
-          input,
-          run: () => this.deleteObject(bucket, key, versionId),
+          input: { ...input, ...(ifMatch === undefined ? {} : { ifMatch }) },
+          run: () => this.deleteObject(bucket, key, versionId, ifMatch),
         };
+      }
       default:
         return unknown(`${request.method} on an object is not served`);
     }
@@ -295,22 +347,7 @@ export class S3Fake extends AwsFakeServer {
     const { payload, trailers, encodings } = decodeBody(request);
     const checksums = verifyChecksums(request, payload, trailers);
 
-    const current = keys.get(key)?.at(-1);
-    const exists = current !== undefined && !current.isDeleteMarker;
-    if (request.headers['if-none-match'] === '*' && exists) {
-      throw preconditionFailed('If-None-Match');
-    }
-    const ifMatch = request.headers['if-match'];
-    if (ifMatch !== undefined) {
-      // S3: "If there's no current object version with the same name, or if the current object version is a
-      // delete marker, the operation fails with a 404 Not Found error."
-      if (!exists) {
-        throw noSuchKey(key);
-      }
-      if (!etagMatches(ifMatch, current.etag)) {
-        throw preconditionFailed('If-Match');
-      }
-    }
+    checkWritePreconditions(keys, key, request);
 
     const storedHeaders: Record<string, string> = {};
     for (const name of storedHeaderNames) {
@@ -336,6 +373,123 @@ export class S3Fake extends AwsFakeServer {
         ...(version.versionId === undefined ? {} : { 'x-amz-version-id': version.versionId }),
         ...checksumHeaders(version),
       },
+    };
+  }
+
+  private copyObject(bucket: string, key: string, source: CopySource, request: FakeRequest): FakeResponse {
+    const keys = this.bucketOrThrow(bucket);
+    if (request.body.length > 0) {
+      throw new FakeServiceError(
+        400,
+        'InvalidRequest',
+        'The request included a body. Requests of this type must not include a non-empty body.',
+      );
+    }
+    const directive = (request.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase();
+    if (directive !== 'COPY' && directive !== 'REPLACE') {
+      throw new FakeServiceError(400, 'InvalidArgument', 'Unknown metadata directive.', {
+        fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive },
+      });
+    }
+    const history = this.bucketOrThrow(source.bucket).get(source.key) ?? [];
+    let from: S3ObjectVersion | undefined;
+    if (source.versionId === undefined) {
+      from = history.at(-1);
+      if (from === undefined || from.isDeleteMarker) {
+        throw noSuchKey(source.key);
+      }
+    } else {
+      from = history.find((candidate) => (candidate.versionId ?? 'null') === source.versionId);
+      if (from === undefined) {
+        throw new FakeServiceError(404, 'NoSuchVersion', 'The specified version does not exist.', {
+          fields: { Key: source.key, VersionId: source.versionId },
+        });
+      }
+      if (from.isDeleteMarker) {
+        throw new FakeServiceError(
+          400,
+          'InvalidRequest',
+          'The source of a copy request may not specifically refer to a delete marker by version id.',
+        );
+      }
+    }
+
+    // The source's conditions, then the destination's, as S3 names them in the error's Condition.
+    const sourceIfMatch = request.headers['x-amz-copy-source-if-match'];
+    if (sourceIfMatch !== undefined && !etagMatches(sourceIfMatch, from.etag)) {
+      throw preconditionFailed('x-amz-copy-source-If-Match');
+    }
+    const sourceIfNoneMatch = request.headers['x-amz-copy-source-if-none-match'];
+    if (sourceIfNoneMatch !== undefined && etagMatches(sourceIfNoneMatch, from.etag)) {
+      throw preconditionFailed('x-amz-copy-source-If-None-Match');
+    }
+    checkWritePreconditions(keys, key, request);
+    if (
+      source.bucket === bucket &&
+      source.key === key &&
+      source.versionId === undefined &&
+      directive === 'COPY'
+    ) {
+      throw new FakeServiceError(
+        400,
+        'InvalidRequest',
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      );
+    }
+
+    const algorithm = request.headers['x-amz-checksum-algorithm']?.toLowerCase();
+    let checksums: Partial<Record<ChecksumName, string>> = from.checksums;
+    if (algorithm !== undefined) {
+      if (!(checksumNames as readonly string[]).includes(algorithm)) {
+        throw new FakeServiceError(
+          400,
+          'InvalidRequest',
+          `Checksum algorithm ${algorithm} is not supported.`,
+        );
+      }
+      checksums = { [algorithm]: checksum(algorithm as ChecksumName, from.body) };
+    }
+    const replaced: Record<string, string> = {};
+    for (const name of storedHeaderNames) {
+      const value = request.headers[name];
+      if (value !== undefined && value !== '') {
+        replaced[name] = value;
+      }
+    }
+    const version = this.store(keys, {
+      bucket,
+      key,
+      body: from.body,
+      checksums,
+      ...(directive === 'REPLACE'
+        ? {
+            contentType: request.headers['content-type'] ?? 'binary/octet-stream',
+            metadata: metadataOf(request.headers),
+            storedHeaders: replaced,
+          }
+        : { contentType: from.contentType, metadata: from.metadata, storedHeaders: from.storedHeaders }),
+    });
+    const checksumElements = Object.keys(version.checksums).map((name) => {
+      const element = `Checksum${name.toUpperCase()}`;
+      return `<${element}>${xmlEscape(version.checksums[name as ChecksumName] ?? '')}</${element}>`;
+    });
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      '<CopyObjectResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<LastModified>${version.lastModified.toISOString()}</LastModified>` +
+      `<ETag>${xmlEscape(version.etag)}</ETag>` +
+      checksumElements.join('') +
+      (checksumElements.length > 0 ? '<ChecksumType>FULL_OBJECT</ChecksumType>' : '') +
+      '</CopyObjectResult>';
+    return {
+      status: 200,
+      headers: {
+        ...commonHeaders(),
+        'content-type': 'application/xml',
+        ...(version.versionId === undefined ? {} : { 'x-amz-version-id': version.versionId }),
+        ...(from.versionId === undefined ? {} : { 'x-amz-copy-source-version-id': from.versionId }),
+      },
+      body,
     };
   }
 
@@ -403,9 +557,25 @@ export class S3Fake extends AwsFakeServer {
     return withBody ? { status: 200, headers, body: version.body } : { status: 200, headers };
   }
 
-  private deleteObject(bucket: string, key: string, versionId: string | undefined): FakeResponse {
+  private deleteObject(
+    bucket: string,
+    key: string,
+    versionId: string | undefined,
+    ifMatch: string | undefined,
+  ): FakeResponse {
     const keys = this.bucketOrThrow(bucket);
     const history = keys.get(key) ?? [];
+    if (ifMatch !== undefined) {
+      // As measured on S3: If-Match (an entity tag or `*`) on a key with no current object (none, or a delete marker
+      // over older versions) is 404 NoSuchKey; on a current object whose ETag differs, 412.
+      const current = history.at(-1);
+      if (current === undefined || current.isDeleteMarker) {
+        throw noSuchKey(key);
+      }
+      if (ifMatch.trim() !== '*' && !etagMatches(ifMatch, current.etag)) {
+        throw preconditionFailed('If-Match');
+      }
+    }
     if (versionId !== undefined) {
       const index = history.findIndex((candidate) => (candidate.versionId ?? 'null') === versionId);
       const removed = index === -1 ? undefined : history.splice(index, 1)[0];
@@ -668,6 +838,66 @@ function verifyChecksums(
     );
   }
   return verified;
+}
+
+/**
+ * Reads `x-amz-copy-source`: `[/]<bucket>/<key>[?versionId=<id>]`, URL-encoded as the S3 API asks. Returns why
+ * it cannot when it cannot (an access point ARN, no key, a value that is not URL-encoded, another parameter).
+ */
+function parseCopySource(value: string): CopySource | string {
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    return `${JSON.stringify(value)}: not URL-encoded (spaces and non-ASCII characters must be percent-encoded)`;
+  }
+  const question = value.indexOf('?');
+  const path = (question === -1 ? value : value.slice(0, question)).replace(/^\//, '');
+  const query = new URLSearchParams(question === -1 ? '' : value.slice(question + 1));
+  const extra = [...query.keys()].filter((name) => name !== 'versionId');
+  if (extra.length > 0) {
+    return `${value}: unsupported parameter(s) ${extra.join(', ')}`;
+  }
+  if (path.startsWith('arn:') || path.startsWith('arn%3A') || path.startsWith('arn%3a')) {
+    return `${value}: access point and Outposts ARNs are not served`;
+  }
+  const slash = path.indexOf('/');
+  if (slash <= 0 || slash === path.length - 1) {
+    return `${value}: it must name the source bucket and key, bucket/key`;
+  }
+  try {
+    return {
+      bucket: decodeURIComponent(path.slice(0, slash)),
+      key: decodeURIComponent(path.slice(slash + 1)),
+      versionId: query.get('versionId') ?? undefined,
+    };
+  } catch {
+    return `${value}: not valid percent-encoding`;
+  }
+}
+
+/**
+ * The write conditions of PutObject and of CopyObject's destination: `If-None-Match: *` fails (412) when a current
+ * object exists; `If-Match` fails with 404 when there is none (or a delete marker), with 412 when its ETag differs.
+ */
+function checkWritePreconditions(
+  keys: ReadonlyMap<string, readonly S3ObjectVersion[]>,
+  key: string,
+  request: FakeRequest,
+): void {
+  const current = keys.get(key)?.at(-1);
+  const exists = current !== undefined && !current.isDeleteMarker;
+  if (request.headers['if-none-match'] === '*' && exists) {
+    throw preconditionFailed('If-None-Match');
+  }
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch !== undefined) {
+    // S3: "If there's no current object version with the same name, or if the current object version is a
+    // delete marker, the operation fails with a 404 Not Found error."
+    if (!exists) {
+      throw noSuchKey(key);
+    }
+    if (!etagMatches(ifMatch, current.etag)) {
+      throw preconditionFailed('If-Match');
+    }
+  }
 }
 
 function checksumHeaders(version: S3ObjectVersion): Record<string, string> {
