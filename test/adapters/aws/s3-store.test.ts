@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { assertConditionalWrites, S3SnapshotStore } from '../../../functions/adapters/aws/s3-store.js';
 import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
+import type { FailureState, RunState } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, recordOf, snapshotOf } from '../../core/support/fakes.js';
 import { changeRecord, objectBody, s3Error } from './support.js';
@@ -374,5 +375,127 @@ describe('assertConditionalWrites', () => {
       name: 'StorageError',
       message: expect.stringMatching(/^the S3 client in use does not send If-Match/),
     });
+  });
+});
+
+describe('S3SnapshotStore: the run-level record', () => {
+  const secretFailure: FailureState = {
+    stage: 'reading the API key',
+    errorName: 'SecretError',
+    status: null,
+    reason: 'reading the API key: secret bigstate holds an empty API key',
+    since: '2025-06-01T12:00:00.000Z',
+    lastNotifiedAt: null,
+    runId: 'run-1',
+  };
+  const failing: RunState = { schemaVersion: 1, writeId: 'run-1/a', failure: secretFailure };
+  const LOCATION = 's3://audit-bucket/snapshots/.run.json';
+
+  it('reads snapshots/.run.json with its ETag as the version', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: objectBody(serialize(failing)), ETag: '"run-1"' });
+    await expect(store.readRunState()).resolves.toStrictEqual({ state: failing, version: '"run-1"' });
+    expect(s3).toReceiveCommandExactlyOnceWith(GetObjectCommand, {
+      Bucket: 'audit-bucket',
+      Key: 'snapshots/.run.json',
+    });
+  });
+
+  it('returns undefined when there is none (404)', async () => {
+    s3.on(GetObjectCommand).rejects(
+      new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }),
+    );
+    await expect(store.readRunState()).resolves.toBeUndefined();
+  });
+
+  it('fails with StorageError naming the record, never "no record", for a corrupt record or another shape', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":1,'), ETag: '"e"' });
+    const corrupt = await failure(store.readRunState());
+    expect(corrupt).toBeInstanceOf(StorageError);
+    expect(corrupt.message).toBe(`run record ${LOCATION} is not valid JSON`);
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":2,"writeId":"x"}'), ETag: '"e"' });
+    const shape = await failure(store.readRunState());
+    expect(shape).toBeInstanceOf(StorageError);
+    expect(shape.message.startsWith(`run record ${LOCATION} is not a run record: `)).toBe(true);
+  });
+
+  it('fails with StorageError naming the location when S3 fails or returns no ETag', async () => {
+    const cause = s3Error('AccessDenied', 403, 'Access Denied');
+    s3.on(GetObjectCommand).rejects(cause);
+    const denied = await failure(store.readRunState());
+    expect(denied).toBeInstanceOf(StorageError);
+    expect(denied.message).toBe(`could not read ${LOCATION}: Access Denied`);
+    expect(denied.cause).toBe(cause);
+    s3.on(GetObjectCommand).resolves({ Body: objectBody(serialize(failing)) });
+    expect((await failure(store.readRunState())).message).toBe(
+      `S3 returned ${LOCATION} without an ETag: a conditional write needs one`,
+    );
+  });
+
+  it("writes a first record only if there is none (If-None-Match: '*'), then only at the ETag read (If-Match)", async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"run-2"' });
+    await expect(store.writeRunState(failing, undefined)).resolves.toBe('"run-2"');
+    await expect(store.writeRunState(failing, '"run-1"')).resolves.toBe('"run-2"');
+    expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input)).toStrictEqual([
+      {
+        Bucket: 'audit-bucket',
+        Key: 'snapshots/.run.json',
+        Body: serialize(failing),
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      },
+      {
+        Bucket: 'audit-bucket',
+        Key: 'snapshots/.run.json',
+        Body: serialize(failing),
+        ContentType: 'application/json',
+        IfMatch: '"run-1"',
+      },
+    ]);
+  });
+
+  it.each([
+    ['PreconditionFailed', 412],
+    ['ConditionalRequestConflict', 409],
+  ])('turns %s (%i) on the record into ConcurrentWriteError naming it', async (name, status) => {
+    s3.on(PutObjectCommand).rejects(s3Error(name, status));
+    const error = await failure(store.writeRunState(failing, '"run-1"'));
+    expect(error).toBeInstanceOf(ConcurrentWriteError);
+    expect(error.message).toBe(
+      `${LOCATION} changed since this run read it (conditional write refused); the next run audits again`,
+    );
+  });
+
+  it('turns any other failure of the write into StorageError naming the record', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('SlowDown', 503, 'Please reduce your request rate.'));
+    const error = await failure(store.writeRunState(failing, undefined));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).not.toBeInstanceOf(ConcurrentWriteError);
+    expect(error.message).toBe(`could not write ${LOCATION}: Please reduce your request rate.`);
+  });
+
+  it('hands the signal to both calls, and says the deadline ended a call it aborted', async () => {
+    const signal = new AbortController().signal;
+    s3.on(GetObjectCommand).resolves({ Body: objectBody(serialize(failing)), ETag: '"e"' });
+    s3.on(PutObjectCommand).resolves({ ETag: '"e2"' });
+    await store.readRunState({ signal });
+    await store.writeRunState(failing, '"e"', { signal });
+    expect((s3.commandCalls(GetObjectCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+    expect((s3.commandCalls(PutObjectCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
+      abortSignal: signal,
+    });
+
+    const controller = new AbortController();
+    controller.abort(new TimeBudgetError("the run's hard stop ended"));
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
+    const error = await failure(store.readRunState({ signal: controller.signal }));
+    expect(error.message).toBe(`could not read ${LOCATION}: the run's hard stop ended`);
+    expect(error.cause).toBeInstanceOf(TimeBudgetError);
+  });
+
+  it('is no principal state: a principal named ".run" has a key of its own', () => {
+    expect(store.snapshotLocation('.run')).toBe('s3://audit-bucket/snapshots/%2Erun.json');
+    expect(store.snapshotLocation('.run')).not.toBe(LOCATION);
   });
 });

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSnapshotStore } from '../../../functions/adapters/local/fs-store.js';
 import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
-import type { ChangeRecord } from '../../../functions/core/ports.js';
+import type { ChangeRecord, FailureState, RunState } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, snapshotOf } from '../../core/support/fakes.js';
 
@@ -344,5 +344,92 @@ describe('FileSnapshotStore', () => {
     expect(location).toBe(join(root, 'history', '%2E%2E%2Fx', 'chg-abc.json'));
     expect(JSON.parse(await readFile(location, 'utf8')).runId).toBe('run-1');
     expect(await files(root)).toEqual([join('history', '%2E%2E%2Fx', 'chg-abc.json')]);
+  });
+});
+
+describe('FileSnapshotStore: the run-level record', () => {
+  const secretFailure: FailureState = {
+    stage: 'reading the API key',
+    errorName: 'SecretError',
+    status: null,
+    reason: 'reading the API key: secret bigstate holds an empty API key',
+    since: '2025-06-01T12:00:00.000Z',
+    lastNotifiedAt: '2025-06-01T12:00:00.000Z',
+    runId: 'run-1',
+  };
+  const failing: RunState = { schemaVersion: 1, writeId: 'run-1/a', failure: secretFailure };
+  const cleared: RunState = { schemaVersion: 1, writeId: 'run-2/b' };
+  const location = () => join(root, 'snapshots', '.run.json');
+
+  it('has none in a state folder that does not exist yet', async () => {
+    await expect(store.readRunState()).resolves.toBeUndefined();
+  });
+
+  it('writes a first record at snapshots/.run.json and reads it back, versioned by the hash of the file', async () => {
+    const version = await store.writeRunState(failing, undefined);
+    const text = await readFile(location(), 'utf8');
+    expect(text).toBe(serialize(failing));
+    expect(version).toBe(sha256(text));
+    await expect(store.readRunState()).resolves.toStrictEqual({ state: failing, version });
+    expect(await files(root)).toEqual([join('snapshots', '.run.json')]);
+  });
+
+  it('replaces the record only at the version that was read (conditional writes)', async () => {
+    const first = await store.writeRunState(failing, undefined);
+    // Created only if there is none.
+    const created = await failure(store.writeRunState(cleared, undefined));
+    expect(created).toBeInstanceOf(ConcurrentWriteError);
+    expect(created.message).toBe(`${location()} changed since this run read it (conditional write refused)`);
+    const second = await store.writeRunState(cleared, first);
+    expect(second).not.toBe(first);
+    await expect(store.readRunState()).resolves.toStrictEqual({ state: cleared, version: second });
+    // A stale version never matches again.
+    await expect(store.writeRunState(failing, first)).rejects.toBeInstanceOf(ConcurrentWriteError);
+    await expect(store.readRunState()).resolves.toStrictEqual({ state: cleared, version: second });
+  });
+
+  it('is no principal state: a principal named ".run" keeps a file of its own, and is not listed as the record', async () => {
+    await store.writeRunState(failing, undefined);
+    await store.write('.run', snapshotOf('.run', ['k']), undefined);
+    expect(await files(root)).toEqual(
+      [join('snapshots', '%2Erun.json'), join('snapshots', '.run.json')].sort(),
+    );
+    expect((await store.read('.run'))?.snapshot.keys.map((key) => key.name)).toEqual(['k']);
+    expect((await store.readRunState())?.state).toStrictEqual(failing);
+    const listed: string[] = [];
+    for await (const principal of store.principalsWithState()) listed.push(principal);
+    expect(listed).toEqual(['.run']);
+  });
+
+  it('fails with StorageError naming the record, never "no record", for a corrupt file or another shape', async () => {
+    await mkdir(join(root, 'snapshots'), { recursive: true });
+    await writeFile(location(), '{"schemaVersion":1,');
+    const corrupt = await failure(store.readRunState());
+    expect(corrupt).toBeInstanceOf(StorageError);
+    expect(corrupt.message).toBe(`run record ${location()} is not valid JSON`);
+    await writeFile(location(), '{"schemaVersion":2,"writeId":"x"}');
+    const shape = await failure(store.readRunState());
+    expect(shape).toBeInstanceOf(StorageError);
+    expect(shape.message.startsWith(`run record ${location()} is not a run record: `)).toBe(true);
+    await writeFile(location(), JSON.stringify({ ...failing, failure: { ...secretFailure, status: 'x' } }));
+    expect((await failure(store.readRunState())).message).toMatch(/is not a run record: /);
+  });
+
+  it('starts no call once the signal ended, and writes nothing', async () => {
+    const controller = new AbortController();
+    const reason = new TimeBudgetError("the run's hard stop ended");
+    controller.abort(reason);
+    const signal = controller.signal;
+    await expect(store.readRunState({ signal })).rejects.toBe(reason);
+    await expect(store.writeRunState(failing, undefined, { signal })).rejects.toBe(reason);
+    await expect(readdir(parent)).resolves.toEqual([]);
+  });
+
+  it('fails with StorageError and leaves no temporary file when the write fails', async () => {
+    fsFaults.rename = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const error = await failure(store.writeRunState(failing, undefined));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toBe(`could not write ${location()}: EACCES: permission denied`);
+    expect(await files(root)).toEqual([]);
   });
 });
