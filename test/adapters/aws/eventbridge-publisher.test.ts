@@ -79,6 +79,30 @@ describe('EventBridgePublisher', () => {
     expect(failedDetail.errorName).toBe('ForbiddenError');
   });
 
+  it('puts a failure of the whole run and a recovery with principal null', async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    await publisher.publish(failedNotice({ principal: null, errorName: 'SecretError' }));
+    await publisher.publish({
+      kind: 'recovered',
+      runId: 'run-2',
+      principal: null,
+      detectedAt: '2025-06-02T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
+    });
+    const entries = events.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.[0]);
+    expect(entries.map((entry) => entry?.DetailType)).toEqual([
+      'BigState Key Audit Failed',
+      'BigState Key Audit Recovered',
+    ]);
+    expect(entries.map((entry) => JSON.parse(entry?.Detail ?? '{}').principal)).toEqual([null, null]);
+    expect(JSON.parse(entries[1]?.Detail ?? '{}')).toStrictEqual({
+      runId: 'run-2',
+      principal: null,
+      detectedAt: '2025-06-02T12:00:00.000Z',
+      failingSince: '2025-06-01T11:00:00.000Z',
+    });
+  });
+
   it('accepts a response without FailedEntryCount', async () => {
     events.on(PutEventsCommand).resolves({});
     await expect(publisher.publish(changedNotice())).resolves.toBeUndefined();

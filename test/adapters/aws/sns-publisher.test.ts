@@ -61,6 +61,31 @@ describe('SnsPublisher', () => {
     });
   });
 
+  it('publishes a failure of the whole run, and its end, without a principal attribute', async () => {
+    sns.on(PublishCommand).resolves({});
+    const notice = failedNotice({ principal: null, errorName: 'SecretError' });
+    await publisher.publish(notice);
+    await publisher.publish({
+      kind: 'recovered',
+      runId: 'run-2',
+      principal: null,
+      detectedAt: '2025-06-02T12:00:00.000Z',
+      failingSince: notice.failingSince,
+    });
+    const inputs = sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+    expect(inputs.map((input) => [input.Subject, input.MessageAttributes])).toStrictEqual([
+      [
+        'BigState key audit FAILED for the whole run',
+        { changeType: { DataType: 'String.Array', StringValue: '["failed"]' } },
+      ],
+      [
+        'BigState key audit recovered for the whole run',
+        { changeType: { DataType: 'String.Array', StringValue: '["recovered"]' } },
+      ],
+    ]);
+    expect(inputs[0]?.Message).toBe(snsBody(notice));
+  });
+
   it('fails with PublishError naming the topic when SNS refuses', async () => {
     const cause = new Error('Rate exceeded');
     sns.on(PublishCommand).rejects(cause);
