@@ -2,7 +2,8 @@
  * The local CLI: the same audit core against a real BigState host, with a state folder instead of S3 and
  * the terminal instead of SNS and EventBridge.
  *
- *   npm run audit -- --host URL --principal P [--principal Q ...] [--pattern G] [--state DIR] [--dry-run] [--json]
+ *   npm run audit -- --host URL (--principal P ... | --principal-pattern G) [--pattern G] [--state DIR] [--dry-run]
+ *                    [--json] [--no-color] [--verbose] [-h | --help] [--version]
  *
  * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error: a usage error
  * (`usage error: ... (see --help)`), a failed principal (after the others were audited and reported:
@@ -21,7 +22,7 @@ import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { Deadline } from '../commons/deadline.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
-import { displayName, displayText } from '../commons/text.js';
+import { displayName, displayText, quotedName } from '../commons/text.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
 import { type AuditSummary, acknowledgeDelivery, type PrincipalResult, runAudit } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
@@ -52,13 +53,17 @@ export const EXIT = { unchanged: 0, changed: 1, error: 2 } as const;
 export const DEFAULT_STATE_DIR = '.bigstate-audit';
 
 const USAGE = `Usage: npm run audit -- --host URL --principal P [--principal Q ...] [options]
+       npm run audit -- --host URL --principal-pattern G [options]
 
 Audits the API keys of BigState principals against the last snapshot in a local state folder.
 The API key is read from the environment variable BIGSTATE_API_KEY.
 
 Options:
   --host URL         BigState base URL (https; http only for loopback hosts)     required
-  --principal P      a principal to audit (repeat for more)                      required
+  --principal P      a principal to audit (repeat for more)      required unless --principal-pattern
+  --principal-pattern G
+                     discovery: audit every principal matching G (x, *x, x*, *x*, or * for all), each run;
+                     one that has a state and is gone from BigState is reported removed once
   --pattern G        glob passed to BigState: x, *x, x*, *x*                     default: all keys
   --state DIR        state folder for snapshots and history                      default: ${DEFAULT_STATE_DIR}
   --dry-run          walk and diff only, write and publish nothing; print what a real run would publish
@@ -77,6 +82,7 @@ failed principal after the others were audited and reported, a state folder in u
 const OPTIONS = {
   host: { type: 'string' },
   principal: { type: 'string', multiple: true },
+  'principal-pattern': { type: 'string' },
   pattern: { type: 'string' },
   state: { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -90,6 +96,7 @@ const OPTIONS = {
 interface CliOptions {
   readonly host: string;
   readonly principals: string[];
+  readonly principalPattern: string | undefined;
   readonly pattern: string | undefined;
   readonly state: string;
   readonly dryRun: boolean;
@@ -116,9 +123,19 @@ function parseOptions(argv: readonly string[]): CliOptions {
     if (!result.success) throw new CliUsageError(displayText(formatIssue(flag, result.error)));
     return result.data;
   };
+  const principalPattern =
+    values['principal-pattern'] === undefined
+      ? undefined
+      : check('--principal-pattern', patternSchema, values['principal-pattern']);
+  const host = check('--host', hostSchema, values.host);
+  if (values.principal === undefined && principalPattern === undefined) {
+    throw new CliUsageError('--principal or --principal-pattern is required');
+  }
   return {
-    host: check('--host', hostSchema, values.host),
-    principals: check('--principal', principalListSchema, values.principal),
+    host,
+    principals:
+      values.principal === undefined ? [] : check('--principal', principalListSchema, values.principal),
+    principalPattern,
     pattern: values.pattern === undefined ? undefined : check('--pattern', patternSchema, values.pattern),
     state: values.state ?? DEFAULT_STATE_DIR,
     dryRun: values['dry-run'] === true,
@@ -150,6 +167,7 @@ export function exitCodeOf(summary: AuditSummary, printed: readonly ChangeRecord
     summary.principals.some(
       (result) =>
         result.added.length + result.removed.length > 0 ||
+        result.principalRemoved !== undefined ||
         result.redelivered.some((record) => record.kind === 'changed'),
     ) || printed.some((record) => record.kind === 'changed');
   return changed ? EXIT.changed : EXIT.unchanged;
@@ -166,13 +184,23 @@ function owedTo(result: PrincipalResult): ChangeRecord[] {
     .map((entry) => entry.record);
 }
 
-/** One line for a run in which principals failed: which ones, and why in a word (the table has the reasons). */
+/**
+ * One line for a run that failed: the failure of the run itself (a principal listing that broke off), and which
+ * principals failed, with the error's name (the table has the reasons).
+ */
 function failureLine(summary: AuditSummary): string {
+  const parts: string[] = [];
+  if (summary.runFailure !== undefined) {
+    parts.push(`${displayText(summary.runFailure.reason)} (${displayText(summary.runFailure.errorName)})`);
+  }
   const failed = summary.principals.filter((result) => result.status === 'failed');
-  const names = failed
-    .map((result) => `${displayName(result.principal)} (${displayText(result.errorName ?? 'Error')})`)
-    .join(', ');
-  return `audit failed: ${failed.length} of ${summary.principals.length} principal(s) failed: ${names}\n`;
+  if (failed.length > 0) {
+    const names = failed
+      .map((result) => `${displayName(result.principal)} (${displayText(result.errorName ?? 'Error')})`)
+      .join(', ');
+    parts.push(`${failed.length} of ${summary.principals.length} principal(s) failed: ${names}`);
+  }
+  return `audit failed: ${parts.length > 0 ? parts.join('; ') : 'see above'}\n`;
 }
 
 /** Runs the CLI and returns its exit code; never throws. */
@@ -190,8 +218,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     options = parseOptions(argv);
   } catch (error) {
-    if (!(error instanceof CliUsageError)) throw error;
-    io.stderr(usageErrorLine(error));
+    io.stderr(
+      error instanceof CliUsageError
+        ? usageErrorLine(error)
+        : `error: ${displayText(describeError(error))}\n`,
+    );
     return EXIT.error;
   }
   const secret = environmentSecretSource(io.readApiKey);
@@ -224,7 +255,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const progress = new Progress({
     write: io.stderr,
     terminal: stderrTerminal,
-    total: options.principals.length,
+    // With discovery, how many principals there are is known only at the end.
+    total: options.principalPattern === undefined ? options.principals.length : undefined,
     palette: options.color ? paletteFor(stderrTerminal) : PLAIN,
   });
   // Every line on the terminal goes around the progress line, which is taken down first.
@@ -241,15 +273,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     ? { name: STDOUT_CHANNEL, publish: async () => 'deferred' }
     : { name: STDOUT_CHANNEL, publish: (notice) => printer.publish(notice) };
   const deadline = Deadline.none({ signal: io.signal });
+  const what =
+    options.principalPattern === undefined
+      ? `${options.principals.length} principal(s)`
+      : `the principals matching ${quotedName(options.principalPattern)}${options.principals.length > 0 ? ` and ${options.principals.length} named` : ''}`;
   progress.print(
-    `auditing ${options.principals.length} principal(s) on ${displayText(options.host)}${options.dryRun ? ' (dry run)' : ''}; state in ${displayText(resolve(options.state))}\n`,
+    `auditing ${what} on ${displayText(options.host)}${options.dryRun ? ' (dry run)' : ''}; state in ${displayText(resolve(options.state))}\n`,
   );
   try {
     const summary = await runAudit(
-      { bigstate: progress.count(client), store, channels: [channel], logger },
+      { bigstate: progress.count(client), directory: client, store, channels: [channel], logger },
       {
         runId,
         principals: options.principals,
+        principalPattern: options.principalPattern,
         host: options.host,
         pattern: options.pattern,
         dryRun: options.dryRun,
@@ -269,6 +306,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const document = toJsonDocument(summary, {
       host: options.host,
       pattern: options.pattern,
+      principalPattern: options.principalPattern,
       stateDir: resolve(options.state),
       changes,
     });

@@ -5,9 +5,12 @@
  * {@link JSON_SCHEMA_VERSION}.
  */
 import type { AuditSummary, PrincipalResult } from '../core/audit.js';
-import type { ChangeRecord } from '../core/ports.js';
+import type { ChangeRecord, PrincipalInfo } from '../core/ports.js';
 
-/** The version of the document's shape: 2 added `errorName`, `host`, `pattern`, `stateDir` and the `null`s. */
+/**
+ * The version of the document's shape. 2: every field always present (`null` when it does not apply), `errorName`,
+ * `host`, `pattern`, `principalPattern`, `stateDir`, `runFailure`, `newPrincipal`, `principalRemoved`.
+ */
 export const JSON_SCHEMA_VERSION = 2;
 
 /** One principal of the run. */
@@ -27,6 +30,24 @@ export interface JsonPrincipal {
   readonly changeRecordLocation: string | null;
   readonly redeliveredChangeIds: readonly string[];
   readonly pendingChangeIds: readonly string[];
+  readonly newPrincipal: boolean;
+  readonly principalRemoved: JsonPrincipalRemoval | null;
+  readonly info: JsonPrincipalInfo | null;
+}
+
+/** What BigState's principal listing says of a principal (discovery). */
+export interface JsonPrincipalInfo {
+  /** 1 = application, 2 = user; `null` when not given. */
+  readonly type: number | null;
+  readonly displayName: string | null;
+}
+
+/** A principal that no longer exists in BigState: told once as removed, its state archived. */
+export interface JsonPrincipalRemoval {
+  readonly removalId: string;
+  /** The keys it had, sorted. */
+  readonly keys: readonly string[];
+  readonly archiveLocation: string;
 }
 
 /** One change record the document delivers (prints): the record as the history keeps it. */
@@ -45,6 +66,8 @@ export interface JsonChange {
   readonly counts: { readonly added: number; readonly removed: number; readonly total: number };
   readonly snapshotLocation: string;
   readonly changeRecordLocation: string;
+  readonly newPrincipal: boolean;
+  readonly info: JsonPrincipalInfo | null;
 }
 
 /** The document. */
@@ -55,10 +78,12 @@ export interface JsonDocument {
   readonly dryRun: boolean;
   readonly host: string;
   readonly pattern: string | null;
+  readonly principalPattern: string | null;
   readonly stateDir: string;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
+  readonly runFailure: { readonly reason: string; readonly errorName: string } | null;
   readonly principals: readonly JsonPrincipal[];
   readonly changes: readonly JsonChange[];
 }
@@ -67,6 +92,7 @@ export interface JsonDocument {
 export interface JsonContext {
   readonly host: string;
   readonly pattern: string | undefined;
+  readonly principalPattern: string | undefined;
   /** The state folder, absolute. */
   readonly stateDir: string;
   /** The changes this document delivers: empty for a dry run. */
@@ -82,10 +108,15 @@ export function toJsonDocument(summary: AuditSummary, context: JsonContext): Jso
     dryRun: summary.dryRun,
     host: context.host,
     pattern: context.pattern ?? null,
+    principalPattern: context.principalPattern ?? null,
     stateDir: context.stateDir,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
     durationMs: summary.durationMs,
+    runFailure:
+      summary.runFailure === undefined
+        ? null
+        : { reason: summary.runFailure.reason, errorName: summary.runFailure.errorName },
     principals: summary.principals.map(toJsonPrincipal),
     changes: context.changes.map(toJsonChange),
   };
@@ -110,7 +141,21 @@ function toJsonPrincipal(result: PrincipalResult): JsonPrincipal {
     changeRecordLocation: result.changeRecordLocation ?? null,
     redeliveredChangeIds: result.redelivered.map((record) => record.changeId),
     pendingChangeIds: result.pending.map((entry) => entry.record.changeId),
+    newPrincipal: result.newPrincipal === true,
+    principalRemoved:
+      result.principalRemoved === undefined
+        ? null
+        : {
+            removalId: result.principalRemoved.removalId,
+            keys: [...result.principalRemoved.keys],
+            archiveLocation: result.principalRemoved.archiveLocation,
+          },
+    info: toJsonInfo(result.info),
   };
+}
+
+function toJsonInfo(info: PrincipalInfo | undefined): JsonPrincipalInfo | null {
+  return info === undefined ? null : { type: info.type, displayName: info.displayName };
 }
 
 function toJsonChange(record: ChangeRecord): JsonChange {
@@ -128,5 +173,7 @@ function toJsonChange(record: ChangeRecord): JsonChange {
     counts: { added: record.counts.added, removed: record.counts.removed, total: record.counts.total },
     snapshotLocation: record.snapshotLocation,
     changeRecordLocation: record.changeRecordLocation,
+    newPrincipal: record.newPrincipal === true,
+    info: toJsonInfo(record.info),
   };
 }

@@ -34,6 +34,7 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
   let baselines = 0;
   let unchanged = 0;
   let failed = 0;
+  let removedPrincipals = 0;
   let owedTotal = 0;
   for (const result of summary.principals) {
     const name = displayName(result.principal);
@@ -52,15 +53,29 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
       sections.push(
         [
           `${palette.failed(`${name}: FAILED`)} ${displayText(result.reason ?? '')}`,
-          palette.quiet('  a failure notice; its last good snapshot is kept and no key change is reported'),
+          palette.quiet('  its last good snapshot is kept and no key change is reported for it'),
           ...lines,
+        ].join('\n'),
+      );
+    } else if (result.principalRemoved !== undefined) {
+      const keys = result.principalRemoved.keys;
+      removedPrincipals += 1;
+      sections.push(
+        [
+          `${name}: ${palette.removed(`principal removed from BigState, with the ${plural(keys.length, 'key')} it had`)}`,
+          palette.quiet(
+            '  told once as one removal (no key is reported removed one by one); its state is archived',
+          ),
+          ...lines,
+          ...keys.map((key) => palette.removed(`  - ${displayName(key)}`)),
         ].join('\n'),
       );
     } else if (result.baseline) {
       baselines += 1;
+      const found = result.newPrincipal === true ? 'new principal found by discovery: ' : '';
       sections.push(
         [
-          `${name}: ${palette.quiet(`baseline, ${plural(result.keyCount ?? 0, 'key')} recorded (no key is reported added)`)}`,
+          `${name}: ${palette.quiet(`${found}baseline, ${plural(result.keyCount ?? 0, 'key')} recorded (no key is reported added)`)}`,
           ...lines,
         ].join('\n'),
       );
@@ -81,7 +96,13 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
       if (lines.length > 0) sections.push([`${name}: ${palette.quiet('no change')}`, ...lines].join('\n'));
     }
   }
-  const nothing = changed + baselines + failed + owedTotal === 0;
+  if (summary.runFailure !== undefined) {
+    sections.push(
+      `${palette.failed('The run itself FAILED:')} ${displayText(summary.runFailure.reason)} (${displayText(summary.runFailure.errorName)})\n${palette.quiet('  no principal is taken as missing')}`,
+    );
+  }
+  const nothing =
+    changed + baselines + failed + removedPrincipals + owedTotal === 0 && summary.runFailure === undefined;
   const heading = palette.heading(
     nothing
       ? 'Dry run: a real run would publish nothing (nothing was written or published).'
@@ -92,6 +113,8 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
     `${plural(baselines, 'baseline')}`,
     `${unchanged} unchanged`,
     `${failed} failed`,
+    ...(removedPrincipals > 0 ? [`${plural(removedPrincipals, 'principal')} removed`] : []),
+    ...(summary.runFailure !== undefined ? ['the run itself failed'] : []),
     ...(owedTotal > 0 ? [`${plural(owedTotal, 'earlier change')} to print`] : []),
   ];
   return `${[heading, ...sections].join('\n\n')}\n\nPlan: ${totals.join(', ')}.\n`;

@@ -4,7 +4,8 @@
  * (a pipe, a file, CI logs): one plain line per principal as it finishes, `[3/5] svc a&b: ok, 3 keys, +1 -0`.
  *
  * The core reports no pages: keys are counted as the walks yield them (a wrapper around the client's
- * `listApiKeys`), and a principal is done when the core logs `principal audited` or `principal failed`.
+ * `listApiKeys`), and a principal is done when the core logs `principal audited`, `principal removed` or
+ * `principal failed`. With discovery the total is unknown until the end: `[3/?]`.
  */
 import { type Palette, PLAIN, type Write } from '../adapters/local/console.js';
 import type { ApiKeyEntry, ApiKeyLister } from '../bigstate/types.js';
@@ -23,30 +24,31 @@ export interface ProgressOptions {
   readonly write: Write;
   /** What stderr is: a terminal gets the redrawn line. */
   readonly terminal: Terminal;
-  /** Principals in the run. */
-  readonly total: number;
+  /** Principals in the run; `undefined` while unknown (discovery lists them as the run goes). */
+  readonly total: number | undefined;
   /** @default no colour */
   readonly palette?: Palette;
   /** Milliseconds, for the redraw rate. @default Date.now */
   readonly now?: () => number;
 }
 
-/** What the core logs when a principal is done (`principal audited` / `principal failed`). */
+/** What the core logs when a principal is done (`principal audited`, `principal removed`, `principal failed`). */
 interface Outcome {
-  readonly failed: boolean;
+  readonly kind: 'audited' | 'removed' | 'failed';
   readonly baseline?: unknown;
   readonly keyCount?: unknown;
   readonly added?: unknown;
   readonly removed?: unknown;
   readonly reason?: unknown;
   readonly errorName?: unknown;
+  readonly newPrincipal?: unknown;
 }
 
 /** Progress of one run; see the module's comment. */
 export class Progress {
   readonly #write: Write;
   readonly #terminal: Terminal;
-  readonly #total: number;
+  readonly #total: number | undefined;
   readonly #palette: Palette;
   readonly #now: () => number;
   /** Keys read per principal under way, in the order their walks started. */
@@ -122,13 +124,14 @@ export class Progress {
         if (verbose) logger.debug(message, ...extra);
       },
       info: (message, ...extra) => {
-        if (message === 'principal audited') this.#principalDone(extra, false);
+        if (message === 'principal audited') this.#principalDone(extra, 'audited');
+        if (message === 'principal removed') this.#principalDone(extra, 'removed');
         if (verbose) logger.info(message, ...extra);
       },
       warn: (message, ...extra) => logger.warn(message, ...extra),
       error: (message, ...extra) => {
         if (message === 'principal failed') {
-          this.#principalDone(extra, true);
+          this.#principalDone(extra, 'failed');
           if (!verbose) return;
         }
         logger.error(message, ...extra);
@@ -143,7 +146,7 @@ export class Progress {
     this.#stopped = true;
   }
 
-  #principalDone(extra: Record<string, unknown>[], failed: boolean): void {
+  #principalDone(extra: Record<string, unknown>[], kind: Outcome['kind']): void {
     const attributes: Record<string, unknown> = Object.assign({}, ...extra);
     const principal = attributes.principal;
     if (typeof principal !== 'string' || this.#finished.has(principal)) return;
@@ -153,20 +156,25 @@ export class Progress {
       this.#draw(true);
       return;
     }
-    const outcome: Outcome = { ...attributes, failed };
-    this.#write(`[${this.done}/${this.#total}] ${displayName(principal)}: ${this.#describe(outcome)}\n`);
+    const outcome: Outcome = { ...attributes, kind };
+    this.#write(
+      `[${this.done}/${this.#total ?? '?'}] ${displayName(principal)}: ${this.#describe(outcome)}\n`,
+    );
   }
 
   #describe(outcome: Outcome): string {
     const p = this.#palette;
-    if (outcome.failed) {
+    if (outcome.kind === 'failed') {
       const name = typeof outcome.errorName === 'string' ? ` (${displayText(outcome.errorName)})` : '';
       const reason = typeof outcome.reason === 'string' ? ` ${displayText(outcome.reason)}` : '';
       return `${p.failed('FAILED')}${name}${reason}`;
     }
     const keys = typeof outcome.keyCount === 'number' ? outcome.keyCount : 0;
     const keyText = `${keys} ${keys === 1 ? 'key' : 'keys'}`;
-    if (outcome.baseline === true) return p.quiet(`baseline, ${keyText}`);
+    if (outcome.kind === 'removed') return p.removed(`removed from BigState, had ${keyText}`);
+    if (outcome.baseline === true) {
+      return p.quiet(`baseline, ${keyText}${outcome.newPrincipal === true ? ' (new principal)' : ''}`);
+    }
     const added = typeof outcome.added === 'number' ? outcome.added : 0;
     const removed = typeof outcome.removed === 'number' ? outcome.removed : 0;
     const counts = `+${added} -${removed}`;
@@ -178,7 +186,11 @@ export class Progress {
     const walks = [...this.#reading].map(
       ([principal, keys]) => `${displayName(principal)} ${keys} ${keys === 1 ? 'key' : 'keys'} read`,
     );
-    const text = [`${this.done}/${this.#total} principals done`, ...walks].join(' · ');
+    const done =
+      this.#total === undefined
+        ? `${this.done} principals done`
+        : `${this.done}/${this.#total} principals done`;
+    const text = [done, ...walks].join(' · ');
     // Cut to the width (by code point), so the line never wraps and `\r` still reaches its start.
     const room = Math.max(10, (this.#terminal.columns ?? 80) - 1);
     const characters = [...text];

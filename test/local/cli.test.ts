@@ -217,7 +217,12 @@ describe('runCli usage errors', () => {
     [
       'no principal',
       ['--host', 'https://api.bigstate.dev'],
-      'usage error: --principal is required (see --help)',
+      'usage error: --principal or --principal-pattern is required (see --help)',
+    ],
+    [
+      'a bad principal pattern',
+      ['--host', 'https://h.example', '--principal-pattern', 'a*b'],
+      'usage error: --principal-pattern must be one of the forms x, *x, x*, *x* (a * only at the start or end) (see --help)',
     ],
     [
       'an unknown flag, with the nearest known one',
@@ -612,6 +617,9 @@ describe('runCli --json: schema 2', () => {
     'changeRecordLocation',
     'redeliveredChangeIds',
     'pendingChangeIds',
+    'newPrincipal',
+    'principalRemoved',
+    'info',
   ];
 
   it('has every field on every row, null where it does not apply, and errorName on failed rows', async () => {
@@ -628,10 +636,12 @@ describe('runCli --json: schema 2', () => {
       'dryRun',
       'host',
       'pattern',
+      'principalPattern',
       'stateDir',
       'startedAt',
       'finishedAt',
       'durationMs',
+      'runFailure',
       'principals',
       'changes',
     ]);
@@ -641,7 +651,9 @@ describe('runCli --json: schema 2', () => {
       dryRun: false,
       host: simulator.url,
       pattern: '*',
+      principalPattern: null,
       stateDir: state,
+      runFailure: null,
     });
     for (const row of document.principals) expect(Object.keys(row)).toEqual(PRINCIPAL_FIELDS);
     const [root, failed] = document.principals;
@@ -675,6 +687,8 @@ describe('runCli --json: schema 2', () => {
       'counts',
       'snapshotLocation',
       'changeRecordLocation',
+      'newPrincipal',
+      'info',
     ]);
     expect(err()).toContain('audit failed: 1 of 2 principal(s) failed: svc a&b (ForbiddenError)\n');
   });
@@ -814,5 +828,65 @@ describe('runCli colour and progress', () => {
     expect(err()).toContain('[info] principal audited principal="root"');
     expect(err()).toContain('[debug] BigState response');
     expect(err()).toContain('[2/2]');
+  });
+});
+
+describe('runCli --principal-pattern (discovery)', () => {
+  /** Runs the CLI with discovery of every principal (no --principal). */
+  function discover(args: string[], overrides: Partial<CliIo> = {}): Promise<number> {
+    return runCli(
+      ['--host', simulator.url, '--principal-pattern', '*', '--state', state, ...args],
+      io(overrides),
+    );
+  }
+
+  it('audits every principal found, marking new ones, with progress out of an unknown total', async () => {
+    expect(await discover(['--json'])).toBe(EXIT.unchanged);
+    const document = JSON.parse(out());
+    expect(document.principalPattern).toBe('*');
+    expect(document.principals.map((p: { principal: string }) => p.principal).sort()).toEqual([
+      'root',
+      'svc a&b',
+    ]);
+    for (const row of document.principals) expect(row).toMatchObject({ baseline: true, newPrincipal: true });
+    expect(err()).toContain('auditing the principals matching "*" on ');
+    expect(err()).toMatch(/^\[1\/\?\] (root|svc a&b): baseline, \d keys/m);
+    expect(err()).toMatch(/^\[2\/\?\] (root|svc a&b): baseline, \d keys/m);
+  });
+
+  it('reports a principal gone from BigState once, as a change (exit 1), in the plan, the table and --json', async () => {
+    expect(await discover([])).toBe(EXIT.unchanged);
+    simulator.removePrincipal('svc a&b');
+    stdout = [];
+    // The dry run shows it, with the keys it had, and keeps the state.
+    expect(await discover(['--dry-run'])).toBe(EXIT.changed);
+    expect(out()).toContain(
+      'svc a&b: principal removed from BigState, with the 2 keys it had\n  told once as one removal (no key is reported removed one by one); its state is archived\n  - #primary\n  - zürich-backup\n',
+    );
+    expect(out()).toContain('1 principal removed');
+    expect(out()).toMatch(
+      / {2}svc a&b {4}REMOVED {4}no longer in BigState; had 2 key\(s\); its state would be archived/,
+    );
+    expect(await files(join(state, 'snapshots'))).toContain('svc%20a%26b.json');
+    // The real run tells it and archives the state.
+    stdout = [];
+    expect(await discover(['--json'])).toBe(EXIT.changed);
+    const removed = JSON.parse(out()).principals.find(
+      (p: { principal: string }) => p.principal === 'svc a&b',
+    );
+    expect(removed).toMatchObject({
+      status: 'ok',
+      keyCount: null,
+      principalRemoved: {
+        removalId: expect.stringMatching(/^prm-/),
+        keys: ['#primary', 'zürich-backup'],
+        archiveLocation: expect.any(String),
+      },
+    });
+    expect(await files(join(state, 'snapshots'))).not.toContain('svc%20a%26b.json');
+    // Once: the next run no longer knows it.
+    stdout = [];
+    expect(await discover([])).toBe(EXIT.unchanged);
+    expect(out()).not.toContain('svc a&b');
   });
 });

@@ -75,7 +75,7 @@ describe('formatPlan', () => {
         'svc a&b: baseline, 1 key recorded (no key is reported added)',
         '',
         'bad: FAILED walking the keys: 403',
-        '  a failure notice; its last good snapshot is kept and no key change is reported',
+        '  its last good snapshot is kept and no key change is reported for it',
         '',
         'Plan: 1 principal changed (+2 -1), 1 baseline, 1 unchanged, 1 failed.',
         '',
@@ -100,6 +100,40 @@ describe('formatPlan', () => {
       'p: no change\n  first, a change of an earlier run not printed yet: chg-0123456789abcdef0123456789abcdef (+1 -2)\n',
     );
     expect(text).toContain('1 earlier change to print.');
+  });
+
+  it('shows a new principal, a principal removed from BigState with the keys it had, and a failed listing', () => {
+    const text = formatPlan({
+      ...summary([
+        result({ principal: 'found', baseline: true, newPrincipal: true, keyCount: 2 }),
+        result({
+          principal: 'gone',
+          keyCount: null,
+          principalRemoved: {
+            kind: 'principal-removed',
+            removalId: 'prm-1',
+            runId: 'run-1',
+            principal: 'gone',
+            keys: ['k1', 'k\nforged'],
+            detectedAt: '2025-06-01T12:00:00.000Z',
+            archiveLocation: '/a',
+          },
+        }),
+      ]),
+      runFailure: { reason: 'listing the principals: HTTP 500', errorName: 'ServerError' },
+    });
+    expect(text).toContain(
+      'found: new principal found by discovery: baseline, 2 keys recorded (no key is reported added)\n',
+    );
+    expect(text).toContain(
+      'gone: principal removed from BigState, with the 2 keys it had\n  told once as one removal (no key is reported removed one by one); its state is archived\n  - k1\n  - "k\\nforged"\n',
+    );
+    expect(text).toContain(
+      'The run itself FAILED: listing the principals: HTTP 500 (ServerError)\n  no principal is taken as missing\n',
+    );
+    expect(text).toContain(
+      'Plan: 0 principals changed (+0 -0), 1 baseline, 0 unchanged, 0 failed, 1 principal removed, the run itself failed.\n',
+    );
   });
 
   it.each([

@@ -115,9 +115,10 @@ export function lineLogger(write: Write, options: { readonly verbose?: boolean }
 }
 
 /**
- * A short table of a run, one line per principal. Names are shown by `displayName` (as they are, or
- * quoted and escaped), and the column is as wide as the names as shown (9 to 40 characters). In colour:
- * FAILED red and bold, a change yellow with its counts green and red, a baseline or no change dim.
+ * A short table of a run, one line per principal, and a line for a failure of the run itself (a principal
+ * listing that broke off). Names are shown by `displayName` (as they are, or quoted and escaped), and the column
+ * is as wide as the names as shown (9 to 40 characters). In colour: FAILED red and bold, REMOVED red, a change
+ * yellow with its counts green and red, a baseline or no change dim.
  */
 export function formatSummary(summary: AuditSummary, palette: Palette = PLAIN): string {
   const names = summary.principals.map((result) => displayName(result.principal));
@@ -130,8 +131,14 @@ export function formatSummary(summary: AuditSummary, palette: Palette = PLAIN): 
     // One column width for every status word (padded before it is styled), so the counts line up.
     if (result.status === 'failed') {
       lines.push(`  ${name}  ${palette.failed('FAILED')}     ${displayText(result.reason ?? '')}`);
+    } else if (result.principalRemoved !== undefined) {
+      const had = result.principalRemoved.keys.length;
+      lines.push(
+        `  ${name}  ${palette.removed('REMOVED  ')}  no longer in BigState; had ${had} key(s); its state ${summary.dryRun ? 'would be' : 'was'} archived`,
+      );
     } else if (result.baseline) {
-      lines.push(`  ${name}  ${palette.quiet(`baseline   ${result.keyCount} key(s) recorded`)}`);
+      const found = result.newPrincipal === true ? ' (new principal)' : '';
+      lines.push(`  ${name}  ${palette.quiet(`baseline   ${result.keyCount} key(s) recorded${found}`)}`);
     } else if (result.added.length + result.removed.length > 0) {
       const added = `+${result.added.length}`;
       const removed = `-${result.removed.length}`;
@@ -141,6 +148,11 @@ export function formatSummary(summary: AuditSummary, palette: Palette = PLAIN): 
     } else {
       lines.push(`  ${name}  ${palette.quiet(`no change  ${result.keyCount} key(s), +0 -0`)}`);
     }
+  }
+  if (summary.runFailure !== undefined) {
+    lines.push(
+      `  ${palette.failed('RUN FAILED')}  ${displayText(summary.runFailure.reason)} (${displayText(summary.runFailure.errorName)})`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

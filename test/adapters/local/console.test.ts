@@ -260,3 +260,47 @@ describe('formatSummary', () => {
     ]);
   });
 });
+
+describe('formatSummary: discovery and the run itself', () => {
+  const base = {
+    status: 'ok',
+    baseline: false,
+    keyCount: 3,
+    added: [],
+    removed: [],
+    redelivered: [],
+    pending: [],
+  } as const;
+
+  it('marks a new principal, a principal removed from BigState, and a failure of the run itself', () => {
+    const removal = {
+      kind: 'principal-removed',
+      removalId: 'prm-1',
+      runId: 'run-1',
+      principal: 'gone',
+      keys: ['a', 'b'],
+      detectedAt: '2025-06-01T12:00:00.000Z',
+      archiveLocation: '/state/archive/gone.json',
+    } as const;
+    const summary = (dryRun: boolean): AuditSummary => ({
+      runId: 'run-1',
+      dryRun,
+      startedAt: '',
+      finishedAt: '',
+      durationMs: 0,
+      ok: false,
+      runFailure: { reason: 'listing the principals: HTTP 500\u001b[2J', errorName: 'ServerError' },
+      principals: [
+        { ...base, principal: 'found', baseline: true, newPrincipal: true },
+        { ...base, principal: 'gone', keyCount: null, principalRemoved: removal },
+      ],
+    });
+    expect(formatSummary(summary(false)).split('\n').slice(1)).toEqual([
+      '  found      baseline   3 key(s) recorded (new principal)',
+      '  gone       REMOVED    no longer in BigState; had 2 key(s); its state was archived',
+      '  RUN FAILED  listing the principals: HTTP 500\\u001b[2J (ServerError)',
+      '',
+    ]);
+    expect(formatSummary(summary(true))).toContain('its state would be archived');
+  });
+});
