@@ -79,6 +79,23 @@ describe('the console adapter in colour', () => {
     expect(formatNotice(notice, PLAIN)).not.toContain(ESC);
   });
 
+  it('prints a principal removed from BigState with its subject red', () => {
+    const notice = {
+      kind: 'principal-removed',
+      removalId: 'prm-1',
+      runId: 'run-1',
+      principal: 'gone',
+      keys: ['a'],
+      detectedAt: '2025-06-01T12:00:00.000Z',
+      archiveLocation: '/state/archive/gone.json',
+    } as const;
+    const coloured = formatNotice(notice, palette);
+    expect(coloured.startsWith(`\n${ESC}[31mBigState principal removed: gone (1 key)${ESC}[39m\n`)).toBe(
+      true,
+    );
+    expect(coloured.replace(new RegExp(`${ESC}\\[\\d+m`, 'g'), '')).toBe(formatNotice(notice));
+  });
+
   it('keeps the summary table aligned in colour', () => {
     const summary: AuditSummary = {
       runId: 'run-1',

@@ -45,12 +45,17 @@ export const PLAIN: Palette = {
 
 /**
  * A notice as the terminal shows it: the subject, an underline and the e-mail body; in colour, the subject
- * bold (a failure red), the `+` lines green, the `-` lines red. The body's name lines start with `  + ` or
+ * bold (a failure red and bold, a principal removed red), the `+` lines green, the `-` lines red. The body's name lines start with `  + ` or
  * `  - ` and a name can never start a line (it is escaped), so styling by line start cannot be fooled.
  */
 export function formatNotice(notice: Notice, palette: Palette = PLAIN): string {
   const subject = snsSubject(notice);
-  const title = notice.kind === 'failed' ? palette.failed(subject) : palette.heading(subject);
+  const title =
+    notice.kind === 'failed'
+      ? palette.failed(subject)
+      : notice.kind === 'principal-removed'
+        ? palette.removed(subject)
+        : palette.heading(subject);
   const body = snsBody(notice)
     .split('\n')
     .map((line) => {
