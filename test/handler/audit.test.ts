@@ -421,10 +421,105 @@ describe('the audit Lambda: invocations', () => {
         .sort(),
     ).toEqual(['BigState key audit FAILED for svc a&b', 'BigState key audit baseline for root (3 keys)']);
     expect(eventDetailTypes().sort()).toEqual(['BigState Key Audit Baseline', 'BigState Key Audit Failed']);
-    expect([...objects.keys()].filter((key) => key.startsWith('snapshots/'))).toEqual([
+    // svc a&b never succeeded: its state holds only its failure (no keys), awaiting its baseline.
+    expect([...objects.keys()].filter((key) => key.startsWith('snapshots/')).sort()).toEqual([
       'snapshots/root.json',
+      'snapshots/svc%20a%26b.json',
     ]);
+    expect(JSON.parse(objects.get('snapshots/svc%20a%26b.json')?.body ?? '{}')).toMatchObject({
+      principal: 'svc a&b',
+      awaitingBaseline: true,
+      keyCount: 0,
+      keys: [],
+      pending: [],
+      failure: { stage: 'walking the keys', errorName: 'ForbiddenError', status: 403 },
+    });
     expect(output.join('')).toContain('"RunSucceeded":0');
+  });
+
+  it("tells a principal's failure once: the next failing invocation fails without a notice, and its end is told", async () => {
+    const { handler } = await coldStart();
+    simulator.inject('svc a&b', { type: 'status', status: 403 }, { times: 2 });
+    await rejection(handler(SCHEDULED, context()));
+    expect(published().map((input) => input.Subject)).toContain('BigState key audit FAILED for svc a&b');
+
+    sns.resetHistory();
+    events.resetHistory();
+    const again = await rejection(handler(SCHEDULED, context()));
+    // The invocation fails every run (alarms see it); the notice went out once.
+    expect(again.name).toBe('AuditRunFailedError');
+    expect(again.message).toContain('"svc a&b": walking the keys: ');
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+
+    const result = (await handler(SCHEDULED, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    expect(
+      published().map((input) => [input.Subject, input.MessageAttributes?.changeType?.StringValue]),
+    ).toEqual([
+      ['BigState key audit baseline for svc a&b (2 keys)', '["baseline"]'],
+      ['BigState key audit recovered for svc a&b', '["recovered"]'],
+    ]);
+    expect(eventDetailTypes()).toEqual(['BigState Key Audit Baseline', 'BigState Key Audit Recovered']);
+    const state = JSON.parse(objects.get('snapshots/svc%20a%26b.json')?.body ?? '{}');
+    expect(state.keyCount).toBe(2);
+    expect(state).not.toHaveProperty('failure');
+    expect(state).not.toHaveProperty('awaitingBaseline');
+  });
+
+  it('tells an unfilled secret once for the whole run, not per principal, and its end once it is filled', async () => {
+    const { handler } = await coldStart();
+    sm.on(GetSecretValueCommand).resolves({ SecretString: '{"apiKey": ""}' });
+    const error = await rejection(handler(SCHEDULED, context()));
+    expect(error.name).toBe('AuditRunFailedError');
+    expect((error as AuditRunFailedError).failures).toEqual(
+      ['root', 'svc a&b'].map((principal) => ({
+        principal,
+        reason: expect.stringMatching(/^reading the API key: secret arn:aws:secretsmanager:.*empty API key/),
+      })),
+    );
+    expect(error.message).toContain(SECRET_ARN);
+    expect(simulator.stats.requests).toBe(0);
+    // One notice for the run: no principal attribute to filter on, principal null in the event.
+    expect(published().map((input) => [input.Subject, input.MessageAttributes])).toEqual([
+      [
+        'BigState key audit FAILED for the whole run',
+        { changeType: { DataType: 'String.Array', StringValue: '["failed"]' } },
+      ],
+    ]);
+    const details = () =>
+      events
+        .commandCalls(PutEventsCommand)
+        .flatMap((call) => call.args[0].input.Entries ?? [])
+        .map((entry) => [entry.DetailType, JSON.parse(String(entry.Detail)).principal]);
+    expect(details()).toEqual([['BigState Key Audit Failed', null]]);
+    // No principal's state is touched; the run-level record keeps the failure.
+    expect([...objects.keys()]).toEqual(['snapshots/.run.json']);
+    expect(JSON.parse(objects.get('snapshots/.run.json')?.body ?? '{}').failure).toMatchObject({
+      stage: 'reading the API key',
+      errorName: 'SecretError',
+    });
+
+    sns.resetHistory();
+    events.resetHistory();
+    expect((await rejection(handler(SCHEDULED, context()))).name).toBe('AuditRunFailedError');
+    expect(sns).not.toReceiveAnyCommand();
+    expect(events).not.toReceiveAnyCommand();
+
+    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: KEY }) });
+    const result = (await handler(SCHEDULED, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    expect(
+      published()
+        .map((input) => input.Subject)
+        .sort(),
+    ).toEqual([
+      'BigState key audit baseline for root (3 keys)',
+      'BigState key audit baseline for svc a&b (2 keys)',
+      'BigState key audit recovered for the whole run',
+    ]);
+    expect(details()).toContainEqual(['BigState Key Audit Recovered', null]);
+    expect(JSON.parse(objects.get('snapshots/.run.json')?.body ?? '{}')).not.toHaveProperty('failure');
   });
 
   it('fails the invocation when EventBridge fails after the commit, and delivers to it alone on the next run', async () => {
@@ -509,7 +604,15 @@ describe('the audit Lambda: invocations', () => {
     expect(error.name).toBe('AuditRunFailedError');
     expect(error.message).toContain('2 of 2 principal(s) failed');
     expect(error.message).toMatch(/deadline|time budget/);
-    expect(objects.size).toBe(0);
+    // Only the failures are recorded (after the work deadline, before the hard stop): no inventory.
+    expect([...objects.keys()].sort()).toEqual(['snapshots/root.json', 'snapshots/svc%20a%26b.json']);
+    for (const { body } of objects.values()) {
+      expect(JSON.parse(body)).toMatchObject({
+        awaitingBaseline: true,
+        keys: [],
+        failure: { stage: 'walking the keys' },
+      });
+    }
     expect(
       published()
         .map((input) => input.Subject)
@@ -525,7 +628,14 @@ describe('the audit Lambda: invocations', () => {
       'waiting to start: the time budget was spent before this principal was audited',
     );
     expect(simulator.stats.requests).toBe(0);
-    expect(s3).not.toReceiveAnyCommand();
+    // A spent budget is no failure of the key: the secret is not read, and each principal fails on its own.
+    expect(sm).not.toReceiveAnyCommand();
+    // Nothing is written; only the run-level record is read (whether a failure of the run has ended).
+    expect(s3).not.toReceiveCommand(PutObjectCommand);
+    expect(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      'snapshots/.run.json',
+    ]);
+    expect(s3).toReceiveCommandTimes(GetObjectCommand, 1);
     expect(published().map((input) => input.Subject)).toHaveLength(2);
   });
 
