@@ -128,6 +128,11 @@ export interface PrincipalResult {
   readonly newPrincipal?: boolean;
   /** The principal no longer exists in BigState: it was told as removed and its state archived. */
   readonly principalRemoved?: PrincipalRemovedNotice;
+  /**
+   * The removal was deferred by a channel (not shown yet): its state is archived only by
+   * {@link acknowledgeRemoval}, with this version.
+   */
+  readonly removalAwaitingAcknowledgement?: { readonly version: string };
   /** What the principal listing says of it. */
   readonly info?: PrincipalInfo;
 }
@@ -857,6 +862,9 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
     detectedAt: ctx.clock.now().toISOString(),
     archiveLocation: ctx.deps.store.archiveLocation(principal, removalId),
   };
+  // A channel that defers (the CLI's --json document) has not shown the removal yet: the state stays until the
+  // caller acknowledges it ({@link acknowledgeRemoval}), so a run killed before printing tells it again.
+  let deferred = false;
   if (!ctx.dryRun) {
     const signal = ctx.deadline.signal;
     await stage(ctx, 'publishing the principal removal', async () => {
@@ -867,10 +875,13 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
         (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
       );
       if (refused !== undefined) throw refused.reason;
+      deferred = outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'deferred');
     });
-    await stage(ctx, 'archiving the state', () =>
-      ctx.deps.store.archive(principal, version, removalId, { signal }),
-    );
+    if (!deferred) {
+      await stage(ctx, 'archiving the state', () =>
+        ctx.deps.store.archive(principal, version, removalId, { signal }),
+      );
+    }
   }
   ctx.logger.info('principal removed', {
     principal,
@@ -886,10 +897,29 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
     added: [],
     removed: [],
     principalRemoved: notice,
+    ...(deferred ? { removalAwaitingAcknowledgement: { version } } : {}),
     ...(state.info === undefined ? {} : { info: state.info }),
     redelivered,
     pending: [],
   };
+}
+
+/**
+ * Archives the state of a removed principal once a deferring channel has shown its removal (the CLI's --json
+ * document, once printed). Until then the state stays, and the next run tells the removal again (same id).
+ * @throws StorageError, ConcurrentWriteError.
+ */
+export async function acknowledgeRemoval(
+  store: SnapshotStore,
+  result: PrincipalResult,
+  options: { readonly deadline?: Deadline | undefined } = {},
+): Promise<void> {
+  const removal = result.principalRemoved;
+  const awaiting = result.removalAwaitingAcknowledgement;
+  if (removal === undefined || awaiting === undefined) return;
+  await store.archive(result.principal, awaiting.version, removal.removalId, {
+    signal: options.deadline?.signal,
+  });
 }
 
 /** What a change record is made of. */

@@ -24,7 +24,13 @@ import { Deadline } from '../commons/deadline.js';
 import { describeError, InterruptedError } from '../commons/errors.js';
 import { displayName, displayText, quotedName } from '../commons/text.js';
 import { formatIssue, hostSchema, patternSchema, principalListSchema } from '../commons/validation.js';
-import { type AuditSummary, acknowledgeDelivery, type PrincipalResult, runAudit } from '../core/audit.js';
+import {
+  type AuditSummary,
+  acknowledgeDelivery,
+  acknowledgeRemoval,
+  type PrincipalResult,
+  runAudit,
+} from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
 import { CliUsageError, parseCommandLine, usageErrorLine } from './args.js';
 import { toJsonDocument } from './json-document.js';
@@ -313,6 +319,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout(`${JSON.stringify(document, null, 2)}\n`);
     // Printed: now the changes leave the outbox. Should this fail, the next run prints them again.
     for (const result of summary.principals) {
+      if (!summary.dryRun) await acknowledgeRemoval(store, result, { deadline });
       const ids = result.pending.map((entry) => entry.record.changeId);
       if (summary.dryRun || ids.length === 0) continue;
       await acknowledgeDelivery(store, {

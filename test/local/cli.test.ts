@@ -890,3 +890,38 @@ describe('runCli --principal-pattern (discovery)', () => {
     expect(out()).not.toContain('svc a&b');
   });
 });
+
+describe('runCli: discovery with --json, where delivered means printed', () => {
+  const discover = (overrides: Partial<CliIo> = {}) =>
+    runCli(['--host', simulator.url, '--principal-pattern', '*', '--state', state, '--json'], io(overrides));
+  const removedIn = (text: string) =>
+    (JSON.parse(text) as { principals: Array<{ principal: string; principalRemoved: unknown }> }).principals
+      .filter((row) => row.principalRemoved !== null)
+      .map((row) => row.principal);
+
+  it('keeps the state of a removed principal until the document that shows its removal is printed', async () => {
+    expect(await discover()).toBe(EXIT.unchanged);
+    simulator.removePrincipal('svc a&b');
+    stdout = [];
+    // The document never makes it out (a broken pipe, a crash while printing): the removal is not shown.
+    const broken = await discover({
+      stdout: () => {
+        throw new Error('EPIPE: the reader went away');
+      },
+    });
+    expect(broken).toBe(EXIT.error);
+    expect(await files(join(state, 'snapshots'))).toContain('svc%20a%26b.json');
+
+    // The next run shows it, and only then is the state archived.
+    stdout = [];
+    expect(await discover()).toBe(EXIT.changed);
+    expect(removedIn(out())).toEqual(['svc a&b']);
+    expect(await files(join(state, 'snapshots'))).not.toContain('svc%20a%26b.json');
+    expect((await files(join(state, 'archive'))).some((file) => file.startsWith('svc%20a%26b'))).toBe(true);
+
+    // Told once: nothing more about it afterwards.
+    stdout = [];
+    expect(await discover()).toBe(EXIT.unchanged);
+    expect(removedIn(out())).toEqual([]);
+  });
+});
