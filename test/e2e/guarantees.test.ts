@@ -141,11 +141,15 @@ describe('guarantee 2: complete walks only', () => {
     simulator.removeKeys('root', 'key-001');
     simulator.inject('root', { type: 'status', status: 403 }, { ...INFINITE, onPage: 24 });
     const versions = e2e.snapshotVersions();
+    const kept = e2e.kept('root');
     mark = world.mark();
     const third = await world.invoke({});
     expect(failureOf(third).errorType).toBe('AuditRunFailedError');
     expect(simulator.stats.requestsByPrincipal.root).toBe(25);
-    expect(e2e.snapshotVersions().root).toBe(versions.root);
+    // One more version: the failure recorded, the inventory byte for byte as it was.
+    expect(e2e.snapshotVersions().root).toBe(versions.root + 1);
+    expect(e2e.kept('root')).toBe(kept);
+    expect(e2e.recordedFailure('root')).toMatchObject({ stage: 'walking the keys', status: 403 });
     expect(e2e.snapshotNames('root')).toContain('key-001');
     expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'root']]);
   });
@@ -162,6 +166,7 @@ describe('guarantee 3: no false removals', () => {
     simulator.inject('root', { type: 'status', status: 403 }, INFINITE);
     simulator.inject('zürich #1', { type: 'status', status: 400 }, INFINITE);
     const versions = e2e.snapshotVersions();
+    const kept = { root: e2e.kept('root'), 'zürich #1': e2e.kept('zürich #1') };
     const mark = world.mark();
     const invocation = await world.invoke({});
 
@@ -174,8 +179,17 @@ describe('guarantee 3: no false removals', () => {
     expect(error.errorMessage).not.toContain('"svc a&b"');
     // 403 and 400 are answers, not hiccups: not retried.
     expect(simulator.stats.requestsByPrincipal).toMatchObject({ root: 1, 'zürich #1': 1 });
-    // svc a&b: the commit of its change, then the outbox emptied once it was delivered.
-    expect(e2e.snapshotVersions()).toEqual({ ...versions, 'svc a&b': versions['svc a&b'] + 2 });
+    // svc a&b: the commit of its change, then the outbox emptied once it was delivered. root and zürich #1:
+    // their failure recorded, their inventory byte for byte as it was.
+    expect(e2e.snapshotVersions()).toEqual({
+      root: versions.root + 1,
+      'svc a&b': versions['svc a&b'] + 2,
+      'zürich #1': versions['zürich #1'] + 1,
+    });
+    expect({ root: e2e.kept('root'), 'zürich #1': e2e.kept('zürich #1') }).toEqual(kept);
+    expect(e2e.recordedFailure('root')).toMatchObject({ status: 403, errorName: 'ForbiddenError' });
+    expect(e2e.recordedFailure('zürich #1')).toMatchObject({ status: 400, errorName: 'BadRequestError' });
+    expect(e2e.recordedFailure('svc a&b')).toBeUndefined();
     expect(e2e.snapshotNames('root')).toContain('grafana-read');
     expect(e2e.snapshotNames('zürich #1')).toEqual(['monitoring']);
     expect(e2e.snapshotNames('svc a&b')).toContain('new-svc-key');
@@ -204,13 +218,17 @@ describe('guarantee 3: no false removals', () => {
       ['root', '403'],
       ['zürich #1', '400'],
     ] as const) {
-      expect(eventsFor(events, principal)[0]?.detailJson).toEqual({
+      const detail = eventsFor(events, principal)[0]?.detailJson;
+      expect(detail).toEqual({
         runId: invocation.requestId,
         principal,
         reason: expect.stringContaining(status),
         errorName: expect.any(String),
         detectedAt: expect.any(String),
+        failingSince: expect.any(String),
       });
+      // A failure that starts now.
+      expect(detail?.failingSince).toBe(detail?.detectedAt);
     }
 
     simulator.clearFaults();
@@ -221,10 +239,15 @@ describe('guarantee 3: no false removals', () => {
       ['svc a&b', 'ok', [], []],
       ['zürich #1', 'ok', [], ['monitoring']],
     ]);
+    // The failures that were told end, told once each.
     expect(eventKinds(world.events(next))).toEqual([
       [DETAIL_TYPE.changed, 'root'],
       [DETAIL_TYPE.changed, 'zürich #1'],
+      [DETAIL_TYPE.recovered, 'root'],
+      [DETAIL_TYPE.recovered, 'zürich #1'],
     ]);
+    expect(e2e.recordedFailure('root')).toBeUndefined();
+    expect(e2e.recordedFailure('zürich #1')).toBeUndefined();
   });
 
   it('a repeated cursor fails the principal at once instead of looping', async () => {
@@ -236,6 +259,7 @@ describe('guarantee 3: no false removals', () => {
     simulator.removeKeys('root', 'loop-12');
     simulator.inject('root', { type: 'loop-cursor' }, { ...INFINITE, onPage: 1 });
     const versions = e2e.snapshotVersions();
+    const kept = e2e.kept('root');
     const mark = world.mark();
     const invocation = await world.invoke({});
     const error = failureOf(invocation);
@@ -243,7 +267,10 @@ describe('guarantee 3: no false removals', () => {
     expect(error.errorMessage).toMatch(/1 of 3.*"root": [^;]*cursor/);
     expect(invocation.durationMs).toBeLessThan(5_000);
     expect(simulator.stats.requestsByPrincipal.root).toBeLessThanOrEqual(3);
-    expect(e2e.snapshotVersions().root).toBe(versions.root);
+    // Only the failure is recorded.
+    expect(e2e.snapshotVersions().root).toBe(versions.root + 1);
+    expect(e2e.kept('root')).toBe(kept);
+    expect(e2e.recordedFailure('root')).toMatchObject({ errorName: 'CursorLoopError' });
     expect(e2e.snapshotNames('root')).toEqual(twelve);
     expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'root']]);
   });
@@ -255,12 +282,15 @@ describe('guarantee 3: no false removals', () => {
     simulator.removeKeys('svc a&b', '#primary');
     simulator.inject('svc a&b', { type: 'malformed' }, INFINITE);
     const versions = e2e.snapshotVersions();
+    const kept = e2e.kept('svc a&b');
     const mark = world.mark();
     const error = failureOf(await world.invoke({}));
     expect(error.errorType).toBe('AuditRunFailedError');
     expect(error.errorMessage).toMatch(/1 of 3.*"svc a&b": [^;]*malformed/);
     expect(simulator.stats.requestsByPrincipal['svc a&b']).toBeGreaterThan(1);
-    expect(e2e.snapshotVersions()['svc a&b']).toBe(versions['svc a&b']);
+    // Only the failure is recorded.
+    expect(e2e.snapshotVersions()['svc a&b']).toBe(versions['svc a&b'] + 1);
+    expect(e2e.kept('svc a&b')).toBe(kept);
     expect(e2e.snapshotNames('svc a&b')).toContain('#primary');
     expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'svc a&b']]);
     const [notice, ...more] = world.sns(mark);
@@ -455,7 +485,11 @@ describe('guarantee 5: no overlapping runs', () => {
     expect(error.errorType).toBe('AuditRunFailedError');
     expect(error.errorMessage).toMatch(/1 of 3.*"root"/);
     const refused = world.s3Calls('PutObject', mark).filter((call) => call.input.key === SNAPSHOT_KEY.root);
-    expect(refused.map((call) => [call.status, call.headers['if-match']])).toEqual([[412, read?.etag]]);
+    // The commit, then the record of its failure: both conditional on the version read, both refused.
+    expect(refused.map((call) => [call.status, call.headers['if-match']])).toEqual([
+      [412, read?.etag],
+      [412, read?.etag],
+    ]);
     expect(world.fakes.s3.get(world.resources.bucketName, SNAPSHOT_KEY.root)?.text).toBe(theirs);
   });
 });
@@ -494,13 +528,23 @@ describe('guarantee 6: secret rotation', () => {
     simulator.setApiKeys([`${CANARY}-NOT-IN-THE-SECRET`]);
     simulator.removeKeys('root', 'ci-deploy');
     const versions = e2e.snapshotVersions();
+    const kept = PRINCIPALS.map((principal) => e2e.kept(principal));
     const mark = world.mark();
     const error = failureOf(await world.invoke({}));
     expect(error.errorType).toBe('AuditRunFailedError');
     expect(error.errorMessage).toContain('3 of 3');
     expect(error.errorMessage).toContain('401');
     expect(world.secretReads(mark)).toBeGreaterThanOrEqual(1);
-    expect(e2e.snapshotVersions()).toEqual(versions);
+    // Each principal's failure recorded (a 401 of BigState is the principal's, not the run's), no inventory.
+    expect(e2e.snapshotVersions()).toEqual({
+      root: versions.root + 1,
+      'svc a&b': versions['svc a&b'] + 1,
+      'zürich #1': versions['zürich #1'] + 1,
+    });
+    expect(PRINCIPALS.map((principal) => e2e.kept(principal))).toEqual(kept);
+    for (const principal of PRINCIPALS) {
+      expect(e2e.recordedFailure(principal)).toMatchObject({ errorName: 'UnauthorizedError', status: 401 });
+    }
     expect(eventKinds(world.events(mark))).toEqual(
       PRINCIPALS.map((principal) => [DETAIL_TYPE.failed, principal]),
     );
@@ -553,12 +597,23 @@ describe('guarantee 7: bounded', () => {
       [DETAIL_TYPE.failed, 'zürich #1'],
     ]);
     expect(world.sns()).toHaveLength(3);
-    expect(world.versions(SNAPSHOT_KEY['zürich #1'])).toEqual([]);
+    // No inventory: only the failure, recorded after the work deadline, in a state awaiting its baseline.
+    expect(world.versions(SNAPSHOT_KEY['zürich #1'])).toHaveLength(1);
+    expect(world.json(SNAPSHOT_KEY['zürich #1'])).toMatchObject({
+      awaitingBaseline: true,
+      keys: [],
+      failure: { stage: 'walking the keys' },
+    });
 
     // The warm container is fine afterwards.
     simulator.clearFaults();
+    const mark = world.mark();
     const next = await world.invoke({}, { timeoutMs });
     expect(next.coldStart).toBe(false);
     expect(outcomeOf(succeeded(next), 'zürich #1').baseline).toBe(true);
+    expect(eventKinds(world.events(mark))).toEqual([
+      [DETAIL_TYPE.baseline, 'zürich #1'],
+      [DETAIL_TYPE.recovered, 'zürich #1'],
+    ]);
   }, 20_000);
 });

@@ -49,7 +49,10 @@ export const DETAIL_TYPE = {
   changed: 'BigState API Keys Changed',
   baseline: 'BigState Key Audit Baseline',
   failed: 'BigState Key Audit Failed',
+  recovered: 'BigState Key Audit Recovered',
 } as const;
+/** The run-level record beside the principals' states (failures of the run itself), as the README says. */
+export const RUN_STATE_KEY = 'snapshots/.run.json';
 /** A subject SNS accepts (under 100 characters) and a mail client shows as it is. */
 export const ASCII_SUBJECT = /^[\x20-\x7e]{1,99}$/;
 /** Entries per `apikey/match` page: small, so that a few dozen keys make many pages. */
@@ -71,6 +74,14 @@ export interface E2e {
   snapshotNames(principal: Principal): string[];
   /** How many versions each principal's snapshot has. */
   snapshotVersions(): Record<Principal, number>;
+  /**
+   * A principal's current snapshot without what recording a failure changes (its `failure` and the write id
+   * every write renews): the inventory, outbox, host and pattern, each field's value as stored. A failed
+   * principal keeps its last good snapshot when this is unchanged.
+   */
+  kept(principal: Principal): string;
+  /** The failure a principal's current snapshot records, if any. */
+  recordedFailure(principal: Principal): Record<string, unknown> | undefined;
 }
 
 /**
@@ -164,6 +175,18 @@ export function useE2e(
     snapshotVersions() {
       const count = (principal: Principal) => e2e.world.versions(SNAPSHOT_KEY[principal]).length;
       return { root: count('root'), 'svc a&b': count('svc a&b'), 'zürich #1': count('zürich #1') };
+    },
+    kept(principal) {
+      const snapshot = e2e.world.json(SNAPSHOT_KEY[principal]);
+      if (snapshot === undefined) throw new Error(`no snapshot of ${principal}`);
+      const { failure: _failure, writeId: _writeId, ...kept } = snapshot;
+      // Field by field, each value as stored: a state read back is written with its top-level fields in the
+      // order the parser gives them, which says nothing about what they hold.
+      const fields = Object.entries(kept).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return JSON.stringify(Object.fromEntries(fields));
+    },
+    recordedFailure(principal) {
+      return e2e.world.json(SNAPSHOT_KEY[principal])?.failure as Record<string, unknown> | undefined;
     },
   };
   return e2e;
