@@ -16,7 +16,16 @@ import {
   snsFor,
   succeeded,
 } from './harness.js';
-import { API_KEY, DETAIL_TYPE, eventKinds, failureOf, PRINCIPALS, SNAPSHOT_KEY, useE2e } from './suite.js';
+import {
+  API_KEY,
+  DETAIL_TYPE,
+  eventKinds,
+  failureOf,
+  PRINCIPALS,
+  RUN_STATE_KEY,
+  SNAPSHOT_KEY,
+  useE2e,
+} from './suite.js';
 import { jsonLogLines } from './support/index.js';
 
 const e2e = useE2e({
@@ -208,7 +217,149 @@ describe('one time budget over every call, and no work after the invocation retu
     const lines = jsonLogLines(invocation.logs);
     expect(lines.some((line) => line.message === 'audit result')).toBe(true);
     expect(lines.some((line) => '_aws' in line)).toBe(true);
-    expect(world.s3Calls('PutObject')).toEqual([]);
+    // The key could not be read: a failure of the run, told once and kept in the run-level record (written
+    // after the work deadline, before the hard stop); no principal's snapshot is touched.
+    expect(world.s3Calls('PutObject').map((call) => call.input.key)).toEqual([RUN_STATE_KEY]);
+    expect(eventKinds(world.events())).toEqual([[DETAIL_TYPE.failed, null]]);
+  });
+});
+
+describe('failure notices by change of state', () => {
+  const INFINITE = { times: Number.POSITIVE_INFINITY };
+
+  it('an empty secret: one notice for the whole run, none on the next run, then baselines and one recovered notice once it is filled', async () => {
+    await e2e.restartWorld({ secretString: '{"apiKey": ""}' });
+    const { world, simulator } = e2e;
+    const { secretArn } = world.resources;
+
+    let mark = world.mark();
+    const first = failureOf(await world.invoke({}));
+    expect(first.errorType).toBe('AuditRunFailedError');
+    expect(first.errorMessage).toContain('3 of 3');
+    expect(first.errorMessage).toContain(secretArn);
+    expect(simulator.stats.requests).toBe(0);
+    const [notice, ...moreNotices] = world.sns(mark);
+    expect(moreNotices).toEqual([]);
+    if (notice === undefined) throw new Error('no SNS notice for the failed run');
+    // About no principal: no principal attribute for a subscription filter to match.
+    expect(snsAttributes(notice)).toEqual({ changeType: { type: 'String.Array', value: ['failed'] } });
+    expect(notice.subject).toBe('BigState key audit FAILED for the whole run');
+    expect(notice.message).toContain(secretArn);
+    const [event, ...moreEvents] = world.events(mark);
+    expect(moreEvents).toEqual([]);
+    expect(event?.detailType).toBe(DETAIL_TYPE.failed);
+    expect(event?.detailJson).toEqual({
+      runId: expect.any(String),
+      principal: null,
+      reason: expect.stringContaining(secretArn),
+      errorName: 'SecretError',
+      detectedAt: expect.any(String),
+      failingSince: event?.detailJson.detectedAt,
+    });
+    // Kept in the run-level record; no principal's snapshot is written.
+    expect(world.json(RUN_STATE_KEY)?.failure).toMatchObject({
+      stage: 'reading the API key',
+      errorName: 'SecretError',
+      since: event?.detailJson.detectedAt,
+      lastNotifiedAt: event?.detailJson.detectedAt,
+    });
+    for (const principal of PRINCIPALS) expect(world.versions(SNAPSHOT_KEY[principal])).toEqual([]);
+
+    // The next run fails the same way: the invocation fails again (alarms see it), nobody is told again.
+    mark = world.mark();
+    const second = failureOf(await world.invoke({}));
+    expect(second.errorType).toBe('AuditRunFailedError');
+    expect(second.errorMessage).toContain(secretArn);
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+    expect(world.versions(RUN_STATE_KEY)).toHaveLength(2);
+
+    // The key is filled in: baselines, and the end of the run's failure, told once.
+    world.fakes.secretsManager.setSecret(world.secretName, JSON.stringify({ apiKey: API_KEY }));
+    mark = world.mark();
+    const fixed = succeeded(await world.invoke({}));
+    expect(fixed.principals.map((o) => [o.principal, o.status, o.baseline])).toEqual(
+      PRINCIPALS.map((principal) => [principal, 'ok', true]),
+    );
+    expect(eventKinds(world.events(mark))).toEqual(
+      [
+        ...PRINCIPALS.map((principal) => [DETAIL_TYPE.baseline, principal]),
+        [DETAIL_TYPE.recovered, null],
+      ].sort(),
+    );
+    const recovered = world.sns(mark).filter((message) => message.subject.includes('recovered'));
+    expect(recovered.map((message) => [message.subject, snsAttributes(message)])).toEqual([
+      [
+        'BigState key audit recovered for the whole run',
+        { changeType: { type: 'String.Array', value: ['recovered'] } },
+      ],
+    ]);
+    expect(world.sns(mark)).toHaveLength(4);
+    expect(world.json(RUN_STATE_KEY)).not.toHaveProperty('failure');
+
+    // And nothing more about the run after that.
+    mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+  });
+
+  it('a principal refused with 403 on two runs: one failed notice, then one recovered notice when the 403 stops', async () => {
+    const { world, simulator } = e2e;
+    await e2e.baseline();
+    const kept = e2e.kept('svc a&b');
+    simulator.inject('svc a&b', { type: 'status', status: 403 }, INFINITE);
+
+    let mark = world.mark();
+    const first = failureOf(await world.invoke({}));
+    expect(first.errorMessage).toMatch(/1 of 3.*"svc a&b": [^;]*403/);
+    const failed = world.sns(mark);
+    expect(failed.map((message) => [message.subject, snsAttributes(message)])).toEqual([
+      [
+        'BigState key audit FAILED for svc a&b',
+        {
+          principal: { type: 'String', value: 'svc a&b' },
+          changeType: { type: 'String.Array', value: ['failed'] },
+        },
+      ],
+    ]);
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'svc a&b']]);
+    const since = eventsFor(world.events(mark), 'svc a&b')[0]?.detailJson.failingSince;
+    expect(since).toEqual(expect.any(String));
+
+    mark = world.mark();
+    const second = failureOf(await world.invoke({}));
+    expect(second.errorType).toBe('AuditRunFailedError');
+    expect(second.errorMessage).toMatch(/1 of 3.*"svc a&b": [^;]*403/);
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+    expect(e2e.kept('svc a&b')).toBe(kept);
+    expect(e2e.recordedFailure('svc a&b')).toMatchObject({ status: 403, since });
+
+    simulator.clearFaults();
+    mark = world.mark();
+    const clean = succeeded(await world.invoke({}));
+    expect(outcomeOf(clean, 'svc a&b')).toMatchObject({
+      status: 'ok',
+      baseline: false,
+      added: 0,
+      removed: 0,
+    });
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.recovered, 'svc a&b']]);
+    expect(eventsFor(world.events(mark), 'svc a&b')[0]?.detailJson).toEqual({
+      runId: expect.any(String),
+      principal: 'svc a&b',
+      detectedAt: expect.any(String),
+      failingSince: since,
+    });
+    expect(
+      world.sns(mark).map((message) => [message.subject, snsAttributes(message).changeType?.value]),
+    ).toEqual([['BigState key audit recovered for svc a&b', ['recovered']]]);
+    expect(e2e.recordedFailure('svc a&b')).toBeUndefined();
+
+    mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(world.sns(mark)).toEqual([]);
   });
 });
 

@@ -28,6 +28,7 @@ import {
   HISTORY_PREFIX,
   INITIAL_KEYS,
   PRINCIPALS,
+  RUN_STATE_KEY,
   SNAPSHOT_KEY,
   useE2e,
 } from './suite.js';
@@ -470,9 +471,10 @@ describe('the API key is a secret', () => {
     expect(error.errorMessage).toContain(world.resources.secretArn);
     expect(error.errorMessage).toMatch(/empty/);
     expect(simulator.stats.requests).toBe(0);
-    expect(world.s3Calls('PutObject')).toEqual([]);
-    expect(eventKinds(world.events())).toEqual(
-      PRINCIPALS.map((principal) => [DETAIL_TYPE.failed, principal]),
-    );
+    // No principal's snapshot is written: only the run-level record, which keeps the failure of the run.
+    expect(world.s3Calls('PutObject').map((call) => call.input.key)).toEqual([RUN_STATE_KEY]);
+    // One notice for the run, not one per principal.
+    expect(eventKinds(world.events())).toEqual([[DETAIL_TYPE.failed, null]]);
+    expect(world.sns()).toHaveLength(1);
   });
 });
