@@ -42,7 +42,11 @@ function manualClock(start = T0): Clock & { set(ms: number): void } {
 }
 
 /** The key's source: the secret's text as the stack's secret would hold it, parsed as the adapters parse it. */
-function secretOf(initial: string): SecretSource & { text: string; reads: number } {
+function secretOf(initial: string): SecretSource & {
+  text: string;
+  reads: number;
+  getApiKey: SecretSource['getApiKey'];
+} {
   const source = {
     text: initial,
     reads: 0,

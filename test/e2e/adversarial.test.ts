@@ -287,7 +287,7 @@ describe('failure notices by change of state', () => {
         [DETAIL_TYPE.recovered, null],
       ].sort(),
     );
-    const recovered = world.sns(mark).filter((message) => message.subject.includes('recovered'));
+    const recovered = world.sns(mark).filter((message) => message.subject?.includes('recovered'));
     expect(recovered.map((message) => [message.subject, snsAttributes(message)])).toEqual([
       [
         'BigState key audit recovered for the whole run',
