@@ -26,13 +26,18 @@ export class Deadline {
   readonly signal: AbortSignal;
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout | undefined;
+  /** Ends the deadline now, with the time budget's reason (the timer's own action). */
+  readonly #expire: () => void;
 
   private constructor(at: number | undefined, options: DeadlineOptions) {
     this.at = at;
     this.#now = options.now ?? Date.now;
     const controller = new AbortController();
     const label = options.label ?? 'the time budget';
-    const expire = () => controller.abort(new TimeBudgetError(`${label} ended`));
+    const expire = () => {
+      if (!controller.signal.aborted) controller.abort(new TimeBudgetError(`${label} ended`));
+    };
+    this.#expire = expire;
     if (at !== undefined) {
       const left = at - this.#now();
       if (left <= 0) expire();
@@ -64,18 +69,22 @@ export class Deadline {
 
   /** Milliseconds left (never negative); `Infinity` for a deadline with no time limit. 0 once aborted. */
   remainingMs(): number {
-    if (this.signal.aborted) return 0;
+    if (this.expired) return 0;
     return this.at === undefined ? Number.POSITIVE_INFINITY : Math.max(0, this.at - this.#now());
   }
 
-  /** True once the time is up or the caller aborted. */
+  /**
+   * True once the time is up or the caller aborted. The clock is read too, not only the signal: a timer fires only
+   * when the event loop is free, and synchronous work (a large diff) can run past the deadline before it does.
+   */
   get expired(): boolean {
+    if (!this.signal.aborted && this.at !== undefined && this.#now() >= this.at) this.#expire();
     return this.signal.aborted;
   }
 
   /** Throws the reason the deadline ended (a TimeBudgetError or the caller's reason) when it has. */
   throwIfExpired(): void {
-    if (this.signal.aborted) throw this.signal.reason;
+    if (this.expired) throw this.signal.reason;
   }
 
   /**

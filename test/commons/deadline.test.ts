@@ -97,12 +97,24 @@ describe('Deadline', () => {
     expect(deadline.expired).toBe(true);
   });
 
-  it('stops its timer when disposed', () => {
+  it('stops its timer when disposed: the signal no longer fires by itself, while `expired` still reads the clock', () => {
     const deadline = Deadline.after(100);
     deadline.dispose();
     vi.advanceTimersByTime(1_000);
-    expect(deadline.expired).toBe(false);
     expect(vi.getTimerCount()).toBe(0);
+    expect(deadline.signal.aborted).toBe(false);
+    expect(deadline.expired).toBe(true);
+  });
+
+  it('is expired once its time has passed even before its timer could fire (synchronous work ran past it)', () => {
+    let now = 1_000;
+    const deadline = Deadline.at(1_100, { now: () => now });
+    now = 1_160; // a long synchronous diff: the event loop never ran the timer
+    expect(deadline.remainingMs()).toBe(0);
+    expect(deadline.expired).toBe(true);
+    expect(deadline.signal.aborted).toBe(true);
+    expect(() => deadline.throwIfExpired()).toThrow(/time budget ended/);
+    deadline.dispose();
   });
 
   it('leaves an ended deadline ended when disposed', () => {
