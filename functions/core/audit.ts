@@ -37,6 +37,7 @@ import type {
   ChangeRecord,
   Clock,
   FailureNotice,
+  FailureState,
   Notice,
   NoticeChannel,
   PendingChange,
@@ -49,6 +50,7 @@ import type {
   SnapshotStore,
   StoredSnapshot,
 } from './ports.js';
+import { laterFields } from './records.js';
 
 /** What a run talks to. */
 export interface AuditDeps {
@@ -152,6 +154,9 @@ export interface AuditSummary {
   readonly runFailure?: { readonly reason: string; readonly errorName: string };
 }
 
+/** The stage of a principal the time budget never reached. */
+const WAITING_TO_START = 'waiting to start';
+
 /** How long one failure notice may take once the work deadline has passed. */
 const NOTICE_TIMEOUT_MS = 2_000;
 /** Above this many removal candidates, a second walk first narrows them (cheaper than one query per key). */
@@ -199,13 +204,27 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   if (runFailure) {
     results = principals.map((principal) => failedResult(principal, runFailure));
   } else {
-    const discovery = discover(ctx, principals);
+    const discovery = discover(ctx, await resumeOrder(ctx, principals));
     results = await drain(discovery.targets, request.concurrency ?? 4, (target) =>
       auditPrincipal(ctx, target),
     );
     listingFailure = discovery.failure();
   }
-  if (!ctx.dryRun) await recordRun(ctx, runFailure ?? listingFailure);
+  // Principals the time budget never reached are one failure of the run, told once for all of them; the next
+  // run starts with the first of them, so a list too long for one run is still audited in turns.
+  const waited = results.filter(
+    (result) => result.status === 'failed' && result.reason?.startsWith(WAITING_TO_START),
+  );
+  const budgetFailure =
+    waited.length === 0
+      ? undefined
+      : new StageError(
+          WAITING_TO_START,
+          new TimeBudgetError(
+            `the time budget ended before ${waited.length} of ${results.length} principal(s) were audited`,
+          ),
+        );
+  if (!ctx.dryRun) await recordRun(ctx, runFailure ?? listingFailure ?? budgetFailure, waited[0]?.principal);
   const finished = ctx.clock.now();
   const summary: AuditSummary = {
     runId: request.runId,
@@ -357,6 +376,24 @@ async function readApiKey(ctx: RunContext): Promise<StageError | undefined> {
   }
 }
 
+/**
+ * The configured principals in the order to audit them: from the first one an earlier run's time budget did not
+ * reach (kept in the run-level record), round to the start, so a list too long for one run is audited in turns
+ * instead of the same principals never being reached. A record that cannot be read changes nothing.
+ */
+async function resumeOrder(ctx: RunContext, principals: readonly string[]): Promise<readonly string[]> {
+  let resumeFrom: string | undefined;
+  try {
+    resumeFrom = (await ctx.deps.store.readRunState({ signal: ctx.deadline.signal }))?.state.resumeFrom;
+  } catch (error) {
+    ctx.logger.warn('could not read the run-level record', { reason: describeError(error) });
+  }
+  const at = resumeFrom === undefined ? -1 : principals.indexOf(resumeFrom);
+  if (at <= 0) return principals;
+  ctx.logger.info('resuming where the last run ran out of time', { resumeFrom });
+  return [...principals.slice(at), ...principals.slice(0, at)];
+}
+
 /** A principal the run could not audit because the run itself failed. */
 function failedResult(principal: string, failure: StageError): PrincipalResult {
   return {
@@ -378,7 +415,11 @@ function failedResult(principal: string, failure: StageError): PrincipalResult {
  * the run's own failure is told when it starts or its reason changes, then once a day, and its end once. Best
  * effort: a record that cannot be read or written is logged, and a failure is then always told.
  */
-async function recordRun(ctx: RunContext, failure: StageError | undefined): Promise<void> {
+async function recordRun(
+  ctx: RunContext,
+  failure: StageError | undefined,
+  resumeFrom?: string,
+): Promise<void> {
   if (ctx.hardStop.expired) return;
   const { store } = ctx.deps;
   const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
@@ -394,8 +435,8 @@ async function recordRun(ctx: RunContext, failure: StageError | undefined): Prom
   let next: RunState;
   if (failure === undefined) {
     const previous = known?.state.failure;
-    if (previous === undefined) return;
-    if (recoveryIsNews(previous)) {
+    if (previous === undefined && known?.state.resumeFrom === undefined) return;
+    if (previous !== undefined && recoveryIsNews(previous)) {
       await publishNotice(ctx, {
         kind: 'recovered',
         runId: ctx.request.runId,
@@ -428,7 +469,12 @@ async function recordRun(ctx: RunContext, failure: StageError | undefined): Prom
     } else {
       ctx.logger.info('run failure already told; not published again', { since: kept.since });
     }
-    next = { schemaVersion: 1, writeId: writeId(ctx.request.runId), failure: kept };
+    next = {
+      schemaVersion: 1,
+      writeId: writeId(ctx.request.runId),
+      failure: kept,
+      ...(resumeFrom === undefined ? {} : { resumeFrom }),
+    };
   }
   if (!readable || ctx.hardStop.expired) return;
   try {
@@ -475,10 +521,13 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
   let stateRead = false;
   let state: Snapshot | undefined;
   let version: string | undefined;
+  // The failure as the run found it: a commit below drops it from the state, and a failure after that commit
+  // (a channel down) must still be compared with it, or it would be told as new on every run.
+  let failedBefore: FailureState | undefined;
   try {
     if (ctx.deadline.expired) {
       throw new StageError(
-        'waiting to start',
+        WAITING_TO_START,
         new TimeBudgetError('the time budget was spent before this principal was audited'),
       );
     }
@@ -486,7 +535,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     state = stored?.snapshot;
     version = stored?.version;
     stateRead = true;
-    const failedBefore = state?.failure;
+    failedBefore = state?.failure;
     outbox = state?.pending ?? [];
     const commit = async (next: Snapshot, name: string): Promise<void> => {
       const written = { ...next, writeId: writeId(ctx.request.runId) };
@@ -603,7 +652,10 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     if (!ctx.dryRun) {
       // 3. The inventory and its change, committed together in one conditional write.
       const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
-      await commit({ ...next, pending, ...(info === undefined ? {} : { info }) }, 'storing the snapshot');
+      await commit(
+        { ...laterFields(previous), ...next, pending, ...(info === undefined ? {} : { info }) },
+        'storing the snapshot',
+      );
       outbox = pending;
       // 4. Then delivered, and marked delivered. Only the new change: the older ones had their turn in step 1
       // (a channel is offered each change once per run, and one that failed there is blocked here too).
@@ -614,7 +666,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         if (delivery.changed) {
           const marked = [...older, ...delivery.pending];
           await markDelivered(
-            { ...next, pending: marked, ...(info === undefined ? {} : { info }) },
+            { ...laterFields(previous), ...next, pending: marked, ...(info === undefined ? {} : { info }) },
             'marking the change delivered',
           );
           outbox = marked;
@@ -663,10 +715,12 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     const reason = failure.message;
     const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
     ctx.logger.error('principal failed', { principal, reason, errorName });
-    if (!ctx.dryRun) {
+    // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
+    if (!ctx.dryRun && failure.stage !== WAITING_TO_START) {
       await recordFailure(ctx, {
         principal,
         failure,
+        previous: failedBefore,
         known: stateRead ? { state, version } : undefined,
       });
     }
@@ -940,7 +994,9 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
   const kind = input.baseline ? 'baseline' : 'changed';
   const id = changeId({
     principal: input.principal,
-    previousVersion: input.previousVersion,
+    // A first baseline follows no state: the run names it, so a baseline after a reset (the state deleted by
+    // hand) never repeats the id of the first one, which subscribers would drop as a duplicate.
+    previousVersion: input.previousVersion ?? `none:${ctx.request.runId}`,
     kind,
     pattern: ctx.pattern,
     added: input.baseline ? input.names : input.added,
@@ -969,6 +1025,8 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
 interface FailureRecord {
   readonly principal: string;
   readonly failure: StageError;
+  /** The failure as the run found it in the state (compared with this one). */
+  readonly previous: FailureState | undefined;
   /** The state as last read or written; `undefined` when it could not be read (then nothing is recorded). */
   readonly known: { readonly state: Snapshot | undefined; readonly version: string | undefined } | undefined;
 }
@@ -983,7 +1041,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
   const { principal, failure, known } = record;
   const now = ctx.clock.now();
   const decision = decideFailure(
-    known?.state?.failure,
+    record.previous,
     {
       stage: failure.stage,
       errorName: failure.error instanceof Error ? failure.error.name : 'Error',
@@ -1044,7 +1102,8 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
 /**
  * Best effort, on every channel: a broken channel must not hide the failure that made the notice, and the run
  * fails anyway. Notices may go out after the work deadline, until the hard stop, each with a short timeout.
- * Resolves to whether every channel took the notice.
+ * Resolves to whether some channel took the notice: once people or machines were told, a channel that stays down
+ * must not turn the failure into a notice every run on the others (it fails on its own, loudly).
  */
 async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredNotice): Promise<boolean> {
   if (ctx.hardStop.expired) {
@@ -1055,17 +1114,17 @@ async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredN
   const outcomes = await Promise.allSettled(
     ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
   );
-  let every = true;
+  let some = false;
   for (const outcome of outcomes) {
-    if (outcome.status === 'rejected') {
-      every = false;
+    if (outcome.status === 'fulfilled') some = true;
+    else {
       ctx.logger.error(`could not publish the ${notice.kind} notice`, {
         principal: notice.principal,
         reason: describeError(outcome.reason),
       });
     }
   }
-  return every;
+  return some;
 }
 
 /** Throws AuditRunFailedError when a principal failed: what makes the invocation (or the CLI) fail loudly. */

@@ -166,6 +166,18 @@ export function exactPattern(name: string): string {
   return longest === '' ? '*' : `*${longest}*`;
 }
 
+const KNOWN_KEY_FIELDS = new Set(['name', 'firstSeen', 'lastSeen', 'attributes']);
+
+/** Whether a key record holds a field this version does not know (cheap: most records hold 3 or 4 fields). */
+function hasLaterFields(key: KeyRecord): boolean {
+  for (const field in key) if (!KNOWN_KEY_FIELDS.has(field)) return true;
+  return false;
+}
+
+function laterKeyFields(key: KeyRecord): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(key).filter(([field]) => !KNOWN_KEY_FIELDS.has(field)));
+}
+
 /** The fields of an entry besides its name, or `undefined` when it has none (`__proto__` kept as a field). */
 function attributesOf(entry: ApiKeyEntry): Record<string, unknown> | undefined {
   const fields = Object.entries(entry).filter(([field]) => field !== 'name');
@@ -220,8 +232,12 @@ export function buildSnapshot(
     const attributes = attributesOf(entry);
     const firstSeen = earlier?.firstSeen ?? now;
     const name = entry.name;
+    const own = attributes
+      ? { name, firstSeen, lastSeen: now, attributes }
+      : { name, firstSeen, lastSeen: now };
+    // A field a later version keeps on a key (not BigState's: those are in `attributes`) is carried over.
     keys.push(
-      attributes ? { name, firstSeen, lastSeen: now, attributes } : { name, firstSeen, lastSeen: now },
+      earlier !== undefined && hasLaterFields(earlier) ? { ...laterKeyFields(earlier), ...own } : own,
     );
   };
   merge(entries, before, {

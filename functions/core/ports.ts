@@ -92,6 +92,8 @@ export interface RunState {
   /** Unique per write, as a snapshot's. */
   readonly writeId: string;
   readonly failure?: FailureState | undefined;
+  /** The first principal the last run's time budget did not reach: the next run starts with it. */
+  readonly resumeFrom?: string | undefined;
 }
 
 /** A change in the outbox, with the channels that have already delivered it. */

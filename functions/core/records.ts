@@ -10,7 +10,8 @@ import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
 import type { ChangeRecord, RunState, Snapshot } from './ports.js';
 
-const keyRecordSchema = z.object({
+// Loose: a field a later version adds to a key survives a read by this one (and `buildSnapshot` carries it).
+const keyRecordSchema = z.looseObject({
   name: z.string().check(z.minLength(1)),
   firstSeen: z.string(),
   lastSeen: z.string(),
@@ -53,6 +54,7 @@ const runStateSchema = z.looseObject({
   schemaVersion: z.literal(1),
   writeId: z.string(),
   failure: z.optional(failureSchema),
+  resumeFrom: z.optional(z.string()),
 });
 
 const common = {
@@ -139,6 +141,32 @@ export function parseSnapshot(text: string, principal: string, location: string)
     }
   }
   return reviveAttributes(snapshot, json);
+}
+
+/** The fields of a state this version knows; any other field was written by a later version. */
+const KNOWN_STATE_FIELDS = new Set([
+  'schemaVersion',
+  'principal',
+  'host',
+  'pattern',
+  'auditedAt',
+  'runId',
+  'writeId',
+  'keyCount',
+  'keys',
+  'pending',
+  'failure',
+  'awaitingBaseline',
+  'info',
+]);
+
+/**
+ * The fields of a state that a later version wrote and this one does not know: a commit carries them over, so a
+ * rollback does not erase what the newer version keeps (its own flags, series, ...).
+ */
+export function laterFields(state: Snapshot | undefined): Record<string, unknown> {
+  if (state === undefined) return {};
+  return Object.fromEntries(Object.entries(state).filter(([field]) => !KNOWN_STATE_FIELDS.has(field)));
 }
 
 /** A change record as stored in the history. */
