@@ -206,6 +206,7 @@ export class BigStateClient implements ApiKeyLister {
     const maxPages = this.#walkLimit(options);
     return walk<ApiKeyEntry>({
       maxPages,
+      onPage: options?.onPage,
       identity: (entry) => entry.name,
       fetchPage: (cursor) =>
         this.#page(

@@ -26,6 +26,8 @@ export interface WalkSource<T> {
   fetchPage(cursor: string): Promise<Page<T>>;
   identity(item: T): string;
   readonly maxPages: number;
+  /** Called after each page was read (0 for the first). */
+  readonly onPage?: ((pageIndex: number) => void) | undefined;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function* walk<T>(source: WalkSource<T>): AsyncGenerator<T, void, u
   let cursor = FIRST_CURSOR;
   for (let pages = 1; ; pages++) {
     const page = await source.fetchPage(cursor);
+    source.onPage?.(pages - 1);
     for (const item of page.items) {
       const id = source.identity(item);
       if (seen.has(id)) continue;

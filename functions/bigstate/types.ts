@@ -40,6 +40,8 @@ export interface WalkOptions {
   readonly deadline?: Deadline | undefined;
   /** Overrides the client's page limit for this walk. */
   readonly maxPages?: number | undefined;
+  /** Called after each page was read (0 for the first): how many pages a walk spanned. */
+  readonly onPage?: ((pageIndex: number) => void) | undefined;
 }
 
 /** What the audit core needs of BigState: every key of a principal, each name once, in a complete walk. */

@@ -25,7 +25,7 @@ import {
   buildSnapshot,
   changeId,
   type ExactChecks,
-  exactPattern,
+  exactPatterns,
   type Inventory,
   needsBaseline,
   reconcile,
@@ -137,6 +137,11 @@ export interface PrincipalResult {
   readonly removalAwaitingAcknowledgement?: { readonly version: string };
   /** What the principal listing says of it. */
   readonly info?: PrincipalInfo;
+  /**
+   * Keys missing from the walk that no exact answer of one page could settle (names holding `*` that a pattern
+   * shares with many keys, while keys churn): kept, not reported removed; a later run settles them.
+   */
+  readonly unconfirmedRemovals?: readonly string[];
 }
 
 /** The outcome of a run. */
@@ -601,6 +606,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     let inventory: Inventory | readonly ApiKeyEntry[] = first;
     let added: string[] = [];
     let removed: string[] = [];
+    let unconfirmed: readonly string[] = [];
     if (!baseline && previous !== undefined) {
       const walks: Inventory[] = [first];
       let candidates = removalCandidates(previous, first);
@@ -620,6 +626,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
               () => checkExactly(ctx, principal, candidates),
             );
       ({ inventory, added, removed } = reconcile(previous, walks, exact));
+      unconfirmed = exact?.unconfirmed ?? [];
     }
     const now = ctx.clock.now();
     const next = buildSnapshot(previous, inventory, {
@@ -707,6 +714,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       ...(record && !ctx.dryRun ? { changeRecordLocation: record.changeRecordLocation } : {}),
       ...(newPrincipal ? { newPrincipal: true } : {}),
       ...(info === undefined ? {} : { info }),
+      ...(unconfirmed.length > 0 ? { unconfirmedRemovals: unconfirmed } : {}),
       redelivered,
       pending: outbox,
     };
@@ -766,6 +774,7 @@ async function checkExactly(
   const limit = pLimit(ctx.request.checkConcurrency ?? 8);
   const found: ApiKeyEntry[] = [];
   const gone = new Set<string>();
+  const unconfirmed: string[] = [];
   // If one check fails, the others stop starting new requests at once. The checks keep the run's time limit
   // (not only its signal): the client fails fast on a back-off that would outlast it.
   const failed = new AbortController();
@@ -779,15 +788,10 @@ async function checkExactly(
         limit(async () => {
           if (failed.signal.aborted) return;
           try {
-            ctx.deadline.throwIfExpired();
-            const pattern = exactPattern(name);
-            for await (const entry of ctx.deps.bigstate.listApiKeys(principal, { pattern, deadline })) {
-              if (entry.name === name) {
-                found.push(entry);
-                return;
-              }
-            }
-            gone.add(name);
+            const outcome = await checkOne(ctx, principal, name, deadline);
+            if (outcome.kind === 'found') found.push(outcome.entry);
+            else if (outcome.kind === 'gone') gone.add(name);
+            else unconfirmed.push(name);
           } catch (error) {
             failed.abort(error);
           }
@@ -800,7 +804,45 @@ async function checkExactly(
   // The first failure, not the aborts it caused in the other checks.
   if (failed.signal.aborted) throw failed.signal.reason;
   ctx.logger.debug('removals checked', { principal, candidates: candidates.length, found: found.length });
-  return { found, gone };
+  if (unconfirmed.length > 0) {
+    ctx.logger.warn('removals not confirmed: kept until an exact answer of one page says they are gone', {
+      principal,
+      keys: unconfirmed.length,
+    });
+  }
+  return { found, gone, unconfirmed };
+}
+
+/** What one key's exact check found. */
+type CheckOutcome =
+  | { readonly kind: 'found'; readonly entry: ApiKeyEntry }
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'unconfirmed' };
+
+/**
+ * Checks one key with its patterns, narrowest first (see `exactPatterns`), every page, for the exact name. An
+ * answer of one page is the list at one moment: a name missing from it is gone. An answer of several pages can be
+ * shifted by keys created or deleted while it is paged (offset cursors) just as a walk can: a name missing from
+ * it proves nothing, and the next pattern is tried; when none answers in one page, the key is kept, unconfirmed.
+ */
+async function checkOne(
+  ctx: RunContext,
+  principal: string,
+  name: string,
+  deadline: Deadline,
+): Promise<CheckOutcome> {
+  for (const pattern of exactPatterns(name)) {
+    ctx.deadline.throwIfExpired();
+    let pages = 0;
+    const onPage = () => {
+      pages += 1;
+    };
+    for await (const entry of ctx.deps.bigstate.listApiKeys(principal, { pattern, deadline, onPage })) {
+      if (entry.name === name) return { kind: 'found', entry };
+    }
+    if (pages <= 1) return { kind: 'gone' };
+  }
+  return { kind: 'unconfirmed' };
 }
 
 /** The outcome of delivering an outbox. */

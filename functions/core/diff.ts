@@ -100,6 +100,11 @@ export interface ExactChecks {
   readonly found: readonly ApiKeyEntry[];
   /** Candidates an exact query did not find: the only names that may be reported removed. */
   readonly gone: ReadonlySet<string>;
+  /**
+   * Candidates no exact answer of one page could settle (names holding `*` under a pattern many keys match): kept,
+   * never reported removed, until a later run settles them.
+   */
+  readonly unconfirmed?: readonly string[];
 }
 
 /** The outcome of comparing a snapshot with what one run saw. */
@@ -140,7 +145,15 @@ export function reconcile(
   walks: ReadonlyArray<Inventory | readonly ApiKeyEntry[]>,
   exact: ExactChecks = { found: [], gone: new Set() },
 ): Reconciliation {
-  const inventory = unionOf(...walks, exact.found);
+  // An unconfirmed candidate is kept as the snapshot had it: no answer could say it is gone.
+  const kept = new Set(exact.unconfirmed ?? []);
+  const keptEntries: ApiKeyEntry[] = [];
+  if (kept.size > 0) {
+    for (const key of sortedKeys(previous)) {
+      if (kept.has(key.name)) keptEntries.push({ ...(key.attributes ?? {}), name: key.name });
+    }
+  }
+  const inventory = unionOf(...walks, exact.found, keptEntries);
   const added: string[] = [];
   const removed: string[] = [];
   merge(inventory, sortedKeys(previous), {
@@ -154,16 +167,50 @@ export function reconcile(
   return { inventory, added, removed };
 }
 
+/** The longest literal a check's pattern carries: a longer one would make a URL a server may refuse. */
+export const MAX_PATTERN_LITERAL = 200;
+
+/** The well-formed pieces of a name: split at `*` (a pattern cannot say it) and at lone surrogates (unsendable). */
+function literalPieces(name: string): string[] {
+  return name.split(/\*|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+}
+
 /**
- * The narrowest pattern that matches a key's name, for its exact check: the name itself; for a name holding `*`
- * (which a pattern cannot express), `*` + its longest `*`-free fragment + `*` (just `*` when it has none). The
- * answer must then be searched for the exact name.
+ * The patterns that can check a key's name exactly, narrowest first: the name itself when a pattern can say it
+ * (no `*`, well-formed UTF-16, not too long); otherwise anchored forms that still match it (`prefix*` from its
+ * start, `*suffix` from its end) and `*fragment*` from its longest sendable piece, each literal at most
+ * {@link MAX_PATTERN_LITERAL} characters. A name with nothing sendable at all is checked with `*` (every key).
+ * The answer must always be searched for the exact name.
  */
-export function exactPattern(name: string): string {
-  if (!name.includes('*')) return name;
+export function exactPatterns(name: string): string[] {
+  const pieces = literalPieces(name);
+  if (pieces.length === 1 && name.length <= MAX_PATTERN_LITERAL) return [name];
+  const first = pieces[0] ?? '';
+  const last = pieces[pieces.length - 1] ?? '';
   let longest = '';
-  for (const fragment of name.split('*')) if (fragment.length > longest.length) longest = fragment;
-  return longest === '' ? '*' : `*${longest}*`;
+  for (const piece of pieces) if (piece.length > longest.length) longest = piece;
+  const patterns: Array<{ pattern: string; literal: number }> = [];
+  if (first !== '') {
+    const prefix = first.slice(0, MAX_PATTERN_LITERAL);
+    patterns.push({ pattern: `${prefix}*`, literal: prefix.length });
+  }
+  if (last !== '' && pieces.length > 1) {
+    const suffix = last.slice(-MAX_PATTERN_LITERAL);
+    patterns.push({ pattern: `*${suffix}`, literal: suffix.length });
+  }
+  // `*piece*` only for a piece that is neither the first nor the last: around those, it would only match more.
+  if (longest !== '' && longest !== first && longest !== last) {
+    const infix = longest.slice(0, MAX_PATTERN_LITERAL);
+    patterns.push({ pattern: `*${infix}*`, literal: infix.length });
+  }
+  if (patterns.length === 0) return [longest === '' ? '*' : `*${longest.slice(0, MAX_PATTERN_LITERAL)}*`];
+  // The longest literal first (the fewest other keys match it); each pattern once.
+  return [...new Set(patterns.sort((a, b) => b.literal - a.literal).map((entry) => entry.pattern))];
+}
+
+/** The narrowest pattern that matches a key's name (the first of {@link exactPatterns}). */
+export function exactPattern(name: string): string {
+  return exactPatterns(name)[0] ?? '*';
 }
 
 const KNOWN_KEY_FIELDS = new Set(['name', 'firstSeen', 'lastSeen', 'attributes']);
