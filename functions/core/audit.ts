@@ -425,7 +425,12 @@ async function recordRun(
   failure: StageError | undefined,
   resumeFrom?: string,
 ): Promise<void> {
-  if (ctx.hardStop.expired) return;
+  if (ctx.hardStop.expired) {
+    // As a principal's notice: a failure nobody could be told about is at least in the logs.
+    if (failure !== undefined)
+      ctx.logger.error('no time left to publish the failed notice', { principal: null });
+    return;
+  }
   const { store } = ctx.deps;
   const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
   let known: { readonly state: RunState; readonly version: string } | undefined;
