@@ -28,6 +28,7 @@ import {
   legacySnapshotOf,
   MemoryStore,
   plain,
+  principalOf,
   RecordingChannel,
   RecordingLogger,
   recordOf as recordFixture,
@@ -105,9 +106,10 @@ describe('runAudit: baseline', () => {
     const { run, store, sns, bus, bigstate, events } = setup({ root: ['b', 'a', 'c'] });
     const summary = await run({ principals: ['root'] });
 
+    // A first baseline follows no state: its id names the run (a baseline after a reset never repeats it).
     const id = changeId({
       principal: 'root',
-      previousVersion: null,
+      previousVersion: 'none:run-1',
       kind: 'baseline',
       pattern: null,
       added: ['a', 'b', 'c'],
@@ -145,8 +147,10 @@ describe('runAudit: baseline', () => {
     expect(sns.notices).toStrictEqual([{ kind: 'baseline', record }]);
     expect(bus.notices).toStrictEqual([{ kind: 'baseline', record }]);
     expect(store.records.get(id)).toStrictEqual(record);
-    // Committed with its change (a first state: only if there is none), then marked delivered.
+    // Where to start (the run-level record), then committed with its change (a first state: only if there is
+    // none), then marked delivered.
     expect(events).toEqual([
+      'read-run',
       'read:root',
       'write:root',
       `record:root#${id}`,
@@ -463,6 +467,7 @@ describe('runAudit: changes', () => {
     store.seed(snapshotOf('root', ['a', 'gone']));
     await run({ principals: ['root'] });
     expect(plain(events)).toEqual([
+      'read-run',
       'read:root',
       'write:root',
       'record:root',
@@ -738,6 +743,7 @@ describe('runAudit: the outbox', () => {
     expect(bus.changeIds()).toEqual([forward, forward, reverse]);
     expect(recordOf(sns.ofKind('changed').at(-1))).toMatchObject({ added: ['k2'], removed: ['k1'] });
     expect(plain(events)).toEqual([
+      'read-run',
       'read:root',
       'record:root',
       'sns:changed:root',
@@ -753,8 +759,8 @@ describe('runAudit: the outbox', () => {
       'events:recovered:root',
       'read-run',
     ]);
-    expect(events[1]).toBe(`record:root#${forward}`);
-    expect(events[6]).toBe(`record:root#${reverse}`);
+    expect(events[2]).toBe(`record:root#${forward}`);
+    expect(events[7]).toBe(`record:root#${reverse}`);
     // The marking write expected the committed state; the reverse change follows the marked one.
     expect(store.writes.at(-3)?.expectedVersion).toBe(committedVersion);
     expect(store.state('root').keys.map((key) => key.name)).toEqual(['base', 'k2']);
@@ -985,6 +991,7 @@ describe('runAudit: the outbox', () => {
     const summary = await run({ principals: ['root'] });
     const newer = summary.principals[0]?.changeId;
     expect(events).toEqual([
+      'read-run',
       'read:root',
       'record:root#chg-old',
       'sns:changed:root#chg-old',
@@ -1332,8 +1339,8 @@ describe('runAudit: failures', () => {
       message: 'could not publish the failed notice',
       extra: { principal: 'root', reason: 'sns refused the failed notice' },
     });
-    // Not told on every channel: recorded as not told, so the next run tells it again.
-    expect(store.state('root').failure?.lastNotifiedAt).toBeNull();
+    // Told on a channel: recorded as told (a channel that stays down must not make it a notice every run).
+    expect(store.state('root').failure?.lastNotifiedAt).toBe(T0);
   });
 });
 
@@ -1397,7 +1404,8 @@ describe('runAudit: dry run', () => {
     });
     expect(bigstate.exactPatternsOf('root')).toEqual(['gone']);
     expect(summary.principals[1]).toMatchObject({ status: 'ok', baseline: true, keyCount: 1 });
-    expect(events).toEqual(['read:root', 'read:fresh']);
+    // The run-level record is read (where to start), never written.
+    expect(events).toEqual(['read-run', 'read:root', 'read:fresh']);
     expect(store.recordWrites).toEqual([]);
     expect(store.writes).toEqual([]);
     expect(sns.attempts).toEqual([]);
@@ -1449,7 +1457,7 @@ describe('runAudit: dry run', () => {
 });
 
 describe('runAudit: deadlines', () => {
-  it('fails every principal with a time-budget reason and no call when the deadline passed before it started', async () => {
+  it('fails every principal with a time-budget reason and no call when the deadline passed before it started, told once for the run', async () => {
     const { run, store, bigstate, sns, bus } = setup({ a: ['1'], b: ['2'] });
     const summary = await run({ principals: ['a', 'b'], deadline: spent(), hardStop: Deadline.none() });
 
@@ -1470,9 +1478,23 @@ describe('runAudit: deadlines', () => {
     );
     expect(store.reads).toEqual([]);
     expect(bigstate.calls).toEqual([]);
-    // Failure notices still go out until the hard stop.
-    expect(sns.notices.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
-    expect(bus.notices.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
+    // The failure notice still goes out until the hard stop: one for the run, not one per principal.
+    const notice = {
+      kind: 'failed',
+      runId: 'run-1',
+      principal: null,
+      reason: 'waiting to start: the time budget ended before 2 of 2 principal(s) were audited',
+      errorName: 'TimeBudgetError',
+      detectedAt: T0,
+      failingSince: T0,
+    };
+    expect(sns.notices).toStrictEqual([notice]);
+    expect(bus.notices).toStrictEqual([notice]);
+    // Kept in the run-level record, with the principal the next run starts with.
+    expect(store.runState?.state).toMatchObject({
+      failure: { stage: 'waiting to start', errorName: 'TimeBudgetError', lastNotifiedAt: T0 },
+      resumeFrom: 'a',
+    });
   });
 
   it('publishes no failure notice once the hard stop has passed too, and logs that', async () => {
@@ -1483,7 +1505,7 @@ describe('runAudit: deadlines', () => {
     expect(logger.lines).toContainEqual({
       level: 'error',
       message: 'no time left to publish the failed notice',
-      extra: { principal: 'a' },
+      extra: { principal: null },
     });
   });
 
@@ -1516,8 +1538,14 @@ describe('runAudit: deadlines', () => {
       failure: { stage: 'storing the snapshot', errorName: 'TimeBudgetError' },
     });
     expect(store.recordWrites).toEqual([]);
-    expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
-    expect(bus.attempts.map((notice) => notice.kind)).toEqual(['failed', 'failed']);
+    // a's own failure, then one for the run: b was never reached (and the next run starts with it).
+    for (const channel of [sns, bus]) {
+      expect(channel.attempts.map((notice) => [notice.kind, principalOf(notice)])).toEqual([
+        ['failed', 'a'],
+        ['failed', '*'],
+      ]);
+    }
+    expect(store.runState?.state.resumeFrom).toBe('b');
   });
 
   it('leaves the change pending when the deadline ends while it is published, and marks nothing', async () => {
@@ -1594,12 +1622,15 @@ describe('runAudit: deadlines', () => {
     expect(work.length).toBeGreaterThan(0);
     for (const call of work) expect(call.signal).toBe(deadline.signal);
     for (const signal of [...sns.signals, ...bus.signals]) expect(signal).toBe(deadline.signal);
-    // The run-level record is read after the work, on a short signal of its own (as the failure notices).
+    // The run-level record is read first, as work (where to start), then after the work on a short signal of
+    // its own (as the failure notices).
     const runLevel = store.calls.filter((call) => call.principal === '*');
-    expect(runLevel.map((call) => call.operation)).toEqual(['readRunState']);
-    expect(runLevel[0]?.signal).toBeDefined();
-    expect(runLevel[0]?.signal?.aborted).toBe(false);
-    expect(store.calls).toHaveLength(work.length + 1);
+    expect(runLevel.map((call) => call.operation)).toEqual(['readRunState', 'readRunState']);
+    expect(runLevel[0]?.signal).toBe(deadline.signal);
+    expect(runLevel[1]?.signal).toBeDefined();
+    expect(runLevel[1]?.signal).not.toBe(deadline.signal);
+    expect(runLevel[1]?.signal?.aborted).toBe(false);
+    expect(store.calls).toHaveLength(work.length + 2);
     deadline.dispose();
   });
 
