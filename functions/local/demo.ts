@@ -1,8 +1,9 @@
 /**
  * `npm start`: the whole job with no accounts. A built-in BigState simulator, a fresh local state folder,
- * a baseline run, some keys changed, a dry run that shows the plan of what the next run would publish, the run
- * that finds the changes, and a run that finds none: each run is the real CLI (`npm run audit`), so what is shown
- * is what a user gets (in colour only on a terminal that takes it).
+ * a baseline run that discovers every principal (`--principal-pattern '*'`), some keys changed, a dry run that
+ * shows the plan of what the next run would publish, the run that finds the changes, a run that finds a new
+ * principal and one deleted in BigState, and a run that finds nothing: each run is the real CLI
+ * (`npm run audit`), so what is shown is what a user gets (in colour only on a terminal that takes it).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,11 @@ import { runCli } from './cli.js';
 import { NOT_A_TERMINAL, type Terminal, terminalOf } from './palette.js';
 
 const DEMO_KEY = 'bigstate-demo-key';
+
+/** The application principal that appears in BigState between runs 2 and 3 (discovery). */
+const NEW_PRINCIPAL = 'billing_export';
+/** The principal deleted in BigState between runs 2 and 3 (told once as removed). */
+const REMOVED_PRINCIPAL = 'svc a&b';
 
 const EXIT_MEANING: Record<number, string> = { 0: 'nothing changed', 1: 'changes found', 2: 'error' };
 
@@ -34,10 +40,11 @@ export async function runDemo(write: Write, stateDir?: string, options: DemoOpti
   const audit = async (title: string, expected: number, extra: string[] = []): Promise<boolean> => {
     write(`\n=== ${title} ===\n`);
     write(
-      `$ npm run audit -- --host ${simulator.url} ${principals.map((p) => `--principal '${p}'`).join(' ')} --state ${state}${extra.map((arg) => ` ${arg}`).join('')}\n`,
+      `$ npm run audit -- --host ${simulator.url} --principal-pattern '*' --state ${state}${extra.map((arg) => ` ${arg}`).join('')}\n`,
     );
+    // Every principal the key can see, not a hand list: BigState's own listing says which ones exist.
     const code = await runCli(
-      ['--host', simulator.url, ...principals.flatMap((p) => ['--principal', p]), '--state', state, ...extra],
+      ['--host', simulator.url, '--principal-pattern', '*', '--state', state, ...extra],
       {
         stdout: write,
         // Progress lines are for a terminal session; the demo keeps only errors.
@@ -59,8 +66,11 @@ export async function runDemo(write: Write, stateDir?: string, options: DemoOpti
         'one has 121 keys, one has none, two have names with spaces, "&", "#" and umlauts).',
         `State folder: ${state}`,
         '',
-        'Run 1 walks every page of every principal and records a baseline: one notice per principal, no flood of',
-        '"added" keys.',
+        `Each run asks BigState which principals exist (--principal-pattern '*': all of them) instead of taking a`,
+        'hand list, so a principal nobody listed is audited too.',
+        'Run 1 walks every page of every principal and records a baseline: one notice per principal (each is new to',
+        'the audit), no flood of "added" keys. A baseline is not a change, so it exits 0.',
+        '',
       ].join('\n'),
     );
     let ok = await audit('Run 1: baseline', 0);
@@ -79,9 +89,27 @@ export async function runDemo(write: Write, stateDir?: string, options: DemoOpti
         'reported.\n',
     );
     ok = (await audit('Run 2: changes', 1)) && ok;
-    ok = (await audit('Run 3: nothing changed since', 0)) && ok;
+    simulator.addPrincipal(NEW_PRINCIPAL, {
+      type: 1,
+      name: 'Nightly billing export',
+      keys: ['export-job', 'export-job-backup'],
+    });
+    simulator.removePrincipal(REMOVED_PRINCIPAL);
     write(
-      `\nSnapshots are in ${join(state, 'snapshots')}, every change record in ${join(state, 'history')}.\n` +
+      `\nMeanwhile in BigState: a new application "${NEW_PRINCIPAL}" appeared with 2 keys, and "${REMOVED_PRINCIPAL}" was\n` +
+        'deleted. Run 3 finds the new one without being told and records its baseline as a new principal; it tells\n' +
+        'the deletion once, with the keys the deleted principal had, and moves its state to the archive.\n',
+    );
+    ok = (await audit('Run 3: a new principal, and one removed', 1)) && ok;
+    write(
+      `\nRun 4 has nothing to tell: "${NEW_PRINCIPAL}" is compared with its baseline now, and "${REMOVED_PRINCIPAL}"\n` +
+        'was told once and is not audited any more.\n',
+    );
+    ok = (await audit('Run 4: nothing changed since', 0)) && ok;
+    write(
+      `\nSnapshots are in ${join(state, 'snapshots')},\n` +
+        `the archived state of "${REMOVED_PRINCIPAL}" in ${join(state, 'archive')},\n` +
+        `every change record in ${join(state, 'history')}.\n` +
         'In AWS the same job runs as a Lambda on a schedule, with S3, SNS and EventBridge: see README.md.\n',
     );
     return ok ? 0 : 1;

@@ -15,14 +15,22 @@ afterEach(async () => {
 });
 
 describe('runDemo', () => {
-  it('runs a baseline, finds the changes, then none, and shows the keys added and removed', async () => {
+  it('runs a baseline, finds the changes, a new principal and a removed one, then none', async () => {
     const out: string[] = [];
     await expect(runDemo((text) => out.push(text), state)).resolves.toBe(0);
     const text = out.join('');
 
-    expect(text).toContain('=== Run 1: baseline ===');
-    expect(text).toContain('BigState key audit baseline for tram_client (121 keys)');
-    expect(text).not.toContain('+ tram-device-001');
+    // Discovery, not a hand list: every run lists the principals BigState has.
+    expect(text.match(/^\$ npm run audit -- .*--principal-pattern '\*' /gm)).toHaveLength(5);
+    expect(text).not.toContain('--principal ');
+
+    const run1 = text.slice(text.indexOf('=== Run 1: baseline ==='), text.indexOf('=== Dry run'));
+    expect(run1).toContain('BigState key audit: new principal tram_client (121 keys)');
+    expect(run1).toContain(
+      'New principal "tram_client" — Client for tram app (application), found by discovery',
+    );
+    expect(run1).not.toContain('+ tram-device-001');
+    expect(run1).toContain('exit code 0 (nothing changed)');
 
     // Once, before run 2: the plan of what it publishes, and nothing published.
     expect(text.match(/=== Dry run/g)).toHaveLength(1);
@@ -36,13 +44,41 @@ describe('runDemo', () => {
     expect(plan).not.toContain('BigState API keys changed for');
     expect(plan).toContain('exit code 1 (changes found)');
 
-    const run2 = text.slice(text.indexOf('=== Run 2: changes ==='), text.indexOf('=== Run 3'));
+    const run2 = text.slice(
+      text.indexOf('=== Run 2: changes ==='),
+      text.indexOf('Meanwhile in BigState: a new'),
+    );
     expect(run2).toContain('  + unknown-laptop\n');
     expect(run2).toContain('  - tram-device-042\n');
     expect(run2).toContain('  + #secondary\n');
     expect(run2).toContain('  - monitoring\n');
     expect(run2).toContain('BigState API keys changed for zurich-ops (+0 -1)');
     expect(run2).toContain('exit code 1 (changes found)');
+    expect(run2).not.toContain('billing_export');
+
+    // Between runs 2 and 3 an application appears and "svc a&b" is deleted in BigState.
+    const run3 = text.slice(
+      text.indexOf('=== Run 3: a new principal, and one removed ==='),
+      text.indexOf('=== Run 4'),
+    );
+    expect(run3).toContain('BigState key audit: new principal billing_export (2 keys)');
+    expect(run3).toContain(
+      'New principal "billing_export" — Nightly billing export (application), found by discovery',
+    );
+    expect(run3).toContain('BigState principal removed: svc a&b (3 keys)');
+    expect(run3).toContain('Keys it had (3):\n  - #primary\n  - #secondary\n  - zürich-backup\n');
+    expect(run3).not.toContain('BigState API keys changed for');
+    expect(run3).toContain('exit code 1 (changes found)');
+
+    // Told once: the last run says nothing more about either, and nothing changed.
+    const run4 = text.slice(
+      text.indexOf('=== Run 4: nothing changed since ==='),
+      text.indexOf('Snapshots are in'),
+    );
+    expect(run4).not.toContain('svc a&b');
+    expect(run4).not.toContain('new principal');
+    expect(run4).toContain('  billing_export  no change  2 key(s), +0 -0\n');
+    expect(run4).toContain('exit code 0 (nothing changed)');
 
     expect(text.match(/exit code 0 \(nothing changed\)/g)).toHaveLength(2);
     expect(text).not.toContain('exit code 2');
@@ -52,12 +88,16 @@ describe('runDemo', () => {
     expect(text).not.toContain('[error]');
     expect(text).toContain(`State folder: ${state}`);
     expect((await readdir(join(state, 'snapshots'))).sort()).toEqual([
+      'billing_export.json',
       'empty.json',
       'root.json',
-      'svc%20a%26b.json',
       'tram_client.json',
       'z%C3%BCrich-ops.json',
     ]);
+    const archived = await readdir(join(state, 'archive', 'svc%20a%26b'));
+    expect(archived).toHaveLength(1);
+    expect(archived[0]).toMatch(/^prm-[0-9a-f]+\.json$/);
+    expect(run3).toContain(`Archived state: ${join(state, 'archive', 'svc%20a%26b', archived[0] ?? '')}\n`);
   });
 
   it('is in colour on a terminal that takes colour', async () => {
