@@ -220,7 +220,7 @@ describe('failure notices of a principal', () => {
     });
   });
 
-  it('tells a failure again on the next run when its notice could not be published on every channel', async () => {
+  it('counts a failure told once some channel took it: a channel that stays down makes no notice every run', async () => {
     const { run, store, sns, bus, logger } = setup({}, { walks: () => ({ error: forbidden() }) });
     store.seed(snapshotOf('root', ['a']));
     sns.fail = (notice) => notice.kind === 'failed';
@@ -232,18 +232,63 @@ describe('failure notices of a principal', () => {
       message: 'could not publish the failed notice',
       extra: { principal: 'root', reason: 'sns refused the failed notice' },
     });
+    expect(store.state('root').failure).toMatchObject({ since: iso(T0), lastNotifiedAt: iso(T0) });
+    await run(T0 + HOUR);
+    await run(T0 + 2 * HOUR);
+    expect(sns.attempts).toHaveLength(1);
+    expect(bus.ofKind('failed')).toHaveLength(1);
+  });
+
+  it('tells a failure again on the next run when no channel took its notice', async () => {
+    const { run, store, sns, bus } = setup({}, { walks: () => ({ error: forbidden() }) });
+    store.seed(snapshotOf('root', ['a']));
+    sns.fail = () => true;
+    bus.fail = () => true;
+    await run(T0);
+    expect(sns.attempts).toHaveLength(1);
+    expect(bus.attempts).toHaveLength(1);
     // Not told: recorded as such.
     expect(store.state('root').failure).toMatchObject({ since: iso(T0), lastNotifiedAt: null });
 
     sns.fail = undefined;
+    bus.fail = undefined;
     await run(T0 + HOUR);
-    // Told now (EventBridge again too: at least once), still failing since T0.
+    // Told now, still failing since T0.
     expect(told(sns)).toEqual([['failed', 'root', iso(T0), iso(T0 + HOUR)]]);
-    expect(bus.ofKind('failed')).toHaveLength(2);
+    expect(told(bus)).toEqual(told(sns));
     expect(store.state('root').failure).toMatchObject({ since: iso(T0), lastNotifiedAt: iso(T0 + HOUR) });
 
     await run(T0 + 2 * HOUR);
     expect(sns.ofKind('failed')).toHaveLength(1);
+  });
+
+  it('compares a failure after the commit with the one the run found (the commit does not make it new)', async () => {
+    const { run, store, sns, bus, bigstate } = setup({ root: ['a', 'new-1'] });
+    // Failing since yesterday, told an hour ago: SNS refuses changes.
+    const previous = {
+      stage: 'publishing the change',
+      errorName: 'PublishError',
+      status: null,
+      reason: 'publishing the change: sns refused the changed notice',
+      since: iso(T0 - DAY),
+      lastNotifiedAt: iso(T0 - HOUR),
+      runId: 'run-0',
+    };
+    store.seed({ ...snapshotOf('root', ['a']), failure: previous });
+    sns.fail = (notice) => notice.kind === 'changed';
+    const summary = await run(T0);
+    expect(summary.principals[0]).toMatchObject({
+      status: 'failed',
+      reason: 'publishing the change: sns refused the changed notice',
+    });
+    // The commit dropped the failure from the state, yet it is the same one: not told again, no recovery.
+    expect(sns.attempts.map((notice) => notice.kind)).toEqual(['changed']);
+    expect(bus.ofKind('failed')).toEqual([]);
+    expect(bus.ofKind('recovered')).toEqual([]);
+    const state = store.state('root');
+    expect(state.keys.map((key) => key.name)).toEqual(['a', 'new-1']);
+    expect(state.failure).toStrictEqual({ ...previous, runId: 'run-1' });
+    expect(bigstate.walksOf('root')).toBe(1);
   });
 
   it('tells no recovery of a failure people were never told about', async () => {
@@ -400,7 +445,14 @@ describe('failure records and the run deadlines', () => {
     });
     // On a signal of the hard stop's, not the ended work deadline's.
     expect(store.writes[0]?.signal?.aborted).toBe(false);
-    expect(events).toEqual(['read:root', 'sns:failed:root', 'events:failed:root', 'write:root', 'read-run']);
+    expect(events).toEqual([
+      'read-run',
+      'read:root',
+      'sns:failed:root',
+      'events:failed:root',
+      'write:root',
+      'read-run',
+    ]);
   });
 
   it('records nothing once the hard stop has passed: no notice, no write, no run-level record', async () => {
@@ -421,7 +473,8 @@ describe('failure records and the run deadlines', () => {
     expect(sns.attempts).toEqual([]);
     expect(store.writes).toEqual([]);
     expect(store.snapshots.get('root')?.version).toBe(version);
-    expect(events).toEqual(['read:root']);
+    // Past the hard stop, not even the run-level record is read.
+    expect(events).toEqual(['read-run', 'read:root']);
     expect(logger.lines).toContainEqual({
       level: 'error',
       message: 'no time left to publish the failed notice',
@@ -439,12 +492,91 @@ describe('failure records and the run deadlines', () => {
     expect(sns.notices).toEqual([]);
     expect(store.writes).toEqual([]);
     expect(store.snapshots.get('root')?.version).toBe(version);
-    expect(events).toEqual(['read:root', 'sns:failed:root', 'events:failed:root']);
+    expect(events).toEqual(['read-run', 'read:root', 'sns:failed:root', 'events:failed:root']);
+  });
+});
+
+describe('principals the time budget never reached', () => {
+  /** A work deadline that ends when the walk of `principal` starts. */
+  function endingAt(principal: string) {
+    const controller = new AbortController();
+    return {
+      deadline: Deadline.none({ signal: controller.signal }),
+      onWalk: (walked: string) => {
+        if (walked === principal) controller.abort(new TimeBudgetError("the run's work deadline ended"));
+      },
+    };
+  }
+
+  it('are one notice for the run, told once; the next run starts with them; their end is told once', async () => {
+    let budget = endingAt('p1');
+    const { run, store, sns, bigstate } = setup(
+      { p1: ['a'], p2: ['b'], p3: ['c'] },
+      { onWalk: (principal) => budget.onWalk(principal) },
+    );
+    const principals = ['p1', 'p2', 'p3'];
+    const first = await run(T0, {
+      principals,
+      concurrency: 1,
+      deadline: budget.deadline,
+      hardStop: Deadline.none(),
+    });
+    expect(first.principals.map((result) => [result.principal, result.reason])).toEqual([
+      ['p1', "storing the snapshot: the run's work deadline ended"],
+      ['p2', 'waiting to start: the time budget was spent before this principal was audited'],
+      ['p3', 'waiting to start: the time budget was spent before this principal was audited'],
+    ]);
+    expectRunFails(first);
+    // p1's own failure, and one for the two principals never reached.
+    expect(sns.ofKind('failed').map((notice) => [notice.principal, notice.reason])).toEqual([
+      ['p1', "storing the snapshot: the run's work deadline ended"],
+      [null, 'waiting to start: the time budget ended before 2 of 3 principal(s) were audited'],
+    ]);
+    expect(store.runState?.state).toMatchObject({
+      failure: { stage: 'waiting to start', errorName: 'TimeBudgetError', since: iso(T0) },
+      resumeFrom: 'p2',
+    });
+    // Nothing is recorded for the principals never reached (their states were never read).
+    expect([...store.snapshots.keys()]).toEqual(['p1']);
+
+    // The next run starts with p2 and runs out in p3's walk (p3 fails on its own): p1 is the one never reached
+    // now, the same failure of the run, not told again.
+    budget = endingAt('p3');
+    bigstate.calls.length = 0;
+    await run(T0 + HOUR, {
+      principals,
+      concurrency: 1,
+      deadline: budget.deadline,
+      hardStop: Deadline.none(),
+    });
+    expect(bigstate.calls.map((call) => call.principal)).toEqual(['p2', 'p3']);
+    expect(sns.ofKind('failed').filter((notice) => notice.principal === null)).toHaveLength(1);
+    expect(store.runState?.state).toMatchObject({ failure: { since: iso(T0) }, resumeFrom: 'p1' });
+
+    // A run with time for all, from p1 on: the run's failure ends, told once, and the record is cleared.
+    bigstate.calls.length = 0;
+    const done = await run(T0 + 2 * HOUR, { principals, concurrency: 1 });
+    expect(bigstate.calls.map((call) => call.principal)).toEqual(['p1', 'p2', 'p3']);
+    expect(done.ok).toBe(true);
+    expect(sns.ofKind('recovered').map((notice) => [notice.principal, notice.failingSince])).toEqual([
+      ['p1', iso(T0)],
+      ['p3', iso(T0 + HOUR)],
+      [null, iso(T0)],
+    ]);
+    expect(store.runState?.state).not.toHaveProperty('failure');
+    expect(store.runState?.state).not.toHaveProperty('resumeFrom');
+  });
+
+  it('starts with the configured order when the principal to resume from is no longer configured', async () => {
+    const { run, store, bigstate } = setup({ p1: ['a'], p2: ['b'] });
+    store.runState = { state: { schemaVersion: 1, writeId: 'w', resumeFrom: 'gone' }, version: '"v"' };
+    await run(T0, { principals: ['p1', 'p2'], concurrency: 1 });
+    expect(bigstate.calls.map((call) => call.principal)).toEqual(['p1', 'p2']);
   });
 });
 
 describe('dry runs', () => {
-  it('neither publish nor record a failure, nor read the run-level record', async () => {
+  it('neither publish nor record a failure, and only read the run-level record', async () => {
     const { run, store, sns, bus, events } = setup({}, { walks: () => ({ error: forbidden() }) });
     const version = store.seed(snapshotOf('root', ['a']));
     const summary = await run(T0, { dryRun: true });
@@ -453,7 +585,8 @@ describe('dry runs', () => {
     expect(bus.attempts).toEqual([]);
     expect(store.writes).toEqual([]);
     expect(store.snapshots.get('root')?.version).toBe(version);
-    expect(events).toEqual(['read:root']);
+    // Where to start: read, never written.
+    expect(events).toEqual(['read-run', 'read:root']);
     // A real run afterwards tells it: the dry run recorded nothing.
     await run(T0 + HOUR);
     expect(told(sns)).toEqual([['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)]]);
@@ -602,10 +735,14 @@ describe('a failure of the run itself: the API key cannot be read', () => {
       writeId: expect.stringMatching(/^run-4\//),
     });
 
-    // A later run has nothing to say about the run itself, and leaves the record alone.
+    // A later run has nothing to say about the run itself, and leaves the record alone (it reads it where to
+    // start, and after the principals).
     events.length = 0;
     await run(T0 + DAY + 2 * HOUR);
-    expect(events.filter((event) => event.endsWith('-run') || event.endsWith(':*'))).toEqual(['read-run']);
+    expect(events.filter((event) => event.endsWith('-run') || event.endsWith(':*'))).toEqual([
+      'read-run',
+      'read-run',
+    ]);
     expect(sns.ofKind('recovered')).toHaveLength(1);
   });
 
@@ -631,11 +768,12 @@ describe('a failure of the run itself: the API key cannot be read', () => {
   it('tells no end of a run failure people were never told about', async () => {
     const { run, store, sns, bus, secret } = secretSetup();
     sns.fail = () => true;
+    bus.fail = () => true;
     await run(T0);
     expect(store.runState?.state.failure?.lastNotifiedAt).toBeNull();
     sns.fail = undefined;
+    bus.fail = undefined;
     secret.text = 'bsk_live-7f3a';
-    bus.notices.length = 0;
     await run(T0 + HOUR);
     expect(sns.ofKind('recovered')).toEqual([]);
     expect(bus.ofKind('recovered')).toEqual([]);
@@ -679,7 +817,7 @@ describe('a failure of the run itself: the API key cannot be read', () => {
     const summary = await run(T0);
     expect(summary.ok).toBe(true);
     expect(secret.reads).toBe(1);
-    expect(events[0]).toBe('read:root');
+    expect(events.filter((event) => !event.endsWith('-run'))[0]).toBe('read:root');
   });
 
   it('names the secret in the reason, never its value', async () => {
