@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BigStateClient } from '../../functions/bigstate/client.js';
 import { startSimulator } from '../../functions/bigstate/simulator.js';
-import { type AuditRequest, runAudit } from '../../functions/core/audit.js';
+import { type AuditRequest, type AuditSummary, runAudit } from '../../functions/core/audit.js';
 import { exactPattern, exactPatterns, MAX_PATTERN_LITERAL } from '../../functions/core/diff.js';
 import { HOST, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
 
@@ -85,7 +85,7 @@ async function setup(keys: string[], pageSize: number) {
   return { simulator, store, sns, run };
 }
 
-const removedOf = (summary: Awaited<ReturnType<ReturnType<typeof runAudit>>>) =>
+const removedOf = (summary: AuditSummary) =>
   summary.principals[0]?.removed ?? [];
 
 describe('exact checks under churn (offset cursors)', () => {
