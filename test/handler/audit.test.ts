@@ -548,12 +548,15 @@ describe('the audit Lambda: invocations', () => {
     events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
     const result = (await handler({ principals: ['root'] }, context())) as AuditResult;
     expect(result.ok).toBe(true);
-    expect(sns).not.toReceiveAnyCommand();
-    const details = events
-      .commandCalls(PutEventsCommand)
-      .flatMap((call) => call.args[0].input.Entries ?? [])
-      .map((entry) => JSON.parse(String(entry.Detail)) as { changeId?: string });
-    expect(details.map((detail) => detail.changeId)).toEqual([id]);
+    // SNS had the change: it gets nothing again but the end of the failure it was told about.
+    expect(published().map((input) => input.Subject)).toEqual(['BigState key audit recovered for root']);
+    const entries = events.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
+    expect(entries.map((entry) => entry.DetailType)).toEqual([
+      'BigState Key Audit Baseline',
+      'BigState Key Audit Recovered',
+    ]);
+    const details = entries.map((entry) => JSON.parse(String(entry.Detail)) as { changeId?: string });
+    expect(details[0]?.changeId).toBe(id);
     expect(JSON.parse(objects.get('snapshots/root.json')?.body ?? '{}').pending).toEqual([]);
   });
 
@@ -628,15 +631,24 @@ describe('the audit Lambda: invocations', () => {
       'waiting to start: the time budget was spent before this principal was audited',
     );
     expect(simulator.stats.requests).toBe(0);
-    // A spent budget is no failure of the key: the secret is not read, and each principal fails on its own.
+    // A spent budget is no failure of the key: the secret is not read.
     expect(sm).not.toReceiveAnyCommand();
-    // Nothing is written; only the run-level record is read (whether a failure of the run has ended).
-    expect(s3).not.toReceiveCommand(PutObjectCommand);
-    expect(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
-      'snapshots/.run.json',
+    // No principal's state is read or written: only the run-level record, which keeps the failure of the run
+    // and the principal the next run starts with.
+    const touched = [
+      ...s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key),
+      ...putKeys(),
+    ];
+    expect(new Set(touched)).toEqual(new Set(['snapshots/.run.json']));
+    expect(putKeys()).toEqual(['snapshots/.run.json']);
+    expect(JSON.parse(objects.get('snapshots/.run.json')?.body ?? '{}')).toMatchObject({
+      failure: { stage: 'waiting to start', errorName: 'TimeBudgetError' },
+      resumeFrom: 'root',
+    });
+    // One notice for the run, not one per principal.
+    expect(published().map((input) => input.Subject)).toEqual([
+      'BigState key audit FAILED for the whole run',
     ]);
-    expect(s3).toReceiveCommandTimes(GetObjectCommand, 1);
-    expect(published().map((input) => input.Subject)).toHaveLength(2);
   });
 
   it('ends the process rather than return while work of the run is still under way at the hard stop', async () => {
