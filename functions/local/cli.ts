@@ -8,6 +8,7 @@
  * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error: a usage error
  * (`usage error: ... (see --help)`), a failed principal (after the others were audited and reported:
  * `audit failed: ...`), and a state folder another run holds (`<state>/.lock`, see `adapters/local/state-lock.ts`).
+ * A dry run takes no lock and writes nothing; another run's live lock only earns a warning on stderr.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,7 +18,13 @@ import type * as z from 'zod/mini';
 import { consolePublisher, formatSummary, lineLogger, PLAIN, type Write } from '../adapters/local/console.js';
 import { environmentSecretSource } from '../adapters/local/env-secret.js';
 import { FileSnapshotStore } from '../adapters/local/fs-store.js';
-import { acquireStateLock, type StateLock } from '../adapters/local/state-lock.js';
+import {
+  acquireStateLock,
+  describeHolder,
+  inspectStateLock,
+  type LockStatus,
+  type StateLock,
+} from '../adapters/local/state-lock.js';
 import { BigStateClient } from '../bigstate/client.js';
 import { environmentApiKey } from '../commons/config.js';
 import { Deadline } from '../commons/deadline.js';
@@ -239,20 +246,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return EXIT.error;
   }
   const runId = randomUUID();
-  // One writer per state folder, for the whole run, taken before any BigState request. A dry run takes it
-  // too: it reports what a real run would publish, which only holds while no other run commits under it; on
-  // a folder that does not exist yet it locks nothing (it must create nothing).
+  // One writer per state folder, for the whole run, taken before any BigState request. A dry run takes no lock:
+  // it writes nothing anywhere, not even a lock file (guarantee 9); see lockNoticeForDryRun.
   let lock: StateLock | undefined;
-  try {
-    lock = await acquireStateLock(options.state, { runId, createFolder: !options.dryRun });
-  } catch (error) {
-    io.stderr(`error: ${displayText(describeError(error))}\n`);
-    return EXIT.error;
+  if (options.dryRun) {
+    const notice = await lockNoticeForDryRun(options.state);
+    if (notice !== '') io.stderr(notice);
+  } else {
+    try {
+      lock = await acquireStateLock(options.state, { runId });
+    } catch (error) {
+      io.stderr(`error: ${displayText(describeError(error))}\n`);
+      return EXIT.error;
+    }
   }
-  if (lock?.tookOverFrom) {
+  if (lock?.tookOverFrom !== undefined) {
     const { pid, hostname, startedAt } = lock.tookOverFrom;
+    const why = lock.staleReason ?? 'that process is gone';
     io.stderr(
-      `took over the stale lock of pid ${pid} on ${hostname} (since ${startedAt}): that process is gone\n`,
+      `${displayText(`took over the stale lock of pid ${pid} on ${hostname} (since ${startedAt}): ${why}`)}\n`,
     );
   }
   const stdoutTerminal = io.stdoutTerminal ?? NOT_A_TERMINAL;
@@ -343,6 +355,36 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     } finally {
       await releaseLock(lock, io);
     }
+  }
+}
+
+/**
+ * What a dry run says about the state folder's lock, which it neither takes nor waits for ('' when free).
+ *
+ * A dry run held by another run goes on, with a warning, and exits as any dry run would: it writes nothing, so
+ * it cannot harm that run, and reading under it is safe (every write replaces a file whole by a rename, so no
+ * file is ever read half-written). What it cannot promise is a plan that still holds once that run commits, so
+ * the warning says so. Refusing (exit 2) would make the one command meant for looking, e.g. while a scheduled
+ * run is going, fail for no safety gained.
+ */
+async function lockNoticeForDryRun(state: string): Promise<string> {
+  let status: LockStatus;
+  try {
+    status = await inspectStateLock(state);
+  } catch (error) {
+    return `warning: could not read the state folder's lock: ${displayText(describeError(error))}\n`;
+  }
+  const goesOn =
+    'this dry run takes no lock and goes on, reading the state as it is now; that run may change it meanwhile, so run again once it is done for a plan that holds';
+  switch (status.kind) {
+    case 'free':
+      return '';
+    case 'held':
+      return `${displayText(`warning: the state folder ${resolve(state)} is in use by another audit run: ${describeHolder(status.holder)}; ${goesOn}`)}\n`;
+    case 'unreadable':
+      return `${displayText(`warning: the state folder's lock ${status.error.lockPath} is not a lock this tool wrote: a real run would be refused until it is deleted; this dry run takes no lock and goes on`)}\n`;
+    case 'stale':
+      return `${displayText(`note: the state folder's lock is stale (${describeHolder(status.holder)}: ${status.reason}); a real run would take it over`)}\n`;
   }
 }
 

@@ -3,7 +3,7 @@
  * the environment variable and the streams.
  */
 import { type ChildProcess, execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -112,12 +112,18 @@ describe('npm run audit (the process)', () => {
       const args = ['--host', simulator.url, '--principal', 'root', '--state', folder, '--no-color'];
       expect((await audit(args, environment(KEY))).code).toBe(0);
       simulator.addKeys('root', 'planned');
-      const before = await list(folder);
+      const before = await fingerprint(folder);
       const outcome = await audit([...args, '--dry-run'], environment(KEY));
       expect(outcome.code, outcome.stderr).toBe(1);
       expect(outcome.stdout).toContain('root: 1 added, 0 removed');
       expect(outcome.stdout).toContain('\n  + planned\n');
-      expect(await list(folder)).toEqual(before);
+      expect(await fingerprint(folder)).toEqual(before);
+      // Nor does a dry run on a folder that does not exist create it.
+      const missing = join(folder, 'missing');
+      expect(
+        (await audit([...args.slice(0, -3), '--state', missing, '--dry-run'], environment(KEY))).code,
+      ).toBe(0);
+      expect(await fingerprint(folder)).toEqual(before);
     } finally {
       simulator.removeKeys('root', 'planned');
       await rm(folder, { recursive: true, force: true });
@@ -217,6 +223,23 @@ async function whenExists(path: string, limitMs = 10_000): Promise<string> {
     if (Date.now() > until) throw new Error(`${path} did not appear within ${limitMs} ms`);
     await sleep(20);
   }
+}
+
+/** Every entry below `folder` (the folder too) with its kind, size, mtime and content: any write shows. */
+async function fingerprint(folder: string): Promise<string[]> {
+  const self = await stat(folder).then(
+    (info) => `. dir ${info.mtimeMs}`,
+    () => 'missing',
+  );
+  const entries = await Promise.all(
+    (await list(folder)).map(async (name) => {
+      const path = join(folder, name);
+      const info = await stat(path);
+      if (info.isDirectory()) return `${name} dir ${info.mtimeMs}`;
+      return `${name} file ${info.size} ${info.mtimeMs} ${await readFile(path, 'base64')}`;
+    }),
+  );
+  return [self, ...entries];
 }
 
 async function list(folder: string): Promise<string[]> {
@@ -323,6 +346,37 @@ describe('npm run audit: one writer per state folder (real processes)', () => {
     slow.clearFaults();
     expect(outcome.code, outcome.stderr).toBe(2);
     expect(outcome.stderr).toContain('interrupted (Ctrl-C)');
+    expect(await list(folder)).not.toContain('.lock');
+  });
+
+  it('runs a dry run beside a live run that holds the folder: a warning, its usual exit code, nothing written', {
+    timeout: 30_000,
+  }, async () => {
+    const folder = join(folders, 'dry-beside');
+    const args = ['--host', slow.url, '--principal', 'root', '--state', folder, '--no-color'];
+    expect((await audit(args, environment(KEY))).code).toBe(0);
+    slow.addKeys('root', 'planned');
+    slow.inject('stuck', { type: 'hang' }, { times: Number.POSITIVE_INFINITY });
+    const holder = start(['--host', slow.url, '--principal', 'stuck', '--state', folder], environment(KEY));
+    try {
+      const lock = JSON.parse(await whenExists(join(folder, '.lock')));
+      expect(lock.pid).toBe(holder.pid);
+      await sleep(200); // into the holder's first (hanging) request
+      const before = await fingerprint(folder);
+      const outcome = await audit([...args, '--dry-run'], environment(KEY));
+      expect(outcome.code, outcome.stderr).toBe(1);
+      expect(outcome.stderr).toContain(
+        `warning: the state folder ${folder} is in use by another audit run: pid ${holder.pid} on this host`,
+      );
+      expect(outcome.stderr).toContain('this dry run takes no lock and goes on');
+      expect(outcome.stdout).toContain('\n  + planned\n');
+      expect(await fingerprint(folder)).toEqual(before);
+    } finally {
+      holder.child.kill('SIGINT');
+      await holder.done;
+      slow.clearFaults();
+      slow.removeKeys('root', 'planned');
+    }
     expect(await list(folder)).not.toContain('.lock');
   });
 });

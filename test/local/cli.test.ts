@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { processStartOf } from '../../functions/adapters/local/state-lock.js';
 import { type Simulator, startSimulator } from '../../functions/bigstate/simulator.js';
 import { quotedName } from '../../functions/commons/text.js';
 import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.js';
@@ -395,21 +396,52 @@ describe('runCli: the state folder lock', () => {
     return Number(stdout.trim());
   }
 
+  /** The lock of a run that is alive: the test runner, our parent process, recorded as it really is. */
+  async function liveHolder() {
+    const startedAt = new Date(Date.now() - 60_000).toISOString();
+    const processStart = await processStartOf(process.ppid);
+    return { ...holder(process.ppid), startedAt, ...(processStart === undefined ? {} : { processStart }) };
+  }
+
   it('exits 2 at once while another run holds the folder, naming it and the file to delete', async () => {
-    const text = `${JSON.stringify(holder(process.pid))}\n`;
+    const live = await liveHolder();
+    const text = `${JSON.stringify(live)}\n`;
     await writeFile(lockPath(), text);
-    for (const extra of [[], ['--dry-run'], ['--json']]) {
+    for (const extra of [[], ['--json']]) {
       stdout = [];
       stderr = [];
       expect(await cli(extra)).toBe(EXIT.error);
       expect(err()).toBe(
-        `error: the state folder ${state} is in use by another audit run: pid ${process.pid} on this host (${hostname()}), since 2026-11-28T09:00:00.000Z (run a-run-elsewhere). If you are sure no audit run is using it (e.g. that process was killed), delete ${lockPath()} and run again.\n`,
+        `error: the state folder ${state} is in use by another audit run: pid ${process.ppid} on this host (${hostname()}), since ${live.startedAt} (run a-run-elsewhere). If you are sure no audit run is using it (e.g. that process was killed), delete ${lockPath()} and run again.\n`,
       );
       expect(stdout).toEqual([]);
     }
     expect(simulator.stats.requests).toBe(0);
     expect(await files(state)).toEqual(['.lock']);
     expect(await readFile(lockPath(), 'utf8')).toBe(text);
+  });
+
+  it('refuses a second run of this same process while the first holds the folder', async () => {
+    const error: string[] = [];
+    let second: Promise<number> | undefined;
+    simulator.onPage(() => {
+      second ??= cli([], { stderr: (text) => error.push(text) });
+    });
+    expect(await cli([])).toBe(EXIT.unchanged);
+    expect(await second).toBe(EXIT.error);
+    expect(error.join('')).toContain(`is in use by another audit run: pid ${process.pid} on this host`);
+  });
+
+  it('takes over the lock a killed run left naming our own pid (as PID 1 of a container), saying so', async () => {
+    // The killed run was this pid with this hostname (a container), but it is not us: no run of ours holds it.
+    const killed = { ...holder(process.pid), startedAt: '2024-01-01T00:00:00.000Z', runId: 'killed-run' };
+    await writeFile(lockPath(), JSON.stringify(killed));
+    expect(await cli([])).toBe(EXIT.unchanged);
+    expect(err()).toContain(
+      `took over the stale lock of pid ${process.pid} on ${hostname()} (since 2024-01-01T00:00:00.000Z): that pid is now this process's own, so the run that wrote the lock is gone\n`,
+    );
+    expect(out()).toContain('BigState key audit baseline for root');
+    expect(await files(state)).not.toContain('.lock');
   });
 
   it('never takes over the lock of another host', async () => {
@@ -440,11 +472,17 @@ describe('runCli: the state folder lock', () => {
     const locks = await Promise.all(during);
     expect(locks.length).toBeGreaterThan(2);
     for (const lock of locks) {
-      expect(lock).toEqual({ pid: process.pid, hostname: hostname(), startedAt: expect.any(String), runId });
+      expect(lock).toEqual({
+        pid: process.pid,
+        hostname: hostname(),
+        startedAt: expect.any(String),
+        runId,
+        ...(process.platform === 'linux' ? { processStart: await processStartOf(process.pid) } : {}),
+      });
     }
   });
 
-  it('releases the lock on every way out: changes, a failed principal, an interruption, a dry run', async () => {
+  it('releases the lock on every way out: changes, a failed principal, an interruption', async () => {
     const unlocked = async () => expect(await files(state)).not.toContain('.lock');
     expect(await cli([])).toBe(EXIT.unchanged);
     await unlocked();
@@ -481,6 +519,124 @@ describe('runCli: the state folder lock', () => {
     expect(code).toBe(EXIT.error);
     expect(err()).toMatch(/^error: .*(ENOTDIR|EEXIST)/);
     expect(simulator.stats.requests).toBe(0);
+  });
+});
+
+describe('runCli --dry-run: writes nothing, takes no lock', () => {
+  const lockPath = () => join(state, '.lock');
+
+  /** Every entry below `folder` (the folder too) with its kind, size, mtime and content: any write shows. */
+  async function fingerprint(folder: string): Promise<string[]> {
+    const self = await stat(folder).then(
+      (info) => `. dir ${info.mtimeMs}`,
+      () => 'missing',
+    );
+    const names = (await readdir(folder, { recursive: true }).catch(() => [])).map(String).sort();
+    const entries = await Promise.all(
+      names.map(async (name) => {
+        const path = join(folder, name);
+        const info = await stat(path);
+        if (info.isDirectory()) return `${name} dir ${info.mtimeMs}`;
+        return `${name} file ${info.size} ${info.mtimeMs} ${await readFile(path, 'base64')}`;
+      }),
+    );
+    return [self, ...entries];
+  }
+
+  /** A state folder with snapshots, history and a report, and a change in BigState a dry run would plan. */
+  async function lived(): Promise<void> {
+    expect(await cli([])).toBe(EXIT.unchanged);
+    simulator.addKeys('root', 'planned');
+    simulator.removeKeys('svc a&b', '#primary');
+    stdout = [];
+    stderr = [];
+  }
+
+  it('leaves a state folder byte for byte as it was (entries, contents, mtimes), text and --json', async () => {
+    await lived();
+    const before = await fingerprint(state);
+    expect(before.length).toBeGreaterThan(4);
+    for (const extra of [[], ['--json']]) {
+      expect(await cli(['--dry-run', ...extra])).toBe(EXIT.changed);
+      expect(await fingerprint(state)).toEqual(before);
+    }
+    expect(err()).not.toContain('warning');
+  });
+
+  it('creates nothing when the state folder does not exist', async () => {
+    const missing = join(state, 'not', 'yet');
+    const before = await fingerprint(state);
+    const code = await runCli(
+      ['--host', simulator.url, '--principal', 'root', '--state', missing, '--dry-run'],
+      io(),
+    );
+    expect(code).toBe(EXIT.unchanged);
+    expect(out()).toContain('root: baseline, 3 keys recorded');
+    expect(await fingerprint(state)).toEqual(before);
+  });
+
+  it('runs under the live lock of another run, warning that the state may change under it; exits as any dry run', async () => {
+    await lived();
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    const unlocked = out();
+    stdout = [];
+    const startedAt = new Date(Date.now() - 60_000).toISOString();
+    const processStart = await processStartOf(process.ppid);
+    const live = {
+      pid: process.ppid,
+      hostname: hostname(),
+      startedAt,
+      runId: 'scheduled-run',
+      ...(processStart === undefined ? {} : { processStart }),
+    };
+    await writeFile(lockPath(), `${JSON.stringify(live)}\n`);
+    const before = await fingerprint(state);
+
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    expect(err()).toContain(
+      `warning: the state folder ${state} is in use by another audit run: pid ${process.ppid} on this host (${hostname()}), since ${startedAt} (run scheduled-run); this dry run takes no lock and goes on, reading the state as it is now; that run may change it meanwhile, so run again once it is done for a plan that holds\n`,
+    );
+    // The same plan as without the lock, and nothing touched: the other run's lock stays as it was.
+    const plan = (text: string) => text.replace(/\nRun [^\n]*/, '\nRun (id, time)');
+    expect(plan(out())).toBe(plan(unlocked));
+    expect(await fingerprint(state)).toEqual(before);
+
+    stdout = [];
+    expect(await cli(['--dry-run', '--json'])).toBe(EXIT.changed);
+    expect(JSON.parse(out()).dryRun).toBe(true);
+    expect(await fingerprint(state)).toEqual(before);
+    // A real run is still refused, and leaves the lock as it was.
+    expect(await cli([])).toBe(EXIT.error);
+    expect(await readFile(lockPath(), 'utf8')).toBe(`${JSON.stringify(live)}\n`);
+  });
+
+  it('leaves a stale lock for a real run to take over, with a note', async () => {
+    await lived();
+    const { stdout: pid } = await promisify(execFile)(process.execPath, ['-e', 'console.log(process.pid)']);
+    const gone = {
+      pid: Number(pid.trim()),
+      hostname: hostname(),
+      startedAt: '2026-01-01T00:00:00.000Z',
+      runId: 'killed',
+    };
+    await writeFile(lockPath(), JSON.stringify(gone));
+    const before = await fingerprint(state);
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    expect(err()).toContain(
+      `note: the state folder's lock is stale (pid ${gone.pid} on this host (${hostname()}), since 2026-01-01T00:00:00.000Z (run killed): that process is gone); a real run would take it over\n`,
+    );
+    expect(await fingerprint(state)).toEqual(before);
+  });
+
+  it('warns about a lock file it cannot read as a lock, and goes on', async () => {
+    await lived();
+    await writeFile(lockPath(), 'locked by bob');
+    const before = await fingerprint(state);
+    expect(await cli(['--dry-run'])).toBe(EXIT.changed);
+    expect(err()).toContain(
+      `warning: the state folder's lock ${lockPath()} is not a lock this tool wrote: a real run would be refused until it is deleted; this dry run takes no lock and goes on\n`,
+    );
+    expect(await fingerprint(state)).toEqual(before);
   });
 });
 
