@@ -360,13 +360,18 @@ describe('guarantee 4: no lost changes', () => {
       redeliveredChangeIds: [changeId],
       pendingChangeIds: [],
     });
-    const [message, ...more] = world.sns(mark);
+    const [message, recovered, ...more] = world.sns(mark);
     expect(more).toEqual([]);
     if (message === undefined) throw new Error('nothing published on SNS after it recovered');
     expect(changeIdInBody(message)).toBe(changeId);
     expect(snsAttributes(message).changeType?.value).toEqual(['added']);
-    // EventBridge had it: not sent twice.
-    expect(world.events(mark)).toEqual([]);
+    // The failure was told (EventBridge took its notice): its end is told too, after the change.
+    expect(recovered && snsAttributes(recovered)).toEqual({
+      principal: { type: 'String', value: 'root' },
+      changeType: { type: 'String.Array', value: ['recovered'] },
+    });
+    // EventBridge had the change: not sent twice; only the end of the failure.
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.recovered, 'root']]);
     expect((world.json(SNAPSHOT_KEY.root) as { pending: unknown[] }).pending).toEqual([]);
 
     mark = world.mark();
@@ -396,9 +401,13 @@ describe('guarantee 4: no lost changes', () => {
     mark = world.mark();
     const again = succeeded(await world.invoke({}));
     expect(outcomeOf(again, 'svc a&b')).toMatchObject({ redeliveredChangeIds: [changeId], removed: 0 });
-    expect(world.sns(mark)).toEqual([]);
+    // SNS had the change: it gets only the end of the failure it was told about.
+    expect(
+      world.sns(mark).map((message) => [message.subject, snsAttributes(message).changeType?.value]),
+    ).toEqual([['BigState key audit recovered for svc a&b', ['recovered']]]);
     expect(world.events(mark).map((event) => [event.detailType, event.detailJson.changeId])).toEqual([
       [DETAIL_TYPE.changed, changeId],
+      [DETAIL_TYPE.recovered, undefined],
     ]);
   });
 
