@@ -62,9 +62,17 @@ export function decideFailure(
     previous.errorName === signal.errorName &&
     previous.status === signal.status;
   if (!same) {
+    const told = previous !== undefined && (previous.lastNotifiedAt !== null || previous.toldBefore === true);
     return {
       notify: true,
-      state: { ...signal, reason: current.reason, since: at, lastNotifiedAt: null, runId },
+      state: {
+        ...signal,
+        reason: current.reason,
+        since: at,
+        lastNotifiedAt: null,
+        runId,
+        ...(told ? { toldBefore: true as const } : {}),
+      },
     };
   }
   const last = previous.lastNotifiedAt === null ? Number.NaN : Date.parse(previous.lastNotifiedAt);
@@ -79,5 +87,5 @@ export function notified(state: FailureState, now: Date): FailureState {
 
 /** Whether a recovery is worth telling: only a failure people were told about. */
 export function recoveryIsNews(previous: FailureState | undefined): previous is FailureState {
-  return previous !== undefined && previous.lastNotifiedAt !== null;
+  return previous !== undefined && (previous.lastNotifiedAt !== null || previous.toldBefore === true);
 }

@@ -82,6 +82,11 @@ export interface FailureState {
   readonly since: string;
   /** When people were last told (ISO 8601); `null` when no notice went out. */
   readonly lastNotifiedAt: string | null;
+  /**
+   * People were told of an earlier reason of this same failing streak: its end is news even if the notice of the
+   * current reason could not go out.
+   */
+  readonly toldBefore?: true | undefined;
   /** The run that last saw it. */
   readonly runId: string;
 }

@@ -38,6 +38,8 @@ const changeRecordSchema = z.object({
   }),
   snapshotLocation: z.string(),
   changeRecordLocation: z.string(),
+  newPrincipal: z.optional(z.boolean()),
+  info: z.optional(z.object({ type: z.nullable(z.number()), displayName: z.nullable(z.string()) })),
 });
 
 const failureSchema = z.object({
@@ -48,6 +50,7 @@ const failureSchema = z.object({
   since: z.string(),
   lastNotifiedAt: z.nullable(z.string()),
   runId: z.string(),
+  toldBefore: z.optional(z.literal(true)),
 });
 
 const runStateSchema = z.looseObject({

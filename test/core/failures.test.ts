@@ -231,3 +231,27 @@ describe('recoveryIsNews', () => {
     expect(recoveryIsNews(undefined)).toBe(false);
   });
 });
+
+describe('a failing streak whose reason changed', () => {
+  it('keeps that people were told of an earlier reason, so its end is news even if the new reason was never told', () => {
+    const first = decideFailure(
+      undefined,
+      { stage: 'walking the keys', errorName: 'ForbiddenError', status: 403, reason: 'r1' },
+      new Date('2025-06-01T10:00:00.000Z'),
+      'run-1',
+    );
+    const told = notified(first.state, new Date('2025-06-01T10:00:00.000Z'));
+    const changed = decideFailure(
+      told,
+      { stage: 'walking the keys', errorName: 'UnauthorizedError', status: 401, reason: 'r2' },
+      new Date('2025-06-01T11:00:00.000Z'),
+      'run-2',
+    );
+    expect(changed.notify).toBe(true);
+    // Its notice could not go out: lastNotifiedAt stays null, yet the recovery is still news.
+    expect(changed.state).toMatchObject({ lastNotifiedAt: null, toldBefore: true });
+    expect(recoveryIsNews(changed.state)).toBe(true);
+    // A streak never told at all has no recovery to tell.
+    expect(recoveryIsNews(first.state)).toBe(false);
+  });
+});
