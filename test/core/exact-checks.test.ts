@@ -85,8 +85,7 @@ async function setup(keys: string[], pageSize: number) {
   return { simulator, store, sns, run };
 }
 
-const removedOf = (summary: AuditSummary) =>
-  summary.principals[0]?.removed ?? [];
+const removedOf = (summary: AuditSummary) => summary.principals[0]?.removed ?? [];
 
 describe('exact checks under churn (offset cursors)', () => {
   it.each([
