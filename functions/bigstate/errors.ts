@@ -74,7 +74,10 @@ export class ForbiddenError extends BigStateError {
 export class BadRequestError extends BigStateError {
   /** BigState's numeric error code (`error` in the body), e.g. 6 for "Invalid request". */
   readonly code: number | undefined;
-  /** BigState's description of the error (`desc` in the body). */
+  /**
+   * BigState's description of the error (`desc` in the body), capped at 300 characters; or, when it echoed the
+   * API key or a token in any recognisable form, `(description withheld: it echoed the API key)` (or `a token`).
+   */
   readonly desc: string | undefined;
 
   constructor(details: RequestErrorDetails, code: number | undefined, desc: string | undefined) {

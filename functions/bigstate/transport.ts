@@ -1,15 +1,16 @@
 /**
  * One BigState request with everything around it: URL building, headers, a cap on concurrent connections, a
  * per-attempt timeout, retries with backoff and `Retry-After`, one key refresh on 401, the caller's deadline, and
- * the mapping of every failure to a named error. It never logs or stores the API key or a token value, and cuts
- * them out of any text the server sends back before that text goes into an error.
+ * the mapping of every failure to a named error. It never logs or stores the API key or a token value. Any text
+ * the server sends back (BigState's `desc`, a parser's message) is withheld as a whole when it echoes the key or a
+ * token in any form `echoesSecret` recognises, and otherwise redacted and capped before it goes into an error.
  *
  * Requests go through Node's global `fetch` (undici built into Node), whose global dispatcher keeps connections
  * alive and reuses idle ones. The `undici` package is not imported: it would add about 0.5 MB and 100 ms of module
  * loading to the Lambda's cold start for what Node already has.
  */
 import type { Deadline } from '../commons/deadline.js';
-import { redactSecrets } from '../commons/redact.js';
+import { echoesSecret, withholdOrRedact } from '../commons/redact.js';
 import {
   BadRequestError,
   BigStateConfigurationError,
@@ -397,9 +398,10 @@ export class Transport {
         };
       }
       const code = errorCode(error);
-      const detail = redactSecrets(
+      const detail = serverText(
         `${describeCause(error)}${code === undefined ? '' : ` (${code})`}`,
         secrets,
+        'the error',
       );
       const cause = redactedCopy(error, secrets);
       const make = (attempts: number) => new NetworkError(detail, { ...at, status, attempts, cause });
@@ -423,7 +425,9 @@ export class Transport {
         // JSON.parse quotes a window of the body in its message, which could hold a fragment of an echoed key that
         // no redaction recognises: that error is not kept at all.
         const syntax = error instanceof SyntaxError;
-        const detail = syntax ? 'the body is not complete JSON' : redactSecrets(messageOf(error), secrets);
+        const detail = syntax
+          ? 'the body is not complete JSON'
+          : serverText(messageOf(error), secrets, 'the detail');
         const cause = syntax ? undefined : redactedCopy(error, secrets);
         // A garbled body is usually a cut-off transfer: worth another attempt.
         return {
@@ -458,7 +462,11 @@ export class Transport {
     return `${this.#settings.baseUrl.origin}${this.#prefix}${spec.path}${query === '' ? '' : `?${query}`}`;
   }
 
-  /** The path and query as errors and logs show them: secret query values replaced by `REDACTED`. */
+  /**
+   * The path and query as errors and logs show them: secret query values replaced by `REDACTED`, the whole cut at
+   * MAX_DISPLAY_PATH characters with an ellipsis (a 20,000-character principal or key name must not make every
+   * error, log line and notice about it 20 KB long: SNS and EventBridge refuse large messages).
+   */
   displayPath(
     path: string,
     query: ReadonlyArray<readonly [string, string]>,
@@ -469,7 +477,7 @@ export class Transport {
         ([name, value]) => `${name}=${secretQuery.includes(name) ? 'REDACTED' : encodeURIComponent(value)}`,
       )
       .join('&');
-    return `${this.#prefix}${path}${shown === '' ? '' : `?${shown}`}`;
+    return capPath(`${this.#prefix}${path}${shown === '' ? '' : `?${shown}`}`);
   }
 }
 
@@ -554,9 +562,37 @@ export function parseHttpDate(text: string, now: number = Date.now()): number | 
   return time.getTime() + second * 1000;
 }
 
+/** Longest request path (with its query) errors and logs show; a longer one ends with `…`. */
+export const MAX_DISPLAY_PATH = 500;
+
+/** The path cut to MAX_DISPLAY_PATH characters, the last an ellipsis, never inside a `%XX` escape. */
+function capPath(path: string): string {
+  if (path.length <= MAX_DISPLAY_PATH) return path;
+  let end = MAX_DISPLAY_PATH - 1;
+  const percent = path.lastIndexOf('%', end - 1);
+  if (percent >= end - 2) end = percent;
+  const last = path.charCodeAt(end - 1);
+  if (end > 0 && last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${path.slice(0, end)}…`;
+}
+
+/**
+ * A text the server supplied, as an error may show it: withheld as a whole when it echoes the key (always the
+ * first secret) or a token in any form `echoesSecret` recognises, e.g. `(description withheld: it echoed the API
+ * key)` for `what` = `description`; otherwise redacted and capped at `maxLength` characters.
+ */
+function serverText(text: string, secrets: readonly string[], what: string, maxLength = 300): string {
+  return withholdOrRedact(text, secrets, {
+    maxLength,
+    withheld: (window) =>
+      `(${what} withheld: it echoed ${echoesSecret(window, secrets.slice(0, 1)) ? 'the API key' : 'a token'})`,
+  });
+}
+
 /**
  * BigState's `{ error, desc }`. A server that echoes the request could put the key or a token in `desc`, in any
- * encoding: they are cut out, and the text is capped (it is evidence, not a payload to pass on).
+ * encoding: such a `desc` is withheld as a whole (`(description withheld: it echoed the API key)`); any other is
+ * redacted as a safety net and capped (it is evidence, not a payload to pass on).
  */
 function bigStateErrorBody(
   text: string,
@@ -568,7 +604,7 @@ function bigStateErrorBody(
     const { error, desc } = body as Record<string, unknown>;
     return {
       code: typeof error === 'number' && Number.isFinite(error) ? error : undefined,
-      desc: typeof desc === 'string' ? redactSecrets(desc, secrets) : undefined,
+      desc: typeof desc === 'string' ? serverText(desc, secrets, 'description') : undefined,
     };
   } catch {
     return { code: undefined, desc: undefined };
@@ -576,15 +612,25 @@ function bigStateErrorBody(
 }
 
 /**
- * A copy of an error chain that keeps what diagnoses a failure (name, message, `code`) with the secrets cut out
- * of the messages, and drops everything else: undici's parser errors carry the raw response bytes (`data`), which
- * a server that echoes the request could fill with the key.
+ * A copy of an error chain that keeps what diagnoses a failure (name, message, `code`), each message withheld when
+ * it echoes a secret and redacted otherwise, and drops everything else: undici's parser errors carry the raw
+ * response bytes (`data`), which a server that echoes the request could fill with the key.
  */
 function redactedCopy(error: unknown, secrets: readonly string[], depth = 0): Error {
-  const copy = new Error(redactSecrets(messageOf(error), secrets, { maxLength: 1_000 }));
+  const message = messageOf(error);
+  const copy = new Error(serverText(message, secrets, 'the message', 1_000));
   if (!(error instanceof Error)) return copy;
   copy.name = error.name;
-  if (error.stack !== undefined) copy.stack = redactSecrets(error.stack, secrets, { maxLength: 4_000 });
+  if (error.stack !== undefined) {
+    // V8's stack starts with `name: message`, shown again below as the copy's own; the frames are checked alone.
+    const header = message === '' ? error.name : `${error.name}: ${message}`;
+    const frames = error.stack.startsWith(header) ? error.stack.slice(header.length) : `\n${error.stack}`;
+    const shownFrames = withholdOrRedact(frames, secrets, {
+      maxLength: 4_000,
+      withheld: '\n    (the rest of the stack withheld: it echoed a secret)',
+    });
+    copy.stack = `${copy.name}: ${copy.message}${shownFrames}`;
+  }
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') Object.assign(copy, { code });
   if (error.cause !== undefined && depth < 4) copy.cause = redactedCopy(error.cause, secrets, depth + 1);

@@ -317,7 +317,17 @@ export interface EventParts {
 export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventParts {
   const detailType = DETAIL_TYPES[notice.kind];
   if (notice.kind === 'failed') {
-    const { runId, principal, reason, errorName, detectedAt, failingSince } = notice;
+    const { runId, principal, errorName, detectedAt, failingSince } = notice;
+    // The reason is evidence, not a payload: capped at 2,000 characters (the last an ellipsis, never splitting a
+    // surrogate pair) so that a huge server text or request path can never make EventBridge refuse the entry.
+    const maxReason = 2_000;
+    let reason = notice.reason;
+    if (reason.length > maxReason) {
+      let end = maxReason - 1;
+      const last = reason.charCodeAt(end - 1);
+      if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+      reason = `${reason.slice(0, end)}…`;
+    }
     return {
       detailType,
       detail: JSON.stringify({ runId, principal, reason, errorName, detectedAt, failingSince }),

@@ -11,7 +11,15 @@ import {
   RequestTimeoutError,
   UnauthorizedError,
 } from '../../functions/bigstate/errors.js';
-import { parseHttpDate, parseJson, parseRetryAfter } from '../../functions/bigstate/transport.js';
+import {
+  MAX_DISPLAY_PATH,
+  MalformedBodyError,
+  parseHttpDate,
+  parseJson,
+  parseRetryAfter,
+  Transport,
+} from '../../functions/bigstate/transport.js';
+import { leakedForms } from './key-forms.js';
 import { collect, Fixture, failure, recordingSleep, until } from './support.js';
 
 const fixture = new Fixture();
@@ -157,7 +165,16 @@ describe('BigState error bodies', () => {
     { body: '{"error":6,"desc":7}', code: 6, desc: undefined },
     { body: 'null', code: undefined, desc: undefined },
     { body: `{"error":6,"desc":"${'x'.repeat(600)}"}`, code: 6, desc: `${'x'.repeat(299)}…` },
-    { body: '{"error":6,"desc":"bad key bigstate-demo-key"}', code: 6, desc: 'bad key REDACTED' },
+    {
+      body: '{"error":6,"desc":"bad key bigstate-demo-key"}',
+      code: 6,
+      desc: '(description withheld: it echoed the API key)',
+    },
+    {
+      body: '{"error":6,"desc":"bad key 62696773746174652d64656d6f2d6b6579"}',
+      code: 6,
+      desc: '(description withheld: it echoed the API key)',
+    },
   ])('$body', async ({ body, code, desc }) => {
     const server = await fixture.fakeServer(() => ({ status: 400, body }));
     const error = await failure(fixture.client(server.url).getPrincipal('p'));
@@ -462,5 +479,114 @@ describe('requests', () => {
     expect(await client.getPrincipal('third', { deadline: fixture.deadlineAfter(2_000) })).toEqual({
       principal: 'a',
     });
+  });
+});
+
+/** A transport as the client builds one, with one attempt per request. */
+function transportTo(host: string, key: string): Transport {
+  return new Transport({
+    baseUrl: new URL(host),
+    apiKey: async () => key,
+    maxConnections: 2,
+    requestTimeoutMs: 2_000,
+    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
+    logger: undefined,
+    sleep: recordingSleep().sleep,
+    random: () => 0,
+    now: Date.now,
+  });
+}
+
+describe('displayPath', () => {
+  const transport = transportTo('https://bigstate.example/base/', 'k3y-abcdef');
+
+  it('shows a short path whole, the host path as prefix and secret values redacted', () => {
+    expect(transport.displayPath('/v1/token', [['token', 'tok-1']], ['token'])).toBe(
+      '/base/v1/token?token=REDACTED',
+    );
+    expect(transport.displayPath('/v1/apikey/match', [['principal', 'svc a&b']])).toBe(
+      '/base/v1/apikey/match?principal=svc%20a%26b',
+    );
+  });
+
+  it(`caps a path of a 20,000-character name at ${MAX_DISPLAY_PATH} characters, never inside a %XX escape`, () => {
+    for (const name of ['x'.repeat(20_000), 'é'.repeat(20_000), `${'x'.repeat(460)}${'é'.repeat(100)}`]) {
+      for (const shift of [0, 1, 2]) {
+        const path = transport.displayPath('/v1/apikey/match', [
+          ['principal', `${'y'.repeat(shift)}${name}`],
+        ]);
+        expect(path.length).toBeLessThanOrEqual(MAX_DISPLAY_PATH);
+        expect(path.length).toBeGreaterThan(MAX_DISPLAY_PATH - 4);
+        expect(path.startsWith('/base/v1/apikey/match?principal=')).toBe(true);
+        expect(path).toMatch(/(?:[^%]|%[0-9A-F]{2})…$/);
+        expect(path).not.toMatch(/%[0-9A-F]?…$/);
+      }
+    }
+    const exact = transport.displayPath('/v', [['p', 'x'.repeat(MAX_DISPLAY_PATH - '/base/v?p='.length)]]);
+    expect(exact).toHaveLength(MAX_DISPLAY_PATH);
+    expect(exact.endsWith('x')).toBe(true);
+  });
+});
+
+describe('server text that echoes the key, besides desc', () => {
+  const KEY = 'sk-T3st+/="\\key-0123456789';
+
+  it('withholds a parse error detail that quotes the key (hex), in the message and the cause chain', async () => {
+    const server = await fixture.fakeServer(() => ({ body: '{}' }));
+    const transport = transportTo(server.url, KEY);
+    const hex = Buffer.from(KEY).toString('hex');
+    const error = await failure(
+      transport.request({
+        method: 'GET',
+        path: '/v1/principal',
+        query: [],
+        idempotent: true,
+        parse: () => {
+          throw new MalformedBodyError(`unexpected value ${hex} in "principal"`);
+        },
+      }),
+    );
+    await transport.close();
+    expect((error as Error).message).toBe(
+      'BigState GET /v1/principal -> HTTP 200: malformed response: (the detail withheld: it echoed the API key) ' +
+        '(after 1 attempt)',
+    );
+    const cause = (error as Error).cause as Error;
+    expect(cause.message).toBe('(the message withheld: it echoed the API key)');
+    expect(cause.name).toBe('MalformedBodyError');
+    expect(
+      cause.stack?.startsWith('MalformedBodyError: (the message withheld: it echoed the API key)\n'),
+    ).toBe(true);
+    for (const text of [
+      String(error),
+      (error as Error).stack ?? '',
+      cause.stack ?? '',
+      JSON.stringify(error),
+    ]) {
+      expect(leakedForms(text, KEY)).toEqual([]);
+    }
+  });
+
+  it('keeps a parse error detail that does not echo the key', async () => {
+    const server = await fixture.fakeServer(() => ({ body: '{}' }));
+    const transport = transportTo(server.url, KEY);
+    const error = await failure(
+      transport.request({
+        method: 'GET',
+        path: '/v1/principal',
+        query: [],
+        idempotent: true,
+        parse: () => {
+          throw new MalformedBodyError('principal is not a string');
+        },
+      }),
+    );
+    await transport.close();
+    expect((error as Error).message).toContain(
+      'malformed response: principal is not a string (after 1 attempt)',
+    );
+    expect(((error as Error).cause as Error).stack).toMatch(
+      /^MalformedBodyError: principal is not a string\n +at /,
+    );
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_SECRET_LENGTH, REDACTED, redactSecrets } from '../../functions/commons/redact.js';
+import {
+  ECHO_SCAN_CHARS,
+  echoesSecret,
+  MIN_SECRET_LENGTH,
+  REDACTED,
+  redactSecrets,
+  withholdOrRedact,
+} from '../../functions/commons/redact.js';
 
 /** A key with every character that changes under some encoding: `+ / = " \` and a dash. */
 const KEY = 'sk-T3st+/="\\key-0123456789';
@@ -159,5 +166,207 @@ describe('redactSecrets', () => {
 
   it.each([0, -1, 1.5, Number.NaN])('rejects maxLength %s', (maxLength) => {
     expect(() => redactSecrets('x', [], { maxLength })).toThrow(RangeError);
+  });
+});
+
+/** `&quot;`-style escaping of the HTML special characters, `'` as `&#39;`. */
+const htmlEscape = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
+const hex = (text: string) => Buffer.from(text, 'utf8').toString('hex');
+
+/**
+ * The forms of the red team's reports (which `redactSecrets` cannot point at), besides every form `redactSecrets`
+ * handles: `echoesSecret` must see each.
+ */
+function echoForms(secret: string): Array<{ label: string; form: string }> {
+  const url = encodeURIComponent;
+  const list: Array<[string, string]> = [
+    ['hex', hex(secret)],
+    ['hex, upper case', hex(secret).toUpperCase()],
+    ['hex of the upper-cased key', hex(secret.toUpperCase())],
+    ['hex, wrapped over lines', hex(secret).replace(/(.{16})/g, '$1\n')],
+    ['HTML-escaped', htmlEscape(secret)],
+    ['HTML-escaped twice', htmlEscape(htmlEscape(secret))],
+    ['HTML numeric entities, decimal', Array.from(secret, (c) => `&#${c.codePointAt(0)};`).join('')],
+    [
+      'HTML numeric entities, hex',
+      Array.from(secret, (c) => `&#x${c.codePointAt(0)?.toString(16)};`).join(''),
+    ],
+    [
+      'HTML5 named entities',
+      secret.replace(/\+/g, '&plus;').replace(/\//g, '&sol;').replace(/=/g, '&equals;'),
+    ],
+    ['wrapped over two lines', `${secret.slice(0, 12)}\n ${secret.slice(12)}`],
+    [
+      'wrapped with CRLF and tabs',
+      `${secret.slice(0, 5)}\r\n\t${secret.slice(5, 15)}\r\n\t${secret.slice(15)}`,
+    ],
+    ['spaced out character by character', Array.from(secret).join(' ')],
+    ['triple percent-encoded', url(url(url(secret)))],
+    ['four times percent-encoded', url(url(url(url(secret))))],
+    ['JSON-escaped twice', JSON.stringify(JSON.stringify(secret)).slice(1, -1)],
+    ['JSON-escaped three times', JSON.stringify(JSON.stringify(JSON.stringify(secret))).slice(1, -1)],
+    ['JSON-escaped, then HTML-escaped', htmlEscape(JSON.stringify(secret))],
+    ['HTML-escaped, then URL-encoded', url(htmlEscape(secret))],
+    [
+      'JavaScript \\x escapes',
+      Array.from(secret, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''),
+    ],
+    ['JavaScript \\u{} escapes', Array.from(secret, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`).join('')],
+    ['base64 of the upper-cased key', base64(secret.toUpperCase())],
+    ['base64 of the lower-cased key', base64(secret.toLowerCase())],
+    ['base64 of the URL-encoded key', base64(url(secret))],
+    ['base64url of the URL-encoded key', base64url(url(secret))],
+    ['base64 of the JSON-escaped key', base64(JSON.stringify(secret))],
+    ['base64, lower-cased', base64(secret).toLowerCase()],
+    ['base64 of the HTML-escaped key', base64(htmlEscape(secret))],
+    ['base64 of base64', base64(base64(secret))],
+    [
+      'base64, MIME-wrapped at 76',
+      base64(`Authorization-Header-Dump: ${secret}${secret}`).replace(/(.{76})/g, '$1\r\n'),
+    ],
+    ['base64, wrapped at 20', base64(`Authorization-Header-Dump: ${secret}`).replace(/(.{20})/g, '$1\r\n')],
+    ['base64, JSON-escaped slashes', base64(`xx${secret}`).replaceAll('/', '\\/')],
+    ['base64 glued to a word', `token${base64(`:${secret}`)}`],
+    ['quoted-printable', secret.replace(/=/g, '=3D')],
+    ['reversed', Array.from(secret).reverse().join('')],
+    [
+      'full-width letters',
+      Array.from(secret, (c) =>
+        /[A-Za-z0-9]/.test(c) ? String.fromCodePoint(c.charCodeAt(0) + 0xfee0) : c,
+      ).join(''),
+    ],
+    ['with zero-width spaces', Array.from(secret).join('\u200b')],
+  ];
+  return list.map(([label, form]) => ({ label, form }));
+}
+
+/** A different key of KEY's shape, sharing its first seven characters. */
+const OTHER_KEY = 'sk-T3st-0ther/key+zz99';
+
+/** A key like the red team's: `+ / = " \\ & < > '` and a distinctive tail. */
+const RED_KEY = 'AbC+d/e=f"g\\h&i<j>k\'Lm9XyZ2024secretKEY';
+/** The end-to-end red team's key: `\\t` in it, which a JSON decoder reads as a tab. */
+const TAB_KEY = 'Kx9+vQ/7=Zp"M\\t2RwQ8sLq4N';
+
+describe('echoesSecret', () => {
+  describe.each([KEY, RED_KEY, TAB_KEY])('of the key %s', (secret) => {
+    it.each([...forms(secret), ...echoForms(secret)])('sees it echoed $label', ({ form }) => {
+      expect(echoesSecret(`invalid header: ${form} (rejected)`, [secret])).toBe(true);
+      expect(echoesSecret(form, [secret])).toBe(true);
+      // Also among other secrets, and as the second of them.
+      expect(echoesSecret(`x-api-key=${form}`, ['tok-unrelated-1234', secret])).toBe(true);
+    });
+
+    it.each([3, 4, 5])('sees its base64 inside a longer blob after %i bytes, also MIME-wrapped', (before) => {
+      const bytes = Buffer.concat([
+        Buffer.from('user:'.slice(0, before)),
+        Buffer.from(secret),
+        Buffer.from('@t'),
+      ]);
+      for (const encoding of ['base64', 'base64url'] as const) {
+        const blob = bytes.toString(encoding);
+        expect(echoesSecret(`Authorization: Basic ${blob}`, [secret])).toBe(true);
+        expect(echoesSecret(blob.replace(/(.{7})/g, '$1\n'), [secret])).toBe(true);
+        expect(echoesSecret(blob.replace(/=+$/, ''), [secret])).toBe(true);
+      }
+    });
+  });
+
+  it('keeps what does not echo the key: plain descriptions, unrelated base64, hex and near misses', () => {
+    const kept = [
+      'Invalid request',
+      'Invalid request: principal "svc a&b" may not list keys; see https://docs.example/errors#6',
+      `blob ${base64('an unrelated blob of bytes that is long enough to decode')} end`,
+      `MIME ${base64('x'.repeat(300)).replace(/(.{76})/g, '$1\r\n')}`,
+      `trace ${hex('unrelated trace id 0123456789')} and 0x${'ab'.repeat(40)}`,
+      `&quot;quoted&quot; &amp; &#x41;&#66; %2525 \\u0041 \\" ${'%'.repeat(50)} &#99999999; \\u{110000} %E9%ZZ`,
+      // Another key of the same shape, sharing a short prefix, in several encodings.
+      OTHER_KEY,
+      hex(OTHER_KEY),
+      base64(OTHER_KEY),
+      encodeURIComponent(encodeURIComponent(OTHER_KEY)),
+      // Half of the key or less: the other half is still to guess.
+      KEY.slice(0, 12),
+      KEY.slice(-12),
+      '',
+    ];
+    for (const text of kept) expect(echoesSecret(text, [KEY, RED_KEY, TAB_KEY]), text).toBe(false);
+    expect(echoesSecret(KEY, [])).toBe(false);
+  });
+
+  it('sees an echo the server cut: any run of more than half the key (at least 10 characters)', () => {
+    for (const cut of [KEY.slice(0, -1), KEY.slice(0, 14), KEY.slice(-14), KEY.slice(5, 19)]) {
+      for (const form of [
+        cut,
+        hex(cut),
+        base64(`x-api-key: ${cut}`),
+        encodeURIComponent(cut),
+        htmlEscape(cut),
+      ]) {
+        expect(echoesSecret(`bad key ${form}…`, [KEY]), form).toBe(true);
+      }
+    }
+    expect(echoesSecret('abcdefghi', ['abcdefghijkl'])).toBe(false);
+    expect(echoesSecret('abcdefghij', ['abcdefghijkl'])).toBe(true);
+  });
+
+  it(`ignores secrets shorter than ${MIN_SECRET_LENGTH} characters, and forms that normalise to fewer`, () => {
+    expect(echoesSecret('abc abc YWJj 616263', ['abc', '', 'x'])).toBe(false);
+    // `\t\t\t\t` as written is found; read as JSON it is four tabs, white space that finds nothing.
+    expect(echoesSecret('say \\t\\t\\t\\t here', ['\\t\\t\\t\\t'])).toBe(true);
+    expect(echoesSecret('say \t\t\t\t here', ['\\t\\t\\t\\t'])).toBe(false);
+    // A secret of white space alone normalises to nothing: it must not match every text.
+    expect(echoesSecret('anything at all', ['    \t\t'])).toBe(false);
+    expect(echoesSecret('x YWJjZA== y', ['abcd'])).toBe(true);
+  });
+
+  it(`examines only the first ${ECHO_SCAN_CHARS} characters, and stays fast on a huge or hostile body`, () => {
+    expect(ECHO_SCAN_CHARS).toBe(8_192);
+    const filler = 'x'.repeat(ECHO_SCAN_CHARS - KEY.length);
+    expect(echoesSecret(`${filler}${KEY}`, [KEY])).toBe(true);
+    // Only the key's first 6 characters fall in the window: they are not examined as the key.
+    expect(echoesSecret(`${filler}${'y'.repeat(20)}${KEY}`, [KEY])).toBe(false);
+    const hostile = [
+      'A'.repeat(100_000),
+      '%25'.repeat(40_000),
+      '\\\\'.repeat(40_000),
+      '&amp;'.repeat(30_000),
+      `${base64('z'.repeat(60_000))}`,
+      Array.from({ length: 10_000 }, (_, i) => `%25${i}&#${i};\\u00${i % 10}1 ${base64(String(i))}`).join(''),
+    ];
+    const started = performance.now();
+    for (const body of hostile) expect(echoesSecret(body, [KEY, RED_KEY, 'tok-9f8e7d6c5b4a+/='])).toBe(false);
+    // Loose: a few milliseconds each in practice; far below this even on a loaded machine.
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('withholdOrRedact', () => {
+  it('withholds a text that echoes a secret in any form, whole', () => {
+    for (const { form } of [...forms(KEY), ...echoForms(KEY)]) {
+      expect(withholdOrRedact(`bad key ${form} here`, [KEY])).toBe('(withheld: it echoed a secret)');
+    }
+    expect(withholdOrRedact(hex(KEY), [KEY], { withheld: '(gone)' })).toBe('(gone)');
+    expect(withholdOrRedact(hex(KEY), [KEY], { withheld: (window) => `(${window.length})` })).toBe(
+      `(${hex(KEY).length})`,
+    );
+  });
+
+  it('keeps any other text, capped at maxLength (300 by default) and at the examined window', () => {
+    expect(withholdOrRedact('Invalid request', [KEY])).toBe('Invalid request');
+    expect(withholdOrRedact('x'.repeat(1_000), [KEY])).toBe(`${'x'.repeat(299)}…`);
+    expect(withholdOrRedact('abcdef', [KEY], { maxLength: 4 })).toBe('abc…');
+    // Past the window nothing is shown, also when the cap would allow more; and the cut is marked.
+    const long = `${'x'.repeat(ECHO_SCAN_CHARS)}${KEY}`;
+    expect(withholdOrRedact(long, [KEY], { maxLength: Number.POSITIVE_INFINITY })).toBe(
+      `${'x'.repeat(ECHO_SCAN_CHARS)}…`,
+    );
+    expect(withholdOrRedact(long, [KEY], { maxLength: ECHO_SCAN_CHARS })).toBe(
+      `${'x'.repeat(ECHO_SCAN_CHARS - 1)}…`,
+    );
   });
 });

@@ -672,6 +672,29 @@ describe('eventParts', () => {
     });
   });
 
+  it('caps a 50 KB reason at 2,000 characters with an ellipsis, so the entry is never refused for its size', () => {
+    const reason = `walking the keys: ${'x'.repeat(50_000)}`;
+    const parts = eventParts(failed({ reason }));
+    expect(bytes(parts.detail) + bytes(EVENT_SOURCE) + bytes(parts.detailType)).toBeLessThan(3_000);
+    const detail = JSON.parse(parts.detail);
+    expect(detail.reason).toHaveLength(2_000);
+    expect(detail.reason).toBe(`${reason.slice(0, 1_999)}…`);
+    expect(detail).toMatchObject({ runId: 'run-1', principal: 'root', errorName: 'ForbiddenError' });
+    // Also well under a small limit: the size no longer depends on the reason.
+    expect(bytes(eventParts(failed({ reason: '\u0001'.repeat(50_000) }), 20_000).detail)).toBeLessThan(
+      20_000,
+    );
+  });
+
+  it('keeps a reason of 2,000 characters whole, and never splits a surrogate pair at the cut', () => {
+    const exact = 'r'.repeat(2_000);
+    expect(JSON.parse(eventParts(failed({ reason: exact })).detail).reason).toBe(exact);
+    const split = `${'r'.repeat(1_998)}${'🔑'.repeat(10)}`;
+    expect(JSON.parse(eventParts(failed({ reason: split })).detail).reason).toBe(`${'r'.repeat(1_998)}…`);
+    const whole = `${'r'.repeat(1_997)}${'🔑'.repeat(10)}`;
+    expect(JSON.parse(eventParts(failed({ reason: whole })).detail).reason).toBe(`${'r'.repeat(1_997)}🔑…`);
+  });
+
   it('describes a recovery, of a principal or of the run itself (principal null)', () => {
     const parts = eventParts(recovered());
     expect(parts.detailType).toBe('BigState Key Audit Recovered');
