@@ -52,6 +52,8 @@ function read<S extends z.ZodMiniType>(env: NodeJS.ProcessEnv, name: string, sch
  * @throws ConfigurationError naming the first variable that is missing or invalid.
  */
 export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaConfig {
+  // In the order the variables are listed: the first bad one is the one named.
+  const host = read(env, 'BIGSTATE_HOST', lambdaVariables.BIGSTATE_HOST);
   const principalPattern = read(
     env,
     'BIGSTATE_PRINCIPAL_PATTERN',
@@ -64,7 +66,7 @@ export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaCo
     );
   }
   return {
-    host: read(env, 'BIGSTATE_HOST', lambdaVariables.BIGSTATE_HOST),
+    host,
     principals: principals ?? [],
     principalPattern,
     pattern: read(env, 'BIGSTATE_PATTERN', lambdaVariables.BIGSTATE_PATTERN),

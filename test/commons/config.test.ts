@@ -33,12 +33,24 @@ describe('loadLambdaConfig', () => {
     expect(loadLambdaConfig(ENV)).toStrictEqual({
       host: 'https://api.bigstate.dev',
       principals: ['root', 'svc a&b'],
+      principalPattern: undefined,
       pattern: 'ci-*',
       secretId: ENV.API_KEY_SECRET_ARN,
       bucketName: 'audit-bucket',
       topicArn: ENV.TOPIC_ARN,
       eventBusName: 'default',
     });
+  });
+
+  it('takes a principal pattern, and then no principal list is needed', () => {
+    const config = loadLambdaConfig({
+      ...without('BIGSTATE_PRINCIPALS'),
+      BIGSTATE_PRINCIPAL_PATTERN: 'app-*',
+    });
+    expect(config).toMatchObject({ principals: [], principalPattern: 'app-*' });
+    expect(refusal({ ...ENV, BIGSTATE_PRINCIPAL_PATTERN: 'a*b' })).toMatch(
+      /^invalid environment: BIGSTATE_PRINCIPAL_PATTERN/,
+    );
   });
 
   it('keeps the host exactly as configured (a path included)', () => {
@@ -71,7 +83,8 @@ describe('loadLambdaConfig', () => {
     'TOPIC_ARN',
     'EVENT_BUS_NAME',
   ] as const)('names %s when it is missing', (name) => {
-    expect(refusal(without(name))).toBe(`invalid environment: ${name} is required`);
+    const unless = name === 'BIGSTATE_PRINCIPALS' ? ' (unless BIGSTATE_PRINCIPAL_PATTERN is set)' : '';
+    expect(refusal(without(name))).toBe(`invalid environment: ${name} is required${unless}`);
   });
 
   it.each(['API_KEY_SECRET_ARN', 'SNAPSHOT_BUCKET_NAME', 'TOPIC_ARN', 'EVENT_BUS_NAME'] as const)(
@@ -106,7 +119,7 @@ describe('loadLambdaConfig', () => {
       'invalid environment: BIGSTATE_PRINCIPALS lists "a" twice',
     );
     expect(refusal({ ...ENV, BIGSTATE_PRINCIPALS: '' })).toBe(
-      'invalid environment: BIGSTATE_PRINCIPALS is required',
+      'invalid environment: BIGSTATE_PRINCIPALS is required (unless BIGSTATE_PRINCIPAL_PATTERN is set)',
     );
     expect(refusal({ ...ENV, BIGSTATE_PRINCIPALS: '[]' })).toBe(
       'invalid environment: BIGSTATE_PRINCIPALS must name at least one principal',
@@ -122,7 +135,7 @@ describe('loadLambdaConfig', () => {
   it('reports the first bad variable in a fixed order', () => {
     expect(refusal({})).toBe('invalid environment: BIGSTATE_HOST is required');
     expect(refusal({ BIGSTATE_HOST: ENV.BIGSTATE_HOST })).toBe(
-      'invalid environment: BIGSTATE_PRINCIPALS is required',
+      'invalid environment: BIGSTATE_PRINCIPALS is required (unless BIGSTATE_PRINCIPAL_PATTERN is set)',
     );
   });
 });

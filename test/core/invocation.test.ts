@@ -30,6 +30,7 @@ describe('parseInvocation: scheduled', () => {
       trigger: 'schedule',
       principals: CONFIGURED,
       dryRun: false,
+      full: true,
     });
   });
 
@@ -49,6 +50,7 @@ describe('parseInvocation: scheduled', () => {
       trigger: 'schedule',
       principals: CONFIGURED,
       dryRun: false,
+      full: true,
     });
   });
 
@@ -67,6 +69,7 @@ describe('parseInvocation: manual', () => {
       trigger: 'manual',
       principals: CONFIGURED,
       dryRun: false,
+      full: true,
     });
   });
 
@@ -75,6 +78,7 @@ describe('parseInvocation: manual', () => {
       trigger: 'manual',
       principals: ['zürich-ops', 'root'],
       dryRun: false,
+      full: false,
     });
   });
 
@@ -87,12 +91,14 @@ describe('parseInvocation: manual', () => {
       trigger: 'manual',
       principals: CONFIGURED,
       dryRun: true,
+      full: true,
     });
     expect(parseInvocation({ dryRun: false }, CONFIGURED).dryRun).toBe(false);
     expect(parseInvocation({ principals: ['svc a&b'], dryRun: true }, CONFIGURED)).toStrictEqual({
       trigger: 'manual',
       principals: ['svc a&b'],
       dryRun: true,
+      full: false,
     });
   });
 });
@@ -275,7 +281,29 @@ describe('parseInvocation: scheduled only in the exact scheduled shapes', () => 
         trigger: 'schedule',
         principals: CONFIGURED,
         dryRun: false,
+        full: true,
       });
     }
+  });
+});
+
+describe('parseInvocation with a principal pattern (discovery)', () => {
+  it('takes a subset naming principals the pattern covers, not only configured ones, as a subset run', () => {
+    expect(parseInvocation({ principals: ['app-9', 'root'] }, CONFIGURED, 'app-*')).toStrictEqual({
+      trigger: 'manual',
+      principals: ['app-9', 'root'],
+      dryRun: false,
+      full: false,
+    });
+  });
+
+  it('refuses a name neither configured nor covered by the pattern, saying both', () => {
+    expect(() => parseInvocation({ principals: ['svc-1'] }, CONFIGURED, 'app-*')).toThrow(
+      /names "svc-1", not configured for this audit nor matched by the principal pattern "app-\*"/,
+    );
+  });
+
+  it('makes every scheduled run and {} a full run (discovery), with no principals configured at all', () => {
+    expect(parseInvocation({}, [], '*')).toMatchObject({ principals: [], full: true });
   });
 });

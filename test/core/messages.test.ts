@@ -641,6 +641,7 @@ describe('eventParts', () => {
       counts: { added: 0, removed: 0, total: 42 },
       snapshotLocation: 's3://bucket/snapshots/root.json',
       changeRecordLocation: 's3://bucket/history/root/chg-0123456789abcdef0123456789abcdef.json',
+      newPrincipal: false,
     });
   });
 

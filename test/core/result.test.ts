@@ -50,6 +50,7 @@ describe('toAuditResult', () => {
       startedAt: '2025-06-01T12:00:00.000Z',
       finishedAt: '2025-06-01T12:00:03.000Z',
       durationMs: 3000,
+      runFailure: null,
       principals: [
         {
           principal: 'root',
@@ -65,6 +66,8 @@ describe('toAuditResult', () => {
           keysTruncated: false,
           redeliveredChangeIds: [],
           pendingChangeIds: [],
+          newPrincipal: false,
+          principalRemoved: false,
         },
         {
           principal: 'bad',
@@ -79,6 +82,8 @@ describe('toAuditResult', () => {
           keysTruncated: false,
           redeliveredChangeIds: [],
           pendingChangeIds: [],
+          newPrincipal: false,
+          principalRemoved: false,
         },
       ],
     });

@@ -72,6 +72,7 @@ describe('guarantee 1: baseline', () => {
         counts: { added: 0, removed: 0, total: keys.length },
         snapshotLocation: `s3://${bucketName}/${SNAPSHOT_KEY[principal]}`,
         changeRecordLocation: `s3://${bucketName}/${HISTORY_PREFIX[principal]}${outcome.changeId}.json`,
+        newPrincipal: false,
       });
 
       // The commit (the inventory with its pending baseline, only if there is no state yet), then, once
