@@ -104,6 +104,11 @@ export interface AuditRequest {
    * is checked, and archived when BigState says it no longer exists. Needs `deps.directory`.
    */
   readonly principalPattern?: string | undefined;
+  /**
+   * The principals to audit, as a plan already resolved them (a fan-out worker's batch): no listing, no key read
+   * before them, no run-level record; `principals` and `principalPattern` are then ignored.
+   */
+  readonly targets?: readonly Target[] | undefined;
 }
 
 /** The outcome for one principal. */
@@ -188,21 +193,19 @@ interface RunContext {
  * the invocation ({@link assertAuditSucceeded}). Resolves only when no work of the run is under way.
  */
 export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<AuditSummary> {
-  const deadline = request.deadline ?? Deadline.none();
-  const ctx: RunContext = {
-    deps,
-    clock: deps.clock ?? systemClock,
-    logger: deps.logger ?? silent,
-    request,
-    host: normalizeHost(request.host),
-    pattern: request.pattern ?? null,
-    dryRun: request.dryRun === true,
-    deadline,
-    hardStop: request.hardStop ?? deadline,
-  };
+  const ctx = contextOf(deps, request);
   const principals = [...new Set(request.principals)];
   const started = ctx.clock.now();
   ctx.logger.info('audit started', { principals: principals.length, dryRun: ctx.dryRun });
+  if (request.targets !== undefined) {
+    // A batch of a planned run: the plan step read the key and listed the principals; the final step keeps the
+    // run-level record. Each principal is audited exactly as in a single run.
+    const batch = request.targets;
+    const outcomes = await drain(batch[Symbol.iterator](), request.concurrency ?? 4, async (target) =>
+      auditPrincipal(ctx, target),
+    );
+    return summarise(ctx, started, outcomes, undefined);
+  }
   const runFailure = await readApiKey(ctx);
   let listingFailure: StageError | undefined;
   let results: PrincipalResult[];
@@ -230,9 +233,19 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
           ),
         );
   if (!ctx.dryRun) await recordRun(ctx, runFailure ?? listingFailure ?? budgetFailure, waited[0]?.principal);
+  return summarise(ctx, started, results, listingFailure);
+}
+
+/** The summary of a run (or of a batch), logged. */
+function summarise(
+  ctx: RunContext,
+  started: Date,
+  results: readonly PrincipalResult[],
+  listingFailure: StageError | undefined,
+): AuditSummary {
   const finished = ctx.clock.now();
   const summary: AuditSummary = {
-    runId: request.runId,
+    runId: ctx.request.runId,
     dryRun: ctx.dryRun,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
@@ -256,8 +269,75 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   return summary;
 }
 
+/** What a plan step resolved: the principals of a run, or why the run itself failed. */
+export interface RunPlan {
+  readonly runId: string;
+  /** Every principal to audit, in order (configured and discovered, and the stored ones a listing missed). */
+  readonly targets: readonly Target[];
+  /** A failure of the run itself: the key could not be read (no target then) or the listing broke off. */
+  readonly runFailure?: { readonly reason: string; readonly errorName: string; readonly stage: string };
+}
+
+/**
+ * Resolves the principals of a run without auditing them, for a fan-out (the plan step of the state machine):
+ * the key read once, the principal listing walked (every page), then the configured principals and the stored
+ * ones a complete listing missed, in the order a single run would audit them. The targets then go to workers
+ * (`AuditRequest.targets`); {@link recordRunOutcome} keeps the run-level record at the end.
+ */
+export async function planRun(deps: AuditDeps, request: AuditRequest): Promise<RunPlan> {
+  const ctx = contextOf(deps, request);
+  const runFailure = await readApiKey(ctx);
+  if (runFailure) {
+    return { runId: request.runId, targets: [], runFailure: failureOf(runFailure) };
+  }
+  const discovery = discover(ctx, await resumeOrder(ctx, [...new Set(request.principals)]));
+  const targets: Target[] = [];
+  for await (const target of discovery.targets) targets.push(target);
+  const listing = discovery.failure();
+  return { runId: request.runId, targets, ...(listing ? { runFailure: failureOf(listing) } : {}) };
+}
+
+/**
+ * Keeps the run-level record of a fanned-out run once every batch finished (the final step): its own failure
+ * (from the plan) or the principals the time budget never reached, told under the rules of a single run.
+ */
+export async function recordRunOutcome(
+  deps: AuditDeps,
+  request: AuditRequest,
+  outcome: { readonly runFailure?: RunPlan['runFailure']; readonly results: readonly PrincipalResult[] },
+): Promise<void> {
+  const ctx = contextOf(deps, request);
+  if (ctx.dryRun) return;
+  const waited = outcome.results.filter(
+    (result) => result.status === 'failed' && result.reason?.startsWith(WAITING_TO_START),
+  );
+  const failure =
+    outcome.runFailure !== undefined
+      ? new StageError(
+          outcome.runFailure.stage,
+          Object.assign(new Error(outcome.runFailure.reason), { name: outcome.runFailure.errorName }),
+        )
+      : waited.length > 0
+        ? new StageError(
+            WAITING_TO_START,
+            new TimeBudgetError(
+              `the time budget ended before ${waited.length} of ${outcome.results.length} principal(s) were audited`,
+            ),
+          )
+        : undefined;
+  await recordRun(ctx, failure, waited[0]?.principal);
+}
+
+function failureOf(failure: StageError): { reason: string; errorName: string; stage: string } {
+  return {
+    reason: failure.message,
+    errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+    stage: failure.stage,
+  };
+}
+
 /** A principal to audit, and how the run came to it. */
-interface Target {
+export interface Target {
   readonly principal: string;
   /** What the listing says of it, when it was listed. */
   readonly info?: PrincipalInfo | undefined;
@@ -342,7 +422,7 @@ function discover(
 
 /** Runs `work` on every item of a stream, `concurrency` at a time, pulling the next item only when one is free. */
 async function drain<T, R>(
-  source: AsyncIterator<T>,
+  source: AsyncIterator<T> | Iterator<T>,
   concurrency: number,
   work: (item: T) => Promise<R>,
 ): Promise<R[]> {
@@ -494,6 +574,21 @@ async function recordRun(
   } catch (error) {
     ctx.logger.warn('could not write the run-level record', { reason: describeError(error) });
   }
+}
+
+function contextOf(deps: AuditDeps, request: AuditRequest): RunContext {
+  const deadline = request.deadline ?? Deadline.none();
+  return {
+    deps,
+    clock: deps.clock ?? systemClock,
+    logger: deps.logger ?? silent,
+    request,
+    host: normalizeHost(request.host),
+    pattern: request.pattern ?? null,
+    dryRun: request.dryRun === true,
+    deadline,
+    hardStop: request.hardStop ?? deadline,
+  };
 }
 
 /** A principal's failure, carrying the stage it happened in. */
