@@ -21,7 +21,7 @@ import { SnsPublisher } from './adapters/aws/sns-publisher.js';
 import { BigStateClient } from './bigstate/client.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline, settleBy } from './commons/deadline.js';
-import { assertAuditSucceeded, runAudit } from './core/audit.js';
+import { type AuditSummary, assertAuditSucceeded, runAudit } from './core/audit.js';
 import { parseInvocation } from './core/invocation.js';
 import { type AuditResult, toAuditResult } from './core/result.js';
 
@@ -80,6 +80,28 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
   const budget = runBudget(context.getRemainingTimeInMillis());
   const work = Deadline.at(startedAt + budget.workMs, { label: "the run's work deadline" });
   const hardStop = Deadline.at(startedAt + budget.hardStopMs, { label: "the run's hard stop" });
+  // One run at a time, whatever started it: a real run holds the lease until it returns (or, if it crashed, until
+  // the invocation's timeout has long passed). A dry run writes nothing, the lease included.
+  let leased = false;
+  if (!invocation.dryRun) {
+    const expiresAt = new Date(startedAt + context.getRemainingTimeInMillis() + LEASE_GRACE_MS).toISOString();
+    // A lease that cannot be read or written (S3 failing) does not stop the audit: the conditional writes still
+    // refuse a concurrent writer, and the principals then fail (and are told) as S3 fails them.
+    const lease = await store
+      .acquireLease({ runId, expiresAt }, new Date(), { signal: work.signal })
+      .catch((error: unknown) => {
+        logger.warn('could not take the run lease; auditing without it', { error });
+        return undefined;
+      });
+    if (lease !== undefined && !lease.acquired) {
+      work.dispose();
+      hardStop.dispose();
+      const skipped = `another run (${lease.holder.runId}) holds the lease until ${lease.holder.expiresAt}: no audit`;
+      logger.warn('run skipped: another run is under way', { holder: lease.holder });
+      return { ...toAuditResult(emptySummary(runId, startedAt)), skipped };
+    }
+    leased = lease !== undefined;
+  }
   try {
     const run = runAudit(
       { bigstate, store, channels, logger, secret, directory: bigstate },
@@ -109,9 +131,25 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
     if (!summary.dryRun) assertAuditSucceeded(summary);
     return result;
   } finally {
+    if (leased) {
+      await store
+        .releaseLease(runId, { signal: AbortSignal.timeout(2_000) })
+        .catch((error: unknown) =>
+          logger.warn('could not release the lease; it expires by itself', { error }),
+        );
+    }
     work.dispose();
     hardStop.dispose();
   }
+}
+
+/** How long a lease outlives its invocation's timeout: a crashed run blocks the next ones at most this long. */
+const LEASE_GRACE_MS = 60_000;
+
+/** The summary of a run that did no audit. */
+function emptySummary(runId: string, startedAt: number): AuditSummary {
+  const at = new Date(startedAt).toISOString();
+  return { runId, dryRun: false, startedAt: at, finishedAt: at, durationMs: 0, principals: [], ok: true };
 }
 
 export const handler = middy(auditHandler, { timeoutEarlyInMillis: MIDDY_EARLY_TIMEOUT_MS })

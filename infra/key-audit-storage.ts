@@ -6,7 +6,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { archiveKey, changeRecordKey, snapshotKey } from '../functions/core/layout.js';
+import { archiveKey, changeRecordKey, LEASE_KEY, snapshotKey } from '../functions/core/layout.js';
 
 /** The first path segment of a key, with its slash: the bucket's layout comes from the function's own code. */
 const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
@@ -109,6 +109,13 @@ export function grantSnapshotAccess(
   // principals with a state). It lets the role list key names (principal names and change ids) of this one
   // bucket, never read a body.
   Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+  // The run lease (one run at a time across scheduled, fan-out and manual runs): created with If-None-Match,
+  // taken over with If-Match once expired, deleted with If-Match by its holder. This one object only.
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+    resourceArns: [bucket.arnForObjects(LEASE_KEY)],
+  });
   if (options.discovery) {
     // Discovery archives the state of a principal that no longer exists in BigState: a conditional copy to
     // archive/ (PutObject there; GetObject on the source is granted above), then a conditional delete of the

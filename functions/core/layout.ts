@@ -119,6 +119,9 @@ export function changeRecordKey(principal: string, changeId: string): string {
  */
 export const RUN_STATE_KEY = 'snapshots/.run.json';
 
+/** The key of the run lease (one run at a time): outside `snapshots/` and `history/`, whose write rules differ. */
+export const LEASE_KEY = 'leases/run.json';
+
 /** The key (relative path) of an archived state. */
 export function archiveKey(principal: string, archiveId: string): string {
   return `archive/${principalSegment(principal)}/${archiveId}.json`;

@@ -189,6 +189,28 @@ export interface SnapshotStore {
   changeRecordLocation(principal: string, changeId: string): string;
 }
 
+/** Who holds the run lease, and until when. */
+export interface Lease {
+  readonly runId: string;
+  /** ISO 8601: after it the lease is free even if its run never released it (a crashed run). */
+  readonly expiresAt: string;
+}
+
+/**
+ * One run at a time, across scheduled, fan-out and manual runs: a lease object created only if there is none
+ * (`If-None-Match`), taken over only once expired (`If-Match` on the expired one), released only by its holder.
+ */
+export interface LeaseStore {
+  /** Takes the lease, or says who holds it. Throws StorageError. */
+  acquireLease(
+    lease: Lease,
+    now: Date,
+    options?: CallOptions,
+  ): Promise<{ readonly acquired: true } | { readonly acquired: false; readonly holder: Lease }>;
+  /** Frees the lease if `runId` still holds it. Throws StorageError. */
+  releaseLease(runId: string, options?: CallOptions): Promise<void>;
+}
+
 /** The BigState API key; `refresh` forces a fresh read (after a 401). */
 export interface SecretSource {
   readonly getApiKey: ApiKeyProvider;

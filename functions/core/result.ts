@@ -38,6 +38,8 @@ export interface AuditResult {
   readonly durationMs: number;
   /** Why the run itself failed beyond its principals (a principal listing that broke off); `null` when it did not. */
   readonly runFailure: { readonly reason: string; readonly errorName: string } | null;
+  /** Set when the run did no audit at all, and why (another run holds the lease). */
+  readonly skipped?: string;
   readonly principals: readonly PrincipalOutcome[];
 }
 

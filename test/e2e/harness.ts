@@ -179,8 +179,10 @@ export interface AuditWorld {
   sns(since?: Mark): PublishedMessage[];
   /** EventBridge events accepted since `mark` (all when omitted). */
   events(since?: Mark): RecordedEvent[];
-  /** S3 calls (of one operation) since `mark`. */
+  /** S3 calls (of one operation) since `mark`, the run lease's aside. */
   s3Calls(operation?: string, since?: Mark): ReturnType<AwsFakes['s3']['calls']>;
+  /** The calls on the run lease (`leases/run.json`) since `mark`. */
+  leaseCalls(since?: Mark): ReturnType<AwsFakes['s3']['calls']>;
   /** GetSecretValue calls since `mark`. */
   secretReads(since?: Mark): number;
   /** Every version of an object of the snapshot bucket, oldest first. */
@@ -266,7 +268,14 @@ export async function startAuditWorld(
       fakes.s3
         .calls()
         .slice(since.s3)
-        .filter((call) => operation === undefined || call.operation === operation),
+        .filter((call) => operation === undefined || call.operation === operation)
+        // Every real run takes and releases the run lease: its calls are asserted on their own (leaseCalls).
+        .filter((call) => !String(call.input.key ?? '').startsWith('leases/')),
+    leaseCalls: (since = zero) =>
+      fakes.s3
+        .calls()
+        .slice(since.s3)
+        .filter((call) => String(call.input.key ?? '').startsWith('leases/')),
     secretReads: (since = zero) => fakes.secretsManager.getSecretValueCount - since.secrets,
     versions: (key) => fakes.s3.versions(bucketName, key),
     json: (key) => {

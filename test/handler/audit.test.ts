@@ -6,6 +6,8 @@
 import '../adapters/aws/support.js';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
+  DeleteObjectCommand,
+  type DeleteObjectCommandInput,
   GetObjectCommand,
   type GetObjectCommandInput,
   NoSuchKey,
@@ -86,6 +88,14 @@ beforeEach(() => {
     const etag = `"etag-${etags}"`;
     objects.set(key, { body: String(input.Body), etag });
     return { ETag: etag };
+  });
+  s3.on(DeleteObjectCommand).callsFake((input: DeleteObjectCommandInput) => {
+    const key = String(input.Key);
+    const current = objects.get(key);
+    if (input.IfMatch !== undefined && current?.etag !== input.IfMatch)
+      throw s3Error('PreconditionFailed', 412);
+    objects.delete(key);
+    return {};
   });
   sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ apiKey: KEY }) });
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
@@ -178,9 +188,15 @@ function eventDetailTypes(): string[] {
     .map((entry) => String(entry.DetailType));
 }
 
+/** The keys put, the run lease's aside (every real run takes and releases it: see its own tests). */
 function putKeys(): string[] {
-  return s3.commandCalls(PutObjectCommand).map((call) => String(call.args[0].input.Key));
+  return s3
+    .commandCalls(PutObjectCommand)
+    .map((call) => String(call.args[0].input.Key))
+    .filter((key) => key !== LEASE);
 }
+
+const LEASE = 'leases/run.json';
 
 describe('the audit Lambda: configuration', () => {
   it.each([
@@ -637,7 +653,10 @@ describe('the audit Lambda: invocations', () => {
     // No principal's state is read or written: only the run-level record, which keeps the failure of the run
     // and the principal the next run starts with.
     const touched = [
-      ...s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key),
+      ...s3
+        .commandCalls(GetObjectCommand)
+        .map((call) => call.args[0].input.Key)
+        .filter((key) => key !== LEASE),
       ...putKeys(),
     ];
     expect(new Set(touched)).toEqual(new Set(['snapshots/.run.json']));
@@ -747,5 +766,68 @@ describe('the audit Lambda: invocations', () => {
     expect(metrics.filter((line) => 'ColdStart' in line)).toEqual([
       expect.objectContaining({ ColdStart: 1, function_name: 'bigstate-key-audit' }),
     ]);
+  });
+});
+
+describe('the audit Lambda: one run at a time (the run lease)', () => {
+  it('takes the lease for a real run and releases it when the run returns', async () => {
+    const { handler } = await coldStart();
+    const result = (await handler({}, context())) as AuditResult;
+    expect(result.ok).toBe(true);
+    const puts = s3.commandCalls(PutObjectCommand).filter((call) => call.args[0].input.Key === LEASE);
+    expect(puts.map((call) => call.args[0].input.IfNoneMatch)).toEqual(['*']);
+    expect(JSON.parse(String(puts[0]?.args[0].input.Body))).toMatchObject({
+      runId: result.runId,
+      expiresAt: expect.any(String),
+    });
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key)).toEqual([LEASE]);
+    expect(objects.has(LEASE)).toBe(false);
+  });
+
+  it('does no audit while another run holds a live lease, and says so without failing', async () => {
+    objects.set(LEASE, {
+      body: JSON.stringify({ runId: 'other-run', expiresAt: new Date(Date.now() + 600_000).toISOString() }),
+      etag: '"held"',
+    });
+    const { handler } = await coldStart();
+    const result = (await handler({}, context())) as AuditResult;
+    expect(result.skipped).toMatch(/^another run \(other-run\) holds the lease until .*: no audit$/);
+    expect(result.principals).toEqual([]);
+    expect(simulator.stats.requests).toBe(0);
+    expect(putKeys()).toEqual([]);
+    expect(published()).toEqual([]);
+    // Its lease is left alone.
+    expect(objects.get(LEASE)?.etag).toBe('"held"');
+  });
+
+  it('takes over an expired lease (a crashed run) only if it is still that one, and audits', async () => {
+    objects.set(LEASE, {
+      body: JSON.stringify({ runId: 'crashed', expiresAt: new Date(Date.now() - 1_000).toISOString() }),
+      etag: '"stale"',
+    });
+    const { handler } = await coldStart();
+    const result = (await handler({}, context())) as AuditResult;
+    expect(result.skipped).toBeUndefined();
+    expect(result.principals).toHaveLength(2);
+    const takeover = s3
+      .commandCalls(PutObjectCommand)
+      .filter((call) => call.args[0].input.Key === LEASE)
+      .map((call) => [call.args[0].input.IfNoneMatch, call.args[0].input.IfMatch]);
+    expect(takeover).toEqual([
+      ['*', undefined],
+      [undefined, '"stale"'],
+    ]);
+  });
+
+  it('takes no lease for a dry run (it writes nothing), and audits even while another run holds one', async () => {
+    objects.set(LEASE, {
+      body: JSON.stringify({ runId: 'other-run', expiresAt: new Date(Date.now() + 600_000).toISOString() }),
+      etag: '"held"',
+    });
+    const { handler } = await coldStart();
+    const result = (await handler({ dryRun: true }, context())) as AuditResult;
+    expect(result.principals).toHaveLength(2);
+    expect(s3.commandCalls(PutObjectCommand)).toEqual([]);
+    expect(s3.commandCalls(DeleteObjectCommand)).toEqual([]);
   });
 });

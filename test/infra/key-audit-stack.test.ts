@@ -438,7 +438,7 @@ describe('permissions', () => {
     }
   });
 
-  it('grant the function exactly what it uses, and no delete', () => {
+  it('grant the function exactly what it uses, and no delete but of its own run lease', () => {
     const id = ids(main);
     const statements = policyStatements(main.template).filter((s) =>
       s.policy.startsWith(id.role.replace(/[A-F0-9]{8}$/, '')),
@@ -450,12 +450,23 @@ describe('permissions', () => {
     // Exactly the S3 calls of the function's code, each on its prefix: no legal hold, retention, tagging,
     // multipart abort, delete or bucket metadata; ListBucket only so a missing snapshot reads as 404.
     const s3Actions = statements.flatMap(actionsOf).filter((action) => action.startsWith('s3:'));
-    expect([...new Set(s3Actions)].sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
-    expect(resources('s3:GetObject')).toEqual([`<${id.bucket}.Arn>/snapshots/*`]);
-    expect(resources('s3:PutObject').sort()).toEqual([
-      `<${id.bucket}.Arn>/history/*`,
+    expect([...new Set(s3Actions)].sort()).toEqual([
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ]);
+    expect(resources('s3:GetObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
+    expect(resources('s3:PutObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/history/*`,
+      `<${id.bucket}.Arn>/leases/run.json`,
+      `<${id.bucket}.Arn>/snapshots/*`,
+    ]);
+    // The one delete: the run lease, by its holder (If-Match). Never a state or a record.
+    expect(resources('s3:DeleteObject')).toEqual([`<${id.bucket}.Arn>/leases/run.json`]);
     expect(resources('s3:ListBucket')).toEqual([`<${id.bucket}.Arn>`]);
     for (const statement of statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))) {
       expect(statement.Effect).toBe('Allow');
@@ -468,7 +479,7 @@ describe('permissions', () => {
     expect(resources('events:PutEvents')).toEqual([
       'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default',
     ]);
-    expect(statements.flatMap(actionsOf).filter((a) => /delete/i.test(a))).toEqual([]);
+    expect(statements.flatMap(actionsOf).filter((a) => /delete/i.test(a))).toEqual(['s3:DeleteObject']);
     expect(statements.flatMap(actionsOf)).not.toContain('s3:*');
   });
 
@@ -491,10 +502,17 @@ describe('permissions', () => {
     expect(resources('s3:PutObject').sort()).toEqual([
       `<${id.bucket}.Arn>/archive/*`,
       `<${id.bucket}.Arn>/history/*`,
+      `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
-    expect(resources('s3:DeleteObject')).toEqual([`<${id.bucket}.Arn>/snapshots/*`]);
-    expect(resources('s3:GetObject')).toEqual([`<${id.bucket}.Arn>/snapshots/*`]);
+    expect(resources('s3:DeleteObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/leases/run.json`,
+      `<${id.bucket}.Arn>/snapshots/*`,
+    ]);
+    expect(resources('s3:GetObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/leases/run.json`,
+      `<${id.bucket}.Arn>/snapshots/*`,
+    ]);
   });
 
   it('grant an imported secret by its name and a custom bus by its name', () => {

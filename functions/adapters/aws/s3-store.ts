@@ -16,6 +16,7 @@ import { ConcurrentWriteError, describeError, StorageError } from '../../commons
 import {
   archiveKey,
   changeRecordKey,
+  LEASE_KEY,
   principalOfStateKey,
   RUN_STATE_KEY,
   snapshotKey,
@@ -23,6 +24,8 @@ import {
 import type {
   CallOptions,
   ChangeRecord,
+  Lease,
+  LeaseStore,
   RunState,
   Snapshot,
   SnapshotStore,
@@ -40,13 +43,25 @@ function isPreconditionFailure(error: unknown): boolean {
   return code === 412 || code === 409;
 }
 
+/** A lease's text, or `undefined` when it is not one (then it counts as expired). */
+function parseLease(text: string): Lease | undefined {
+  try {
+    const json = JSON.parse(text) as Partial<Lease> | null;
+    return typeof json?.runId === 'string' && typeof json.expiresAt === 'string'
+      ? { runId: json.runId, expiresAt: json.expiresAt }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An abort of the run's signal: the deadline, not S3, ended the call. */
 function abortedBy(signal: AbortSignal | undefined, error: unknown): unknown {
   return signal?.aborted ? signal.reason : error;
 }
 
 /** A SnapshotStore on an S3 bucket (versioned, so every snapshot stays recoverable). */
-export class S3SnapshotStore implements SnapshotStore {
+export class S3SnapshotStore implements SnapshotStore, LeaseStore {
   readonly #client: S3Client;
   readonly #bucket: string;
 
@@ -175,6 +190,53 @@ export class S3SnapshotStore implements SnapshotStore {
           cause,
         },
       );
+    }
+  }
+
+  async acquireLease(
+    lease: Lease,
+    now: Date,
+    options: CallOptions = {},
+  ): Promise<{ acquired: true } | { acquired: false; holder: Lease }> {
+    const body = serialize(lease);
+    try {
+      await this.#put(LEASE_KEY, body, undefined, options);
+      return { acquired: true };
+    } catch (error) {
+      if (!(error instanceof ConcurrentWriteError)) throw error;
+    }
+    // Someone holds it, or held it and crashed: an expired lease is taken over, only if it is still that one.
+    const found = await this.#get(LEASE_KEY, options);
+    if (found === undefined) return this.acquireLease(lease, now, options);
+    const holder = parseLease(found.text);
+    if (holder !== undefined && Date.parse(holder.expiresAt) > now.getTime())
+      return { acquired: false, holder };
+    try {
+      await this.#put(LEASE_KEY, body, found.version, options);
+      return { acquired: true };
+    } catch (error) {
+      if (!(error instanceof ConcurrentWriteError)) throw error;
+      const winner = await this.#get(LEASE_KEY, options);
+      const taken = winner && parseLease(winner.text);
+      return { acquired: false, holder: taken ?? { runId: 'unknown', expiresAt: lease.expiresAt } };
+    }
+  }
+
+  async releaseLease(runId: string, options: CallOptions = {}): Promise<void> {
+    const found = await this.#get(LEASE_KEY, options);
+    if (found === undefined || parseLease(found.text)?.runId !== runId) return;
+    try {
+      await this.#client.send(
+        new DeleteObjectCommand({ Bucket: this.#bucket, Key: LEASE_KEY, IfMatch: found.version }),
+        { abortSignal: options.signal },
+      );
+    } catch (error) {
+      // Taken over meanwhile (it had expired): not ours to delete any more.
+      if (isPreconditionFailure(error) || status(error) === 404) return;
+      const cause = abortedBy(options.signal, error);
+      throw new StorageError(`could not release ${this.#location(LEASE_KEY)}: ${describeError(cause)}`, {
+        cause,
+      });
     }
   }
 
