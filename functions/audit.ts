@@ -7,18 +7,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { EventBridgePublisher } from './adapters/aws/eventbridge-publisher.js';
 import { addRunMetrics } from './adapters/aws/metrics.js';
-import { assertConditionalWrites, S3SnapshotStore } from './adapters/aws/s3-store.js';
-import { SecretsManagerSecretSource } from './adapters/aws/secrets-manager.js';
-import { SnsPublisher } from './adapters/aws/sns-publisher.js';
-import { BigStateClient } from './bigstate/client.js';
+import { awsWiring } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline, settleBy } from './commons/deadline.js';
 import { type AuditSummary, assertAuditSucceeded, runAudit } from './core/audit.js';
@@ -28,18 +20,9 @@ import { type AuditResult, toAuditResult } from './core/result.js';
 const config = loadLambdaConfig();
 const logger = new Logger();
 const metrics = new Metrics();
-// Every AWS call has its own timeouts besides the run's deadline (which each call also gets as abortSignal).
-const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
-const secret = new SecretsManagerSecretSource(new SecretsManagerClient({ requestHandler }), config.secretId);
-const bigstate = new BigStateClient({ host: config.host, apiKey: secret.getApiKey, logger });
-const store = new S3SnapshotStore(new S3Client({ requestHandler }), config.bucketName);
-const channels = [
-  new SnsPublisher(new SNSClient({ requestHandler }), config.topicArn),
-  new EventBridgePublisher(new EventBridgeClient({ requestHandler }), config.eventBusName),
-];
-// The runtime's SDK is used (not bundled): one that dropped If-Match / If-None-Match would make every
-// conditional write unconditional. Checked once, offline, before the first invocation.
-await assertConditionalWrites();
+const { secret, bigstate, store, channels } = await awsWiring(config, logger, {
+  maxConnections: config.maxRequestsInFlight,
+});
 
 /** Names listed per principal in the response (Lambda responses are limited to 6 MB). */
 const MAX_NAMES_IN_RESPONSE = 1000;

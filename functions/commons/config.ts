@@ -15,6 +15,8 @@ export interface LambdaConfig {
   /** Discovery: the glob of the principals to list each run (`*`: every principal the key can see). */
   readonly principalPattern: string | undefined;
   readonly pattern: string | undefined;
+  /** The most BigState requests this function keeps open at once (the contract's maxRequestsInFlight). */
+  readonly maxRequestsInFlight: number | undefined;
   readonly secretId: string;
   readonly bucketName: string;
   readonly topicArn: string;
@@ -29,6 +31,15 @@ const lambdaVariables = {
   BIGSTATE_PRINCIPALS: z.optional(principalsSchema),
   BIGSTATE_PRINCIPAL_PATTERN: z.optional(patternSchema),
   BIGSTATE_PATTERN: z.optional(patternSchema),
+  BIGSTATE_MAX_REQUESTS_IN_FLIGHT: z.optional(
+    z.pipe(
+      z.string(),
+      z.pipe(
+        z.transform((value: string) => Number(value)),
+        z.int({ error: 'must be a whole number' }).check(z.positive('must be at least 1')),
+      ),
+    ),
+  ),
   API_KEY_SECRET_ARN: required,
   SNAPSHOT_BUCKET_NAME: required,
   TOPIC_ARN: required,
@@ -70,6 +81,11 @@ export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaCo
     principals: principals ?? [],
     principalPattern,
     pattern: read(env, 'BIGSTATE_PATTERN', lambdaVariables.BIGSTATE_PATTERN),
+    maxRequestsInFlight: read(
+      env,
+      'BIGSTATE_MAX_REQUESTS_IN_FLIGHT',
+      lambdaVariables.BIGSTATE_MAX_REQUESTS_IN_FLIGHT,
+    ),
     secretId: read(env, 'API_KEY_SECRET_ARN', lambdaVariables.API_KEY_SECRET_ARN),
     bucketName: read(env, 'SNAPSHOT_BUCKET_NAME', lambdaVariables.SNAPSHOT_BUCKET_NAME),
     topicArn: read(env, 'TOPIC_ARN', lambdaVariables.TOPIC_ARN),

@@ -35,6 +35,7 @@ describe('loadLambdaConfig', () => {
       principals: ['root', 'svc a&b'],
       principalPattern: undefined,
       pattern: 'ci-*',
+      maxRequestsInFlight: undefined,
       secretId: ENV.API_KEY_SECRET_ARN,
       bucketName: 'audit-bucket',
       topicArn: ENV.TOPIC_ARN,
@@ -50,6 +51,19 @@ describe('loadLambdaConfig', () => {
     expect(config).toMatchObject({ principals: [], principalPattern: 'app-*' });
     expect(refusal({ ...ENV, BIGSTATE_PRINCIPAL_PATTERN: 'a*b' })).toMatch(
       /^invalid environment: BIGSTATE_PRINCIPAL_PATTERN/,
+    );
+  });
+
+  it('takes the most requests in flight as a whole number of at least 1', () => {
+    expect(loadLambdaConfig({ ...ENV, BIGSTATE_MAX_REQUESTS_IN_FLIGHT: '4' }).maxRequestsInFlight).toBe(4);
+    expect(refusal({ ...ENV, BIGSTATE_MAX_REQUESTS_IN_FLIGHT: '0' })).toMatch(
+      /BIGSTATE_MAX_REQUESTS_IN_FLIGHT/,
+    );
+    expect(refusal({ ...ENV, BIGSTATE_MAX_REQUESTS_IN_FLIGHT: '2.5' })).toMatch(
+      /BIGSTATE_MAX_REQUESTS_IN_FLIGHT/,
+    );
+    expect(refusal({ ...ENV, BIGSTATE_MAX_REQUESTS_IN_FLIGHT: 'many' })).toMatch(
+      /BIGSTATE_MAX_REQUESTS_IN_FLIGHT/,
     );
   });
 

@@ -1,11 +1,8 @@
 /**
  * Notices for machines: one EventBridge event per notice. A failed entry is a failed publish, not silence.
  */
-import {
-  type EventBridgeClient,
-  PutEventsCommand,
-  type PutEventsCommandOutput,
-} from '@aws-sdk/client-eventbridge';
+// Type imports only: the SDK module is loaded by the first notice (see wiring.ts), not at cold start.
+import type { EventBridgeClient, PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { describeError, PublishError } from '../../commons/errors.js';
 import { EVENT_SOURCE, eventParts } from '../../core/messages.js';
 import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
@@ -25,6 +22,7 @@ export class EventBridgePublisher implements NoticeChannel {
   async publish(notice: Notice, options: CallOptions = {}): Promise<void> {
     const abortSignal = options.signal;
     const { detailType, detail } = eventParts(notice);
+    const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
     let response: PutEventsCommandOutput;
     try {
       response = await this.#client.send(

@@ -2,7 +2,8 @@
  * Notices for people: one SNS message per notice, with a short subject, a readable body and the
  * attributes subscription filter policies match on.
  */
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+// A type import only: the SDK module is loaded by the first notice (see wiring.ts), not at cold start.
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { describeError, PublishError } from '../../commons/errors.js';
 import { snsAttributes, snsBody, snsSubject } from '../../core/messages.js';
 import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
@@ -21,6 +22,7 @@ export class SnsPublisher implements NoticeChannel {
   /** @throws PublishError when SNS refuses the message. */
   async publish(notice: Notice, options: CallOptions = {}): Promise<void> {
     const abortSignal = options.signal;
+    const { PublishCommand } = await import('@aws-sdk/client-sns');
     try {
       await this.#client.send(
         new PublishCommand({
