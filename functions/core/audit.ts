@@ -304,7 +304,15 @@ export async function planRun(deps: AuditDeps, request: AuditRequest): Promise<R
 export async function recordRunOutcome(
   deps: AuditDeps,
   request: AuditRequest,
-  outcome: { readonly runFailure?: RunPlan['runFailure']; readonly results: readonly PrincipalResult[] },
+  outcome: {
+    readonly runFailure?: RunPlan['runFailure'];
+    /** Each principal's outcome (a fan-out's rows carry no more than this). */
+    readonly results: ReadonlyArray<{
+      readonly principal: string;
+      readonly status: 'ok' | 'failed';
+      readonly reason?: string | null | undefined;
+    }>;
+  },
 ): Promise<void> {
   const ctx = contextOf(deps, request);
   if (ctx.dryRun) return;

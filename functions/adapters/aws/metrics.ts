@@ -7,7 +7,21 @@
  */
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { AuditSummary } from '../../core/audit.js';
+/** What the metrics of a run are made of: a single run's summary, or a fan-out's rows (counts, not names). */
+export interface RunFigures {
+  readonly dryRun: boolean;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  readonly principals: ReadonlyArray<{
+    readonly status: 'ok' | 'failed';
+    readonly keyCount: number | null;
+    readonly added: number | readonly string[];
+    readonly removed: number | readonly string[];
+  }>;
+}
+
+const countOf = (value: number | readonly string[]): number =>
+  typeof value === 'number' ? value : value.length;
 
 /** Metric names; the stack's alarms and dashboard use the same. */
 export const METRIC = {
@@ -25,7 +39,7 @@ export const METRIC = {
  * heartbeat: 1 for a run (not a dry run) in which every principal was audited, so "no heartbeat for two
  * periods" means the audit stopped working.
  */
-export function addRunMetrics(metrics: Metrics, summary: AuditSummary): void {
+export function addRunMetrics(metrics: Metrics, summary: RunFigures): void {
   // A dry run must not move any series an alarm or the dashboard reads: it emits none.
   if (summary.dryRun) return;
   let total = 0;
@@ -34,8 +48,8 @@ export function addRunMetrics(metrics: Metrics, summary: AuditSummary): void {
   let failed = 0;
   for (const result of summary.principals) {
     total += result.keyCount ?? 0;
-    added += result.added.length;
-    removed += result.removed.length;
+    added += countOf(result.added);
+    removed += countOf(result.removed);
     if (result.status === 'failed') failed += 1;
   }
   metrics.addMetric(METRIC.keysTotal, MetricUnit.Count, total);

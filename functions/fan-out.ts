@@ -1,0 +1,339 @@
+/**
+ * The fan-out (`fanOut`): the audit of thousands of principals as a Step Functions state machine with a Distributed
+ * Map, three handlers of one bundle.
+ *
+ * - `plan`: takes the run lease, resolves the principals (the key read once, the listing walked, the configured
+ *   ones, the stored ones a complete listing missed) and writes them to S3 for the Map's ItemReader.
+ * - `worker`: audits one batch of principals with exactly the single run's per-principal semantics (outbox, exact
+ *   checks, conditional writes, failure isolation), never past the run's deadline, which travels in the batch.
+ * - `finish`: once every batch finished, reads the Map's results (ResultWriter), keeps the run-level record, logs
+ *   the summary, emits the run-level metrics and heartbeat, releases the lease, and fails the execution when a
+ *   principal failed.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { addRunMetrics } from './adapters/aws/metrics.js';
+import { awsWiring, REQUEST_HANDLER } from './adapters/aws/wiring.js';
+import { loadLambdaConfig } from './commons/config.js';
+import { Deadline } from './commons/deadline.js';
+import { AuditRunFailedError, InvalidRequestError, StorageError } from './commons/errors.js';
+import { type PrincipalResult, planRun, recordRunOutcome, runAudit, type Target } from './core/audit.js';
+
+const config = loadLambdaConfig();
+const logger = new Logger();
+const metrics = new Metrics();
+const { secret, bigstate, store, channels } = await awsWiring(config, logger, {
+  maxConnections: config.maxRequestsInFlight,
+});
+const s3 = new S3Client({ requestHandler: REQUEST_HANDLER });
+const deps = { bigstate, store, channels, logger, secret, directory: bigstate };
+
+/** How long a run may take in all: the state machine's timeout (`FAN_OUT_TIMEOUT_MS`), default one hour. */
+const RUN_TIMEOUT_MS = Number(process.env.FAN_OUT_TIMEOUT_MS ?? 3_600_000);
+/** Time kept back in a worker for its failure notices and its answer, as the single run keeps it. */
+const WORKER_RESERVE_MS = 5_000;
+/** How long a lease outlives the run's timeout: a crashed run blocks the next ones at most this long. */
+const LEASE_GRACE_MS = 60_000;
+
+/** What the plan step hands the state machine. */
+export interface PlanOutput {
+  readonly runId: string;
+  /** Epoch ms: no batch starts work after it. */
+  readonly deadline: number;
+  readonly dryRun: boolean;
+  readonly itemsBucket: string;
+  readonly itemsKey: string;
+  readonly count: number;
+  readonly runFailure: { readonly reason: string; readonly errorName: string; readonly stage: string } | null;
+  /** Set when another run holds the lease: the state machine then ends without an audit. */
+  readonly skipped: string | null;
+}
+
+/** The summary of a fanned-out run: the execution's output. */
+export interface FanOutSummary {
+  readonly runId: string;
+  readonly ok: boolean;
+  readonly dryRun: boolean;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly runFailure: { readonly reason: string; readonly errorName: string } | null;
+  readonly principals: readonly WorkerRow[];
+}
+
+/** One row of a batch's answer: small, so a batch stays far under the Map's 256 KB per result. */
+export interface WorkerRow {
+  readonly principal: string;
+  readonly status: 'ok' | 'failed';
+  readonly reason: string | null;
+  readonly errorName: string | null;
+  readonly baseline: boolean;
+  readonly keyCount: number | null;
+  readonly added: number;
+  readonly removed: number;
+  readonly changeId: string | null;
+}
+
+const planInput = z.looseObject({ dryRun: z.optional(z.boolean()) });
+
+/** The plan step. The execution's input is the schedule's (or `{}` / `{"dryRun": true}` for a manual start). */
+export async function planHandler(event: unknown, context: Context): Promise<PlanOutput> {
+  const parsed = planInput.safeParse(event ?? {});
+  if (!parsed.success)
+    throw new InvalidRequestError('dryRun', 'invalid execution input: dryRun must be a boolean');
+  const runId = context.awsRequestId;
+  logger.appendKeys({ runId });
+  const dryRun = parsed.data.dryRun === true;
+  const startedAt = Date.now();
+  const deadline = startedAt + RUN_TIMEOUT_MS - WORKER_RESERVE_MS;
+  const itemsKey = `runs/${runId}/principals.json`;
+  const base = { runId, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
+  const planDeadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
+  try {
+    if (!dryRun) {
+      const expiresAt = new Date(startedAt + RUN_TIMEOUT_MS + LEASE_GRACE_MS).toISOString();
+      const lease = await store.acquireLease({ runId, expiresAt }, new Date(), {
+        signal: planDeadline.signal,
+      });
+      if (!lease.acquired) {
+        const skipped = `another run (${lease.holder.runId}) holds the lease until ${lease.holder.expiresAt}: no audit`;
+        logger.warn('run skipped: another run is under way', { holder: lease.holder });
+        return { ...base, count: 0, runFailure: null, skipped };
+      }
+    }
+    const plan = await planRun(deps, {
+      runId,
+      principals: config.principals,
+      principalPattern: config.principalPattern,
+      host: config.host,
+      pattern: config.pattern,
+      dryRun,
+      deadline: planDeadline,
+    });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: config.bucketName,
+        Key: itemsKey,
+        Body: JSON.stringify(plan.targets),
+        ContentType: 'application/json',
+      }),
+      { abortSignal: planDeadline.signal },
+    );
+    logger.info('run planned', { principals: plan.targets.length, runFailure: plan.runFailure ?? null });
+    return { ...base, count: plan.targets.length, runFailure: plan.runFailure ?? null, skipped: null };
+  } finally {
+    planDeadline.dispose();
+  }
+}
+
+const batchInput = z.object({
+  Items: z.array(
+    z.looseObject({
+      principal: z.string().check(z.minLength(1)),
+      listed: z.boolean(),
+      configured: z.boolean(),
+      missing: z.boolean(),
+    }),
+  ),
+  BatchInput: z.object({ runId: z.string(), deadline: z.number(), dryRun: z.boolean() }),
+});
+
+/** The worker: one batch of the Map (`{ Items, BatchInput }`, as the ItemBatcher sends it). */
+export async function workerHandler(event: unknown, context: Context): Promise<{ principals: WorkerRow[] }> {
+  const parsed = batchInput.safeParse(event);
+  if (!parsed.success)
+    throw new InvalidRequestError('Items', 'invalid batch: expected { Items, BatchInput }');
+  const { Items, BatchInput } = parsed.data;
+  logger.appendKeys({ runId: BatchInput.runId });
+  // The batch never outlives the run, nor this invocation: whichever ends first.
+  const invocationEnd = Date.now() + context.getRemainingTimeInMillis() - WORKER_RESERVE_MS;
+  const hardStop = Deadline.at(Math.min(BatchInput.deadline, invocationEnd) + WORKER_RESERVE_MS / 2);
+  const work = Deadline.at(Math.min(BatchInput.deadline, invocationEnd), {
+    label: "the run's work deadline",
+  });
+  try {
+    const summary = await runAudit(deps, {
+      runId: BatchInput.runId,
+      principals: [],
+      targets: Items as unknown as Target[],
+      host: config.host,
+      pattern: config.pattern,
+      dryRun: BatchInput.dryRun,
+      deadline: work,
+      hardStop,
+    });
+    return { principals: summary.principals.map(rowOf) };
+  } finally {
+    work.dispose();
+    hardStop.dispose();
+  }
+}
+
+function rowOf(result: PrincipalResult): WorkerRow {
+  return {
+    principal: result.principal,
+    status: result.status,
+    reason: result.reason ?? null,
+    errorName: result.errorName ?? null,
+    baseline: result.baseline,
+    keyCount: result.keyCount,
+    added: result.added.length,
+    removed: result.removed.length,
+    changeId: result.changeId ?? null,
+  };
+}
+
+const finishInput = z.object({
+  plan: z.looseObject({
+    runId: z.string(),
+    dryRun: z.boolean(),
+    itemsBucket: z.string(),
+    itemsKey: z.string(),
+    runFailure: z.nullable(z.object({ reason: z.string(), errorName: z.string(), stage: z.string() })),
+  }),
+  map: z.looseObject({
+    ResultWriterDetails: z.object({ Bucket: z.string(), Key: z.string() }),
+  }),
+});
+
+/** The Map's manifest (ResultWriter), as AWS documents it. */
+const manifestSchema = z.looseObject({
+  DestinationBucket: z.string(),
+  ResultFiles: z.looseObject({
+    SUCCEEDED: z.optional(z.array(z.looseObject({ Key: z.string() }))),
+    FAILED: z.optional(z.array(z.looseObject({ Key: z.string() }))),
+    PENDING: z.optional(z.array(z.looseObject({ Key: z.string() }))),
+  }),
+});
+
+/** One child execution's result in a ResultWriter file. */
+const childSchema = z.array(
+  z.looseObject({
+    Input: z.optional(z.string()),
+    Output: z.optional(z.string()),
+    Status: z.optional(z.string()),
+  }),
+);
+
+async function readJson(bucket: string, key: string): Promise<unknown> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse((await response.Body?.transformToString('utf-8')) ?? 'null');
+  } catch (error) {
+    throw new StorageError(`could not read s3://${bucket}/${key}`, { cause: error });
+  }
+}
+
+/**
+ * The finish step: every batch's rows, and for a batch that failed as a whole (its worker crashed or timed out),
+ * each of its principals counted as failed with the batch's error. Then the run-level record, the summary log,
+ * the metrics and heartbeat, the lease released; and the execution fails when anything failed.
+ */
+export async function finishHandler(event: unknown, context: Context): Promise<FanOutSummary> {
+  const parsed = finishInput.safeParse(event);
+  if (!parsed.success) throw new InvalidRequestError('plan', 'invalid finish input: expected { plan, map }');
+  const { plan, map } = parsed.data;
+  logger.appendKeys({ runId: plan.runId });
+  const started = new Date();
+  const manifest = manifestSchema.parse(
+    await readJson(map.ResultWriterDetails.Bucket, map.ResultWriterDetails.Key),
+  );
+  const rows: WorkerRow[] = [];
+  const files = [
+    ...(manifest.ResultFiles.SUCCEEDED ?? []).map((file) => ({ key: file.Key, failed: false })),
+    ...(manifest.ResultFiles.FAILED ?? []).map((file) => ({ key: file.Key, failed: true })),
+  ];
+  for (const file of files) {
+    for (const child of childSchema.parse(await readJson(manifest.DestinationBucket, file.key))) {
+      if (!file.failed && child.Output !== undefined) {
+        const output = JSON.parse(child.Output) as { principals?: WorkerRow[] };
+        rows.push(...(output.principals ?? []));
+        continue;
+      }
+      // A batch that failed as a whole: each of its principals failed with the batch's error.
+      const items = (JSON.parse(child.Input ?? '{}') as { Items?: Array<{ principal: string }> }).Items ?? [];
+      const reason = `auditing the batch: ${child.Status ?? 'FAILED'} (its worker ended without an answer)`;
+      for (const item of items) rows.push({ ...emptyRow(item.principal), reason });
+    }
+  }
+  const request = {
+    runId: plan.runId,
+    principals: [],
+    host: config.host,
+    pattern: config.pattern,
+    dryRun: plan.dryRun,
+    deadline: Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000)),
+  };
+  try {
+    await recordRunOutcome(deps, request, {
+      ...(plan.runFailure ? { runFailure: plan.runFailure } : {}),
+      results: rows.map((row) => ({ principal: row.principal, status: row.status, reason: row.reason })),
+    });
+    const finished = new Date();
+    const summary: FanOutSummary = {
+      runId: plan.runId,
+      ok: plan.runFailure === null && rows.every((row) => row.status === 'ok'),
+      dryRun: plan.dryRun,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      runFailure:
+        plan.runFailure === null
+          ? null
+          : { reason: plan.runFailure.reason, errorName: plan.runFailure.errorName },
+      principals: rows,
+    };
+    addRunMetrics(metrics, summary);
+    logger.info('audit result', {
+      trigger: 'fan-out',
+      ok: summary.ok,
+      principals: rows.length,
+      failed: rows.filter((row) => row.status === 'failed').length,
+    });
+    if (!plan.dryRun && !summary.ok) {
+      const failures = rows
+        .filter((row) => row.status === 'failed')
+        .map((row) => ({ principal: row.principal, reason: row.reason ?? 'unknown' }));
+      throw new AuditRunFailedError(plan.runId, failures, rows.length, plan.runFailure?.reason);
+    }
+    return summary;
+  } finally {
+    if (!plan.dryRun) {
+      await store
+        .releaseLease(plan.runId, { signal: AbortSignal.timeout(2_000) })
+        .catch((error: unknown) =>
+          logger.warn('could not release the lease; it expires by itself', { error }),
+        );
+    }
+    request.deadline.dispose();
+  }
+}
+
+function emptyRow(principal: string): WorkerRow {
+  return {
+    principal,
+    status: 'failed',
+    reason: null,
+    errorName: 'BatchFailedError',
+    baseline: false,
+    keyCount: null,
+    added: 0,
+    removed: 0,
+    changeId: null,
+  };
+}
+
+const middleware = <E, R>(fn: (event: E, context: Context) => Promise<R>) =>
+  middy(fn)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+
+export const plan = middleware(planHandler);
+export const worker = middleware(workerHandler);
+export const finish = middleware(finishHandler);
