@@ -38,6 +38,7 @@ import type {
   Clock,
   FailureNotice,
   FailureState,
+  KeyRecord,
   Notice,
   NoticeChannel,
   PendingChange,
@@ -766,7 +767,13 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
           })
         : undefined;
 
-    if (!ctx.dryRun) {
+    // A principal with nothing new writes nothing (one PUT per principal per run would be the audit's largest
+    // cost at scale): its state is rewritten when it changed, or once a day to refresh its last-seen times.
+    const unchanged =
+      record === undefined &&
+      previous !== undefined &&
+      !worthWriting(previous, next, { info, now, failedBefore, outbox });
+    if (!ctx.dryRun && !unchanged) {
       // 3. The inventory and its change, committed together in one conditional write.
       const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
       await commit(
@@ -855,6 +862,41 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       pending: outbox,
     };
   }
+}
+
+/** How old a state's last-seen times may grow before a run with no change rewrites it anyway. */
+const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether a run that found no added or removed key must still rewrite the state: a failure to clear, an outbox
+ * that changed, a state from before hosts were recorded, new listing metadata, a key whose fields BigState changed,
+ * or last-seen times more than a day old.
+ */
+function worthWriting(
+  previous: Snapshot,
+  next: Snapshot,
+  context: {
+    readonly info: PrincipalInfo | undefined;
+    readonly now: Date;
+    readonly failedBefore: FailureState | undefined;
+    readonly outbox: readonly PendingChange[];
+  },
+): boolean {
+  if (context.failedBefore !== undefined || previous.failure !== undefined) return true;
+  if (context.outbox !== previous.pending) return true;
+  if (previous.host === null || previous.awaitingBaseline === true) return true;
+  if (context.info !== undefined && JSON.stringify(context.info) !== JSON.stringify(previous.info ?? null))
+    return true;
+  const written = Date.parse(previous.auditedAt);
+  if (Number.isNaN(written) || context.now.getTime() - written >= REFRESH_AFTER_MS) return true;
+  if (previous.keys.length !== next.keys.length) return true;
+  for (let i = 0; i < next.keys.length; i += 1) {
+    const before = previous.keys[i];
+    const after = next.keys[i] as KeyRecord;
+    if (before?.name !== after.name) return true;
+    if (JSON.stringify(before.attributes ?? null) !== JSON.stringify(after.attributes ?? null)) return true;
+  }
+  return false;
 }
 
 /** One complete walk of a principal's keys, each name once. */

@@ -1053,9 +1053,9 @@ describe('runAudit: the outbox', () => {
     await run({ principals: ['root'], runId: 'run-B' });
     lister.inventory.root = ['a'];
     await run({ principals: ['root'], runId: 'run-A2' });
-    // Nothing changed: the same content (the clock stands still) is written again.
-    await run({ principals: ['root'], runId: 'run-A3' });
-    await run({ principals: ['root'], runId: 'run-A3' });
+    // Back to A, the clock standing still: the same content, yet never the same bytes or version.
+    lister.inventory.root = ['b'];
+    await run({ principals: ['root'], runId: 'run-A2' });
 
     const writes = store.writes;
     expect(writes.length).toBeGreaterThanOrEqual(8);
@@ -1068,6 +1068,74 @@ describe('runAudit: the outbox', () => {
     for (let i = 1; i < writes.length; i += 1) {
       expect(writes[i]?.expectedVersion).toBe(writes[i - 1]?.version);
     }
+  });
+});
+
+describe('runAudit: a principal with nothing new writes nothing', () => {
+  function withClock(at: { now: Date }) {
+    const store = new MemoryStore();
+    const bigstate = new FakeLister({ root: ['a', 'b'] });
+    const sns = new RecordingChannel('sns');
+    const deps: AuditDeps = { bigstate, store, channels: [sns], clock: { now: () => at.now } };
+    let runs = 0;
+    const run = () => runAudit(deps, { runId: `run-${++runs}`, host: HOST, principals: ['root'] });
+    return { store, bigstate, sns, run };
+  }
+
+  it('writes nothing when no key was added or removed and the state is less than a day old', async () => {
+    const at = { now: new Date(T0) };
+    const { store, run, sns } = withClock(at);
+    await run();
+    const written = store.writes.length;
+    at.now = new Date(Date.parse(T0) + 23 * 3_600_000);
+    const summary = await run();
+    expect(summary.principals[0]).toMatchObject({ status: 'ok', keyCount: 2, added: [], removed: [] });
+    expect(store.writes.length).toBe(written);
+    expect(sns.notices).toHaveLength(1);
+  });
+
+  it('rewrites it once a day, refreshing the last-seen times', async () => {
+    const at = { now: new Date(T0) };
+    const { store, run } = withClock(at);
+    await run();
+    const written = store.writes.length;
+    at.now = new Date(Date.parse(T0) + 24 * 3_600_000);
+    await run();
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').keys.map((key) => key.lastSeen)).toEqual([
+      at.now.toISOString(),
+      at.now.toISOString(),
+    ]);
+  });
+
+  it('rewrites it when BigState changed a field of a key, though no name changed', async () => {
+    const at = { now: new Date(T0) };
+    const { store, bigstate, run } = withClock(at);
+    await run();
+    const written = store.writes.length;
+    bigstate.inventory.root = [{ name: 'a', scope: 'admin' }, 'b'];
+    await run();
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').keys[0]).toMatchObject({ name: 'a', attributes: { scope: 'admin' } });
+  });
+
+  it('rewrites it to clear a failure, and a state from before hosts were recorded to record its host', async () => {
+    const at = { now: new Date(T0) };
+    const { store, bigstate, run } = withClock(at);
+    await run();
+    bigstate.options.walks = (_principal, index) => (index === 1 ? { error: new Error('boom') } : undefined);
+    await run();
+    expect(store.state('root').failure).toBeDefined();
+    const written = store.writes.length;
+    await run();
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').failure).toBeUndefined();
+
+    store.seed({ ...store.state('root'), host: null });
+    const before = store.writes.length;
+    await run();
+    expect(store.writes.length).toBe(before + 1);
+    expect(store.state('root').host).toBe(HOST.replace(/\/$/, ''));
   });
 });
 
