@@ -32,11 +32,11 @@ export interface WalkFigures {
   readonly ratioToFloor: number;
 }
 
-const KEY = 'bench-key';
-const PAGE_SIZE = 20;
+export const KEY = 'bench-key';
+export const PAGE_SIZE = 20;
 
 /** A store with no snapshots that keeps nothing: the benchmark measures walking, not storage. */
-const emptyStore: SnapshotStore = {
+export const emptyStore: SnapshotStore = {
   read: async () => undefined,
   write: async () => 'never',
   readRunState: async () => undefined,
@@ -48,7 +48,7 @@ const emptyStore: SnapshotStore = {
   snapshotLocation: (principal) => `memory://${principal}`,
   changeRecordLocation: (principal, id) => `memory://${principal}/${id}`,
 };
-const nowhere: NoticeChannel = { name: 'nowhere', publish: async () => {} };
+export const nowhere: NoticeChannel = { name: 'nowhere', publish: async () => {} };
 
 export async function benchWalk(options: {
   principals?: number;
