@@ -93,6 +93,7 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
         principals: invocation.principals,
         host: config.host,
         pattern: config.pattern,
+        maxKeyAgeDays: config.maxKeyAgeDays,
         // Discovery on full runs; a subset audits just the principals it names.
         principalPattern: invocation.full ? config.principalPattern : undefined,
         dryRun: invocation.dryRun,

@@ -164,6 +164,7 @@ export async function workerHandler(event: unknown, context: Context): Promise<{
       targets: Items as unknown as Target[],
       host: config.host,
       pattern: config.pattern,
+      maxKeyAgeDays: config.maxKeyAgeDays,
       dryRun: BatchInput.dryRun,
       deadline: work,
       hardStop,

@@ -17,6 +17,8 @@ export interface LambdaConfig {
   readonly pattern: string | undefined;
   /** The most BigState requests this function keeps open at once (the contract's maxRequestsInFlight). */
   readonly maxRequestsInFlight: number | undefined;
+  /** Keys older than this many days are told once as stale (the contract's maxKeyAgeDays). */
+  readonly maxKeyAgeDays: number | undefined;
   readonly secretId: string;
   readonly bucketName: string;
   readonly topicArn: string;
@@ -31,6 +33,15 @@ const lambdaVariables = {
   BIGSTATE_PRINCIPALS: z.optional(principalsSchema),
   BIGSTATE_PRINCIPAL_PATTERN: z.optional(patternSchema),
   BIGSTATE_PATTERN: z.optional(patternSchema),
+  BIGSTATE_MAX_KEY_AGE_DAYS: z.optional(
+    z.pipe(
+      z.string(),
+      z.pipe(
+        z.transform((value: string) => Number(value)),
+        z.int({ error: 'must be a whole number' }).check(z.positive('must be at least 1')),
+      ),
+    ),
+  ),
   BIGSTATE_MAX_REQUESTS_IN_FLIGHT: z.optional(
     z.pipe(
       z.string(),
@@ -81,6 +92,7 @@ export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaCo
     principals: principals ?? [],
     principalPattern,
     pattern: read(env, 'BIGSTATE_PATTERN', lambdaVariables.BIGSTATE_PATTERN),
+    maxKeyAgeDays: read(env, 'BIGSTATE_MAX_KEY_AGE_DAYS', lambdaVariables.BIGSTATE_MAX_KEY_AGE_DAYS),
     maxRequestsInFlight: read(
       env,
       'BIGSTATE_MAX_REQUESTS_IN_FLIGHT',

@@ -21,6 +21,7 @@ import {
 } from '../commons/errors.js';
 import { matchesPattern } from '../commons/glob.js';
 import { normalizeHost } from '../commons/host.js';
+import { ageOf } from './ages.js';
 import {
   buildSnapshot,
   changeId,
@@ -49,6 +50,7 @@ import type {
   SecretSource,
   Snapshot,
   SnapshotStore,
+  StaleKey,
   StoredSnapshot,
 } from './ports.js';
 import { laterFields } from './records.js';
@@ -97,6 +99,8 @@ export interface AuditRequest {
   readonly hardStop?: Deadline | undefined;
   /** Principals audited at once. @default 4 */
   readonly concurrency?: number | undefined;
+  /** Keys older than this many days are told once as stale (`maxKeyAgeDays`). @default none */
+  readonly maxKeyAgeDays?: number | undefined;
   /** Exact checks of one principal's removal candidates under way at once. @default 8 */
   readonly checkConcurrency?: number | undefined;
   /**
@@ -767,30 +771,67 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
           })
         : undefined;
 
+    // Keys that crossed the key-age limit since they were last told: told once, in the outbox like a change.
+    const ages = staleKeys(ctx, previous, next, baseline, now);
+    const staleRecord =
+      ages.newly.length === 0
+        ? undefined
+        : changeRecord(ctx, {
+            principal,
+            info,
+            newPrincipal: false,
+            previousVersion: version ?? null,
+            baseline: false,
+            kind: 'stale',
+            names: next.keys.map((key) => key.name),
+            added: [],
+            removed: [],
+            stale: ages.newly,
+            now,
+          });
+    const fresh = [record, staleRecord].filter((entry): entry is ChangeRecord => entry !== undefined);
+    // What the state keeps for the report and the notices besides the keys.
+    const kept = {
+      ...(info === undefined ? {} : { info }),
+      series: [...(previous?.series ?? []), { at: now.toISOString(), count: next.keyCount }].slice(
+        -SERIES_POINTS,
+      ),
+      recentRemovals: [
+        ...removed.map((name) => ({ name, removedAt: now.toISOString() })),
+        ...(previous?.recentRemovals ?? []).filter(
+          (entry) => now.getTime() - Date.parse(entry.removedAt) < RECENT_REMOVALS_MS,
+        ),
+      ],
+      ...(ages.reported.length > 0 ? { staleReported: ages.reported } : {}),
+    };
+
     // A principal with nothing new writes nothing (one PUT per principal per run would be the audit's largest
     // cost at scale): its state is rewritten when it changed, or once a day to refresh its last-seen times.
     const unchanged =
-      record === undefined &&
+      fresh.length === 0 &&
       previous !== undefined &&
+      !ages.changed &&
       !worthWriting(previous, next, { info, now, failedBefore, outbox });
     if (!ctx.dryRun && !unchanged) {
-      // 3. The inventory and its change, committed together in one conditional write.
-      const pending = record ? [...outbox, { record, deliveredTo: [] }] : outbox;
-      await commit(
-        { ...laterFields(previous), ...next, pending, ...(info === undefined ? {} : { info }) },
-        'storing the snapshot',
-      );
+      // 3. The inventory and its changes, committed together in one conditional write.
+      const pending = [...outbox, ...fresh.map((entry) => ({ record: entry, deliveredTo: [] }))];
+      await commit({ ...laterFields(previous), ...next, pending, ...kept }, 'storing the snapshot');
       outbox = pending;
-      // 4. Then delivered, and marked delivered. Only the new change: the older ones had their turn in step 1
+      // 4. Then delivered, and marked delivered. Only the new changes: the older ones had their turn in step 1
       // (a channel is offered each change once per run, and one that failed there is blocked here too).
-      if (record) {
-        const older = outbox.slice(0, -1);
-        const delivery = await deliver(ctx, [{ record, deliveredTo: [] }], 'publishing the change', blocked);
+      if (fresh.length > 0) {
+        const older = outbox.slice(0, outbox.length - fresh.length);
+        const delivery = await deliver(
+          ctx,
+          fresh.map((entry) => ({ record: entry, deliveredTo: [] })),
+          'publishing the change',
+          blocked,
+        );
         deliveryErrors.push(...delivery.errors);
         if (delivery.changed) {
           const marked = [...older, ...delivery.pending];
           await markDelivered(
-            { ...laterFields(previous), ...next, pending: marked, ...(info === undefined ? {} : { info }) },
+            { ...laterFields(previous), ...next, pending: marked, ...kept },
             'marking the change delivered',
           );
           outbox = marked;
@@ -862,6 +903,34 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       pending: outbox,
     };
   }
+}
+
+/** Points of a principal's key-count series kept in its state (about a year at one point a day). */
+const SERIES_POINTS = 400;
+/** How long a removal stays in the state's recent removals (the report shows the last 30 days). */
+const RECENT_REMOVALS_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** The keys past the key-age limit: all of them now, those newly past it, and whether that list changed. */
+function staleKeys(
+  ctx: RunContext,
+  previous: Snapshot | undefined,
+  next: Snapshot,
+  baseline: boolean,
+  now: Date,
+): { readonly reported: string[]; readonly newly: StaleKey[]; readonly changed: boolean } {
+  const max = ctx.request.maxKeyAgeDays;
+  const before = baseline ? [] : (previous?.staleReported ?? []);
+  if (max === undefined) return { reported: [], newly: [], changed: before.length > 0 };
+  const told = new Set(before);
+  const stale: StaleKey[] = [];
+  for (const key of next.keys) {
+    const age = ageOf(key, now);
+    if (age.ageDays > max) stale.push({ name: key.name, ...age });
+  }
+  const reported = stale.map((key) => key.name);
+  const newly = stale.filter((key) => !told.has(key.name));
+  const changed = reported.length !== before.length || reported.some((name, i) => name !== before[i]);
+  return { reported, newly, changed };
 }
 
 /** How old a state's last-seen times may grow before a run with no change rewrites it anyway. */
@@ -1172,6 +1241,10 @@ export async function acknowledgeRemoval(
 
 /** What a change record is made of. */
 interface ChangeInput {
+  /** @default baseline ? 'baseline' : 'changed' */
+  readonly kind?: ChangeRecord['kind'];
+  /** For `stale`: the keys past the limit. */
+  readonly stale?: readonly StaleKey[];
   readonly principal: string;
   readonly info: PrincipalInfo | undefined;
   readonly newPrincipal: boolean;
@@ -1185,7 +1258,7 @@ interface ChangeInput {
 }
 
 function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
-  const kind = input.baseline ? 'baseline' : 'changed';
+  const kind = input.kind ?? (input.baseline ? 'baseline' : 'changed');
   const id = changeId({
     principal: input.principal,
     // A first baseline follows no state: the run names it, so a baseline after a reset (the state deleted by
@@ -1193,7 +1266,11 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
     previousVersion: input.previousVersion ?? `none:${ctx.request.runId}`,
     kind,
     pattern: ctx.pattern,
-    added: input.baseline ? input.names : input.added,
+    added: input.baseline
+      ? input.names
+      : input.kind === 'stale'
+        ? (input.stale ?? []).map((key) => key.name)
+        : input.added,
     removed: input.removed,
   });
   return {
@@ -1211,6 +1288,7 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
     snapshotLocation: ctx.deps.store.snapshotLocation(input.principal),
     changeRecordLocation: ctx.deps.store.changeRecordLocation(input.principal, id),
     ...(input.newPrincipal ? { newPrincipal: true } : {}),
+    ...(input.kind === 'stale' ? { stale: input.stale ?? [], maxKeyAgeDays: ctx.request.maxKeyAgeDays } : {}),
     ...(input.info === undefined ? {} : { info: input.info }),
   };
 }

@@ -309,9 +309,9 @@ export function buildSnapshot(
 export interface ChangeIdInput {
   readonly principal: string;
   readonly previousVersion: string | null;
-  readonly kind: 'baseline' | 'changed';
+  readonly kind: 'baseline' | 'changed' | 'stale';
   readonly pattern: string | null;
-  /** For a change: the added names; for a baseline: every name of the new snapshot. */
+  /** For a change: the added names; for a baseline: every name of the new snapshot; for stale: the stale names. */
   readonly added: readonly string[];
   readonly removed: readonly string[];
 }

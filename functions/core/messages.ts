@@ -8,7 +8,7 @@
  */
 import { displayName, displayText, quotedName } from '../commons/text.js';
 import { principalDigest } from './layout.js';
-import type { ChangeRecord, Notice, PrincipalInfo } from './ports.js';
+import type { ChangeRecord, Notice, PrincipalInfo, StaleKey } from './ports.js';
 
 /** The EventBridge `source` of every event. */
 export const EVENT_SOURCE = 'bigstate.key-audit';
@@ -20,6 +20,7 @@ export const DETAIL_TYPES = {
   failed: 'BigState Key Audit Failed',
   recovered: 'BigState Key Audit Recovered',
   'principal-removed': 'BigState Principal Removed',
+  stale: 'BigState API Keys Stale',
 } as const;
 
 /** What the subject and body call a notice about the whole run rather than one principal. */
@@ -151,6 +152,10 @@ function subjectParts(notice: Notice): [string, string] {
       return ['BigState key audit FAILED for ', ''];
     case 'recovered':
       return ['BigState key audit recovered for ', ''];
+    case 'stale': {
+      const count = notice.record.stale?.length ?? 0;
+      return ['BigState API keys stale for ', ` (${count} ${count === 1 ? 'key' : 'keys'})`];
+    }
     case 'principal-removed':
       return [
         'BigState principal removed: ',
@@ -172,6 +177,27 @@ function subjectParts(notice: Notice): [string, string] {
 }
 
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/** Lists stale keys with their ages until `budget` bytes are used, then points at the full record. */
+function listStale(stale: readonly StaleKey[], budget: number, where: string): string {
+  const lines = [`Stale (${stale.length}):`];
+  let used = bytes(lines[0] ?? '') + 1;
+  let shown = 0;
+  for (const key of stale) {
+    const age =
+      key.ageFrom === 'created'
+        ? `${key.ageDays} days old (created ${displayText(key.createdAt ?? '?')})`
+        : `at least ${key.ageDays} days old (from first seen)`;
+    const line = `  ! ${displayName(key.name)}  ${age}`;
+    if (used + bytes(line) + 1 > budget) break;
+    lines.push(line);
+    used += bytes(line) + 1;
+    shown += 1;
+  }
+  if (shown < stale.length)
+    lines.push(`  ... and ${stale.length - shown} more: the full list is in ${where}`);
+  return lines.join('\n');
+}
 
 /** Lists names under a heading until `budget` bytes are used, then points at the full record. */
 function listNames(heading: string, marker: string, names: readonly string[], budget: number, where: string) {
@@ -244,6 +270,14 @@ export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
   const record = notice.record;
   const footer = footerLines(record).join('\n');
   const who = principalLabel(record.principal, record.info);
+  if (notice.kind === 'stale') {
+    const stale = record.stale ?? [];
+    const header = `API keys of principal ${who} crossed the key-age limit of ${record.maxKeyAgeDays ?? '?'} days: ${stale.length} key(s). Each is told once; an age "from first seen" is a lower bound (the key may be older).`;
+    const where = displayText(record.changeRecordLocation);
+    const budget = Math.max(0, maxBytes - bytes(header) - bytes(footer) - 16 - (80 + bytes(where)));
+    const list = listStale(stale, budget, where);
+    return [header, '', list, '', footer].join('\n');
+  }
   if (notice.kind === 'baseline') {
     return [
       record.newPrincipal === true
@@ -367,6 +401,19 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
   };
   if (notice.kind === 'baseline') {
     return { detailType, detail: JSON.stringify({ ...common, newPrincipal: record.newPrincipal === true }) };
+  }
+  if (notice.kind === 'stale') {
+    const { counts: _counts, ...rest } = common;
+    const stale = record.stale ?? [];
+    const staleCommon = {
+      ...rest,
+      maxKeyAgeDays: record.maxKeyAgeDays ?? null,
+      counts: { stale: stale.length },
+    };
+    const whole = JSON.stringify({ ...staleCommon, stale, truncated: false });
+    if (bytes(whole) + bytes(EVENT_SOURCE) + bytes(detailType) <= maxBytes)
+      return { detailType, detail: whole };
+    return { detailType, detail: JSON.stringify({ ...staleCommon, stale: [], truncated: true }) };
   }
   const full = JSON.stringify({ ...common, added: record.added, removed: record.removed, truncated: false });
   const overhead = bytes(EVENT_SOURCE) + bytes(detailType);

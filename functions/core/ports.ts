@@ -59,6 +59,12 @@ export interface Snapshot {
   readonly awaitingBaseline?: true | undefined;
   /** What BigState's principal listing says of the principal (discovery), kept for the notices. */
   readonly info?: PrincipalInfo | undefined;
+  /** Its key count over time, oldest first: one point per write (the report's chart). At most 400 points. */
+  readonly series?: ReadonlyArray<{ readonly at: string; readonly count: number }> | undefined;
+  /** Keys reported removed in the last 30 days, newest first (the report). */
+  readonly recentRemovals?: ReadonlyArray<{ readonly name: string; readonly removedAt: string }> | undefined;
+  /** Keys already reported stale (`maxKeyAgeDays`): told once when they cross the line, not every run. */
+  readonly staleReported?: readonly string[] | undefined;
 }
 
 /** A principal as BigState's listing describes it. */
@@ -121,8 +127,11 @@ export interface ChangeRecord {
   readonly changeId: string;
   readonly runId: string;
   readonly principal: string;
-  /** `baseline`: the first snapshot (or the first after the pattern or host changed); `changed`: keys added or removed. */
-  readonly kind: 'baseline' | 'changed';
+  /**
+   * `baseline`: the first snapshot (or the first after the pattern or host changed); `changed`: keys added or
+   * removed; `stale`: keys that crossed `maxKeyAgeDays` (listed in `stale`).
+   */
+  readonly kind: 'baseline' | 'changed' | 'stale';
   readonly pattern: string | null;
   readonly detectedAt: string;
   readonly previousSnapshotVersion: string | null;
@@ -135,8 +144,21 @@ export interface ChangeRecord {
   readonly changeRecordLocation: string;
   /** A baseline of a principal that discovery found for the first time. */
   readonly newPrincipal?: boolean | undefined;
+  /** For `stale`: the keys that crossed the age limit, with their ages and how each age was known. */
+  readonly stale?: readonly StaleKey[] | undefined;
+  /** For `stale`: the limit they crossed. */
+  readonly maxKeyAgeDays?: number | undefined;
   /** What the principal listing says of the principal, when discovery found it. */
   readonly info?: PrincipalInfo | undefined;
+}
+
+/** A key older than the key-age policy allows. */
+export interface StaleKey {
+  readonly name: string;
+  readonly ageDays: number;
+  /** `created`: from the creation time BigState returned; `first-seen`: from the first audit that saw it (a lower bound). */
+  readonly ageFrom: 'created' | 'first-seen';
+  readonly createdAt: string | null;
 }
 
 /** What every call to the outside world takes: the signal that ends it (the run's deadline). */
@@ -258,6 +280,7 @@ export interface PrincipalRemovedNotice {
 export type Notice =
   | { readonly kind: 'changed'; readonly record: ChangeRecord }
   | { readonly kind: 'baseline'; readonly record: ChangeRecord }
+  | { readonly kind: 'stale'; readonly record: ChangeRecord }
   | FailureNotice
   | RecoveredNotice
   | PrincipalRemovedNotice;

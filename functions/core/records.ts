@@ -25,7 +25,7 @@ const changeRecordSchema = z.object({
   changeId: z.string().check(z.minLength(1)),
   runId: z.string(),
   principal: z.string(),
-  kind: z.enum(['baseline', 'changed']),
+  kind: z.enum(['baseline', 'changed', 'stale']),
   pattern: z.nullable(z.string()),
   detectedAt: z.string(),
   previousSnapshotVersion: z.nullable(z.string()),
@@ -39,6 +39,17 @@ const changeRecordSchema = z.object({
   snapshotLocation: z.string(),
   changeRecordLocation: z.string(),
   newPrincipal: z.optional(z.boolean()),
+  stale: z.optional(
+    z.array(
+      z.object({
+        name: z.string(),
+        ageDays: z.int(),
+        ageFrom: z.enum(['created', 'first-seen']),
+        createdAt: z.nullable(z.string()),
+      }),
+    ),
+  ),
+  maxKeyAgeDays: z.optional(z.int()),
   info: z.optional(z.object({ type: z.nullable(z.number()), displayName: z.nullable(z.string()) })),
 });
 
@@ -80,6 +91,9 @@ const stateSchema = z.looseObject({
   ),
   failure: z.optional(failureSchema),
   awaitingBaseline: z.optional(z.literal(true)),
+  series: z.optional(z.array(z.object({ at: z.string(), count: z.int() }))),
+  recentRemovals: z.optional(z.array(z.object({ name: z.string(), removedAt: z.string() }))),
+  staleReported: z.optional(z.array(z.string())),
 });
 
 const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
@@ -161,6 +175,9 @@ const KNOWN_STATE_FIELDS = new Set([
   'failure',
   'awaitingBaseline',
   'info',
+  'series',
+  'recentRemovals',
+  'staleReported',
 ]);
 
 /**

@@ -57,7 +57,7 @@ export interface JsonChange {
   readonly changeId: string;
   readonly runId: string;
   readonly principal: string;
-  readonly kind: 'baseline' | 'changed';
+  readonly kind: 'baseline' | 'changed' | 'stale';
   readonly pattern: string | null;
   readonly detectedAt: string;
   readonly previousSnapshotVersion: string | null;

@@ -36,6 +36,7 @@ describe('loadLambdaConfig', () => {
       principalPattern: undefined,
       pattern: 'ci-*',
       maxRequestsInFlight: undefined,
+      maxKeyAgeDays: undefined,
       secretId: ENV.API_KEY_SECRET_ARN,
       bucketName: 'audit-bucket',
       topicArn: ENV.TOPIC_ARN,

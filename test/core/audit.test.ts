@@ -174,6 +174,9 @@ describe('runAudit: baseline', () => {
       keyCount: 3,
       keys: ['a', 'b', 'c'].map((name) => ({ name, firstSeen: T0, lastSeen: T0 })),
       pending: [],
+      // For the report: the key count over time (one point per write), and no removal yet.
+      series: [{ at: T0, count: 3 }],
+      recentRemovals: [],
     });
     // A baseline has nothing to confirm: one walk, no exact check.
     expect(bigstate.walksOf('root')).toBe(1);

@@ -135,6 +135,7 @@ describe('constants', () => {
       failed: 'BigState Key Audit Failed',
       recovered: 'BigState Key Audit Recovered',
       'principal-removed': 'BigState Principal Removed',
+      stale: 'BigState API Keys Stale',
     });
   });
 

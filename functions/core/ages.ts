@@ -1,0 +1,43 @@
+/**
+ * How old a key is: from the creation time BigState returns among a key's fields when it does, otherwise from
+ * when an audit first saw it (a lower bound: the key may be older). Used by the key-age notices and the report.
+ */
+import type { KeyRecord } from './ports.js';
+
+/** The fields a creation time may come in, in the order they are looked for. */
+export const CREATION_FIELDS = ['createdAt', 'created', 'creationTime', 'created_at', 'createTime'] as const;
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** A key's creation time from its BigState fields (ISO 8601), or `null` when it has none that parses. */
+export function creationTimeOf(attributes: Readonly<Record<string, unknown>> | undefined): Date | null {
+  if (attributes === undefined) return null;
+  for (const field of CREATION_FIELDS) {
+    const value = Object.hasOwn(attributes, field) ? attributes[field] : undefined;
+    if (typeof value !== 'string' || !ISO_8601.test(value.trim())) continue;
+    const at = Date.parse(value.trim());
+    if (!Number.isNaN(at)) return new Date(at);
+  }
+  return null;
+}
+
+/** A key's age in whole days, and how it was known. */
+export interface KeyAge {
+  readonly ageDays: number;
+  readonly ageFrom: 'created' | 'first-seen';
+  readonly createdAt: string | null;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The age of a key at `now` (never negative). */
+export function ageOf(key: KeyRecord, now: Date): KeyAge {
+  const created = creationTimeOf(key.attributes);
+  const since = created ?? new Date(key.firstSeen);
+  const days = Math.floor((now.getTime() - since.getTime()) / DAY_MS);
+  return {
+    ageDays: Number.isFinite(days) ? Math.max(0, days) : 0,
+    ageFrom: created === null ? 'first-seen' : 'created',
+    createdAt: created?.toISOString() ?? null,
+  };
+}
