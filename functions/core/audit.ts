@@ -167,6 +167,11 @@ export interface AuditSummary {
   readonly ok: boolean;
   /** A failure of the run itself beyond its principals (a principal listing that broke off). */
   readonly runFailure?: { readonly reason: string; readonly errorName: string };
+  /**
+   * Each audited principal's state after the run (the last good one when it failed): what the inventory report
+   * is built from, without reading the states again. Not part of any response.
+   */
+  readonly states?: ReadonlyMap<string, Snapshot>;
 }
 
 /** The stage of a principal the time budget never reached. */
@@ -190,6 +195,8 @@ interface RunContext {
   readonly dryRun: boolean;
   readonly deadline: Deadline;
   readonly hardStop: Deadline;
+  /** Each principal's state after the run (the last good one when it failed): what the report is built from. */
+  readonly states: Map<string, Snapshot>;
 }
 
 /**
@@ -256,6 +263,7 @@ function summarise(
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
     principals: results,
+    states: ctx.states,
     ok: listingFailure === undefined && results.every((result) => result.status === 'ok'),
     ...(listingFailure === undefined
       ? {}
@@ -601,6 +609,7 @@ function contextOf(deps: AuditDeps, request: AuditRequest): RunContext {
     dryRun: request.dryRun === true,
     deadline,
     hardStop: request.hardStop ?? deadline,
+    states: new Map(),
   };
 }
 
@@ -849,6 +858,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         failingSince: failedBefore.since,
       });
     }
+    if (state !== undefined) ctx.states.set(principal, state);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
       principal,
@@ -881,6 +891,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     const reason = failure.message;
     const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
     ctx.logger.error('principal failed', { principal, reason, errorName });
+    if (state !== undefined) ctx.states.set(principal, state);
     // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
     if (!ctx.dryRun && failure.stage !== WAITING_TO_START) {
       await recordFailure(ctx, {
