@@ -8,6 +8,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { METRIC } from '../functions/adapters/aws/metrics.js';
 import { auditMetric } from './audit-metrics.js';
@@ -31,8 +32,25 @@ export const ALARMS = {
 /** One of the alarms. */
 export type AlarmKind = keyof typeof ALARMS;
 
+/**
+ * The alarms of the fan-out's state machine (`fanOut`), as {@link ALARMS}: their runbooks are in the README's
+ * section "Thousands of principals: fan-out".
+ */
+export const FAN_OUT_ALARMS = {
+  failed: { suffix: 'fan-out-failed', anchor: 'alarm-fan-out-failed' },
+  timedOut: { suffix: 'fan-out-timed-out', anchor: 'alarm-fan-out-timed-out' },
+  aborted: { suffix: 'fan-out-aborted', anchor: 'alarm-fan-out-aborted' },
+} as const;
+
+/** One of the fan-out's alarms. */
+export type FanOutAlarmKind = keyof typeof FAN_OUT_ALARMS;
+
 /** The link an alarm's description ends with. */
 export const runbookLink = (kind: AlarmKind): string => `${RUNBOOK_DOCUMENT}#${ALARMS[kind].anchor}`;
+
+/** The link a fan-out alarm's description ends with. */
+export const fanOutRunbookLink = (kind: FanOutAlarmKind): string =>
+  `${RUNBOOK_DOCUMENT}#${FAN_OUT_ALARMS[kind].anchor}`;
 
 /** What the alarms watch. */
 export interface AuditAlarmsOptions {
@@ -56,8 +74,18 @@ export type AuditAlarms = Readonly<Record<AlarmKind, Alarm>>;
 const FIVE_MINUTES = Duration.minutes(5);
 
 /** "What happened. What it means. First: ... Runbook: README.md#..." */
-function describe(kind: AlarmKind, parts: { happened: string; means: string; first: string }): string {
-  return `What happened: ${parts.happened} What it means: ${parts.means} First thing to do: ${parts.first} Runbook: ${runbookLink(kind)} (bigstate-key-audit).`;
+function describe(kind: AlarmKind, parts: DescriptionParts): string {
+  return describeWith(runbookLink(kind), parts);
+}
+
+interface DescriptionParts {
+  readonly happened: string;
+  readonly means: string;
+  readonly first: string;
+}
+
+function describeWith(link: string, parts: DescriptionParts): string {
+  return `What happened: ${parts.happened} What it means: ${parts.means} First thing to do: ${parts.first} Runbook: ${link} (bigstate-key-audit).`;
 }
 
 /**
@@ -170,6 +198,70 @@ export function createAuditAlarms(scope: Construct, options: AuditAlarmsOptions)
 
   // The notification topic is where people already listen; alarm messages carry no `changeType` attribute,
   // so subscriptions filtering on it (machines) do not receive them. OK too: people learn when it clears.
+  const action = new SnsAction(options.topic);
+  for (const alarm of Object.values(alarms)) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+  }
+  return alarms;
+}
+
+/** What the fan-out's alarms watch. */
+export interface FanOutAlarmsOptions {
+  /** Prefix of every alarm name, e.g. the stack name. */
+  readonly namePrefix: string;
+  /** The fan-out's state machine. */
+  readonly stateMachine: IStateMachine;
+  /** Notified when an alarm fires and when it clears. */
+  readonly topic: ITopic;
+}
+
+/** The fan-out's alarms, by kind. */
+export type FanOutAlarms = Readonly<Record<FanOutAlarmKind, Alarm>>;
+
+/**
+ * Creates the three alarms of the fan-out's state machine in `scope` (`FanOutFailedAlarm`, ...): any execution
+ * that failed, timed out or was aborted in 5 minutes; each notifies the topic on ALARM and on OK.
+ */
+export function createFanOutAlarms(scope: Construct, options: FanOutAlarmsOptions): FanOutAlarms {
+  const name = (kind: FanOutAlarmKind) => `${options.namePrefix}-${FAN_OUT_ALARMS[kind].suffix}`;
+  const anyOf = (id: string, kind: FanOutAlarmKind, metric: IMetric, parts: DescriptionParts) =>
+    new Alarm(scope, id, {
+      alarmName: name(kind),
+      alarmDescription: describeWith(fanOutRunbookLink(kind), parts),
+      metric,
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // An execution's end is an event, not a state: no data means no such execution.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+  const sm = options.stateMachine;
+  const sum = { statistic: Stats.SUM, period: FIVE_MINUTES };
+  const alarms: FanOutAlarms = {
+    failed: anyOf('FanOutFailedAlarm', 'failed', sm.metricFailed(sum), {
+      happened: 'an execution of the fan-out state machine (a scheduled or manual full run) failed.',
+      means:
+        'a principal could not be audited (its last good snapshot is kept, no key change is reported for it; every other batch finished and published first), the run itself failed (API key secret empty or wrong, the principal listing failed), or a step of the run failed (plan, map, finish). It clears by itself; the next failing run fires it again.',
+      first:
+        'open the execution in the Step Functions console (its error and cause name the principals and reasons), then read the "principal failed" and "audit result" lines in the function log group.',
+    }),
+    timedOut: anyOf('FanOutTimedOutAlarm', 'timedOut', sm.metricTimedOut(sum), {
+      happened: 'an execution of the fan-out state machine ran into the state machine timeout.',
+      means:
+        'the run did not finish in time: batches still running were stopped, the finish step did not run, so the run summary, its metrics and the release of the run lease are missing (the lease expires by itself a minute after the timeout). Principals not reached keep their last snapshot. It clears by itself.',
+      first:
+        'compare the Map run duration with the timeout in the Step Functions console; look for slow BigState answers (retries) in the function log group; consider raising maxRequestsInFlight if BigState allows.',
+    }),
+    aborted: anyOf('FanOutAbortedAlarm', 'aborted', sm.metricAborted(sum), {
+      happened:
+        'an execution of the fan-out state machine was stopped (StopExecution, by a person or a script).',
+      means:
+        'the run ended early: the finish step did not run, so the run lease stays until it expires (a minute after the state machine timeout), and the next scheduled ticks skip. It clears by itself.',
+      first:
+        'find who stopped it in CloudTrail (StopExecution); if a run is needed now, wait for the lease to expire or remove leases/run.json by hand when no run is under way, then start one.',
+    }),
+  };
   const action = new SnsAction(options.topic);
   for (const alarm of Object.values(alarms)) {
     alarm.addAlarmAction(action);

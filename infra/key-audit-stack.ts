@@ -9,7 +9,7 @@ import { KeyAudit, type KeyAuditProps } from './key-audit.js';
 /** Construct properties that are not context keys: for tests and for stacks that embed the audit. */
 export type KeyAuditOptions = Pick<
   KeyAuditProps,
-  'eventBusName' | 'heartbeatPeriod' | 'historyRetention' | 'logRetention' | 'entry'
+  'eventBusName' | 'heartbeatPeriod' | 'historyRetention' | 'logRetention' | 'entry' | 'fanOutEntry'
 >;
 
 /** Properties of a {@link KeyAuditStack}. */
@@ -75,13 +75,39 @@ export class KeyAuditStack extends Stack {
       value: this.audit.failureQueue.queueUrl,
       description: 'Asynchronous invocations that failed or expired (alarm <stack>-async-failures)',
     });
+    const fanOut = this.audit.fanOut;
+    if (fanOut === undefined) {
+      new CfnOutput(this, 'ManualRunCommand', {
+        value: invoke('{}', 'audit-result.json'),
+        description: 'A full run now; the JSON summary lands in audit-result.json',
+      });
+      new CfnOutput(this, 'DryRunCommand', {
+        value: invoke('{"dryRun":true}', 'audit-dry-run.json'),
+        description: 'Walks and diffs, publishes and writes nothing',
+      });
+      return;
+    }
+    // With fanOut a full run is an execution of the state machine; a subset still runs in the function.
+    const stateMachineArn = fanOut.stateMachine.stateMachineArn;
+    const start = (input: string) =>
+      `aws stepfunctions start-execution --region ${Aws.REGION} --state-machine-arn ${stateMachineArn} --input '${input}'`;
+    new CfnOutput(this, 'StateMachineArn', {
+      value: stateMachineArn,
+      description: 'The fan-out state machine each schedule tick starts (alarms <stack>-fan-out-*)',
+    });
     new CfnOutput(this, 'ManualRunCommand', {
-      value: invoke('{}', 'audit-result.json'),
-      description: 'A full run now; the JSON summary lands in audit-result.json',
+      value: start('{}'),
+      description:
+        'A full run now, as a Step Functions execution; its output (aws stepfunctions describe-execution) is the summary',
     });
     new CfnOutput(this, 'DryRunCommand', {
-      value: invoke('{"dryRun":true}', 'audit-dry-run.json'),
-      description: 'Walks and diffs, publishes and writes nothing',
+      value: start('{"dryRun":true}'),
+      description: 'Walks and diffs every principal, publishes nothing; the execution output is the summary',
+    });
+    new CfnOutput(this, 'SubsetRunCommand', {
+      value: invoke('{"principals":["<principal>"]}', 'audit-result.json'),
+      description:
+        'Audits the principals named, in the function (in-process); the JSON summary lands in audit-result.json',
     });
   }
 }

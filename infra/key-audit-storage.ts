@@ -6,7 +6,13 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { archiveKey, changeRecordKey, LEASE_KEY, snapshotKey } from '../functions/core/layout.js';
+import {
+  archiveKey,
+  changeRecordKey,
+  LEASE_KEY,
+  RUN_STATE_KEY,
+  snapshotKey,
+} from '../functions/core/layout.js';
 
 /** The first path segment of a key, with its slash: the bucket's layout comes from the function's own code. */
 const prefixOf = (key: string): string => key.slice(0, key.indexOf('/') + 1);
@@ -16,6 +22,14 @@ export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
 export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
 /** Where discovery moves the state of a principal that no longer exists (`functions/core/layout.ts`). */
 export const ARCHIVE_PREFIX = prefixOf(archiveKey('p', 'a'));
+/**
+ * Where a fanned-out run keeps its own files: the plan's list of principals (the Map's ItemReader) and the Map's
+ * results (its ResultWriter), `runs/<runId>/...`. Working files of one run, expired after
+ * {@link RUN_FILES_RETENTION}.
+ */
+export const RUNS_PREFIX = 'runs/';
+/** How long a fanned-out run's working files are kept: long enough to look into a failed run. */
+export const RUN_FILES_RETENTION = Duration.days(30);
 
 /** The buckets of one audit. */
 export interface SnapshotStorage {
@@ -82,53 +96,17 @@ export function createSnapshotStorage(
       },
     ],
   });
+  enforceWriteRules(bucket);
   return { bucket, accessLogsBucket };
 }
 
 /**
- * The function's S3 access, exactly the calls of `functions/adapters/aws/s3-store.ts`, and the bucket policy
- * that holds every writer (people included) to the write rules the function keeps by code.
- *
- * Hand-written statements: `bucket.grantRead` and `grantPut` would add GetObject*, GetBucket*, List*, Abort*,
- * PutObjectLegalHold, PutObjectRetention, PutObjectTagging and PutObjectVersionTagging on the whole bucket,
- * none of which the function calls. No KMS permission: the bucket is SSE-S3, not SSE-KMS.
+ * The bucket policy that holds every writer (people included) to the write rules the code keeps: change records
+ * are created once and never replaced, snapshot writes are conditional.
  */
-export function grantSnapshotAccess(
-  bucket: Bucket,
-  grantee: IGrantable,
-  options: { readonly discovery: boolean },
-): void {
+function enforceWriteRules(bucket: Bucket): void {
   const snapshots = bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
   const history = bucket.arnForObjects(`${HISTORY_PREFIX}*`);
-  // GetObject: the latest snapshot. PutObject: the snapshot (If-Match / If-None-Match) and the change records
-  // (If-None-Match). Without discovery, never a delete, never anything outside these two prefixes.
-  Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
-  Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
-  // S3 consults it when a GetObject names a missing key, answering 404 with it and 403 without: a principal's
-  // first (baseline) run depends on that 404. With discovery the function also lists `snapshots/` (the
-  // principals with a state). It lets the role list key names (principal names and change ids) of this one
-  // bucket, never read a body.
-  Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
-  // The run lease (one run at a time across scheduled, fan-out and manual runs): created with If-None-Match,
-  // taken over with If-Match once expired, deleted with If-Match by its holder. This one object only.
-  Grant.addToPrincipal({
-    grantee,
-    actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-    resourceArns: [bucket.arnForObjects(LEASE_KEY)],
-  });
-  if (options.discovery) {
-    // Discovery archives the state of a principal that no longer exists in BigState: a conditional copy to
-    // archive/ (PutObject there; GetObject on the source is granted above), then a conditional delete of the
-    // state (If-Match: the version it read). The bucket is versioned: the delete leaves the old version, which
-    // expires with the other replaced versions.
-    Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:PutObject'],
-      resourceArns: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
-    });
-    Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [snapshots] });
-  }
-
   // Immutable history by policy, not by code alone: a put under history/ must carry If-None-Match (create
   // only, never replace). `s3:ObjectCreationOperation` keeps the multipart steps that cannot carry the header
   // (CreateMultipartUpload, UploadPart) out of the deny; their CompleteMultipartUpload still needs it.
@@ -156,4 +134,115 @@ export function grantSnapshotAccess(
       conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' }, Bool: objectCreation },
     }),
   );
+}
+
+/**
+ * Expires a fanned-out run's working files (`runs/`) after {@link RUN_FILES_RETENTION}: the plan's list of
+ * principals and the Map's results, read by the run itself and, for a while, by a person looking into it.
+ */
+export function expireRunFiles(bucket: Bucket): void {
+  bucket.addLifecycleRule({ id: 'expire-run-files', prefix: RUNS_PREFIX, expiration: RUN_FILES_RETENTION });
+}
+
+/**
+ * A function's S3 access for auditing principals, exactly the calls of `functions/adapters/aws/s3-store.ts`: the
+ * single-mode audit function's, and the fan-out worker's (which takes no lease: the plan and the finish step
+ * hold it for the whole run).
+ *
+ * Hand-written statements: `bucket.grantRead` and `grantPut` would add GetObject*, GetBucket*, List*, Abort*,
+ * PutObjectLegalHold, PutObjectRetention, PutObjectTagging and PutObjectVersionTagging on the whole bucket,
+ * none of which the code calls. No KMS permission: the bucket is SSE-S3, not SSE-KMS.
+ */
+export function grantSnapshotAccess(
+  bucket: Bucket,
+  grantee: IGrantable,
+  options: { readonly discovery: boolean; readonly lease?: boolean },
+): void {
+  const snapshots = bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
+  const history = bucket.arnForObjects(`${HISTORY_PREFIX}*`);
+  // GetObject: the latest snapshot. PutObject: the snapshot (If-Match / If-None-Match) and the change records
+  // (If-None-Match). Without discovery, never a delete, never anything outside these two prefixes.
+  Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
+  Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
+  grantListing(bucket, grantee);
+  if (options.lease ?? true) {
+    // The run lease (one run at a time across scheduled, fan-out and manual runs): created with If-None-Match,
+    // taken over with If-Match once expired, deleted with If-Match by its holder. This one object only.
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resourceArns: [bucket.arnForObjects(LEASE_KEY)],
+    });
+  }
+  if (options.discovery) {
+    // Discovery archives the state of a principal that no longer exists in BigState: a conditional copy to
+    // archive/ (PutObject there; GetObject on the source is granted above), then a conditional delete of the
+    // state (If-Match: the version it read). The bucket is versioned: the delete leaves the old version, which
+    // expires with the other replaced versions.
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
+    });
+    Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [snapshots] });
+  }
+}
+
+/**
+ * S3 consults ListBucket when a GetObject names a missing key, answering 404 with it and 403 without: a
+ * principal's first (baseline) run and a first run-level record depend on that 404. With discovery the code also
+ * lists `snapshots/` (the principals with a state). It lets the role list key names (principal names, change
+ * ids, run ids) of this one bucket, never read a body.
+ */
+function grantListing(bucket: Bucket, grantee: IGrantable): void {
+  Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+}
+
+/**
+ * The fan-out plan step's S3 access: the run lease (taken: created with If-None-Match or taken over with
+ * If-Match; read to see who holds it), the run-level record (read, for where the last run ran out of time), the
+ * listing (principals with a state, for discovery) and the run's list of principals (`runs/<runId>/...`, written
+ * once for the Map's ItemReader).
+ */
+export function grantPlanAccess(bucket: Bucket, grantee: IGrantable): void {
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:PutObject'],
+    resourceArns: [bucket.arnForObjects(LEASE_KEY)],
+  });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject'],
+    resourceArns: [bucket.arnForObjects(RUN_STATE_KEY)],
+  });
+  grantListing(bucket, grantee);
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:PutObject'],
+    resourceArns: [bucket.arnForObjects(`${RUNS_PREFIX}*`)],
+  });
+}
+
+/**
+ * The fan-out finish step's S3 access: the Map's results (`runs/<runId>/results/...`: the manifest and the
+ * result files), the run-level record (read and written, conditionally), and the run lease (read, then released
+ * with If-Match by its holder).
+ */
+export function grantFinishAccess(bucket: Bucket, grantee: IGrantable): void {
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject'],
+    resourceArns: [bucket.arnForObjects(`${RUNS_PREFIX}*`)],
+  });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:PutObject'],
+    resourceArns: [bucket.arnForObjects(RUN_STATE_KEY)],
+  });
+  grantListing(bucket, grantee);
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:DeleteObject'],
+    resourceArns: [bucket.arnForObjects(LEASE_KEY)],
+  });
 }

@@ -7,34 +7,27 @@
  * this construct with the ids they have always had, so their logical ids never change (a new logical id
  * would replace the resource on deploy: for the snapshot bucket, the audit trail).
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Aws, type CfnResource, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import type { Alarm, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import {
-  ApplicationLogLevel,
-  Architecture,
-  LoggingFormat,
-  Runtime,
-  SystemLogLevel,
-} from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { ContextAttribute, Schedule, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
-import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import { LambdaInvoke, StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCHEDULE_SOURCE } from '../functions/core/invocation.js';
+import { AUDIT_ENTRY, type AuditResourceNames, auditEnvironment, auditFunction } from './audit-function.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './audit-metrics.js';
 import { ConfigurationError, type KeyAuditConfig, resolveKeyAuditConfig } from './config.js';
-import { type AuditAlarms, createAuditAlarms } from './key-audit-alarms.js';
+import { type AuditAlarms, createAuditAlarms, createFanOutAlarms } from './key-audit-alarms.js';
 import { createAuditDashboard } from './key-audit-dashboard.js';
+import { KeyAuditFanOut } from './key-audit-fan-out.js';
 import { createNotificationTopic } from './key-audit-notifications.js';
 import {
   ARCHIVE_PREFIX,
@@ -50,10 +43,6 @@ import { type HeartbeatWindow, heartbeatWindow, type ParsedSchedule, parseSchedu
 /** Where the function keeps snapshots and change records. */
 /** `source` of the input the schedule sends to the function. */
 export { HISTORY_PREFIX, METRICS_NAMESPACE, SCHEDULE_SOURCE, SERVICE_NAME, SNAPSHOTS_PREFIX };
-
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DEFAULT_ENTRY = join(PROJECT_ROOT, 'functions', 'audit.ts');
-const FUNCTION_TIMEOUT = Duration.minutes(5);
 
 /**
  * Properties of a {@link KeyAudit}. `bigstateHost` to `maxKeyAgeDays` are the contract's configuration keys
@@ -99,14 +88,15 @@ export interface KeyAuditProps {
    */
   readonly notificationEmails?: readonly string[];
   /**
-   * Run each schedule tick as a Step Functions Distributed Map over the principals. Accepted and validated,
-   * but not used yet: this version always runs the audit in one function invocation.
+   * Run each schedule tick as a Step Functions (Standard) state machine with a Distributed Map over the
+   * principals (`key-audit-fan-out.ts`), for more principals than one function invocation covers. The audit
+   * function stays for manual runs of a subset of principals.
    * @default false
    */
   readonly fanOut?: boolean;
   /**
-   * The most BigState requests open at once across the whole run (a whole number, at least 1). Accepted and
-   * validated, but not used yet: this version's function keeps its own fixed limit.
+   * The most BigState requests open at once across the whole run (a whole number, at least 1): the audit
+   * function's connection cap; with `fanOut`, the Map's concurrency × each worker's connection cap.
    * @default 16
    */
   readonly maxRequestsInFlight?: number;
@@ -151,6 +141,11 @@ export interface KeyAuditProps {
    */
   readonly entry?: string;
   /**
+   * With `fanOut`: the fan-out's entry file (TypeScript), exporting `plan`, `worker` and `finish`.
+   * @default - `functions/fan-out.ts` of this project
+   */
+  readonly fanOutEntry?: string;
+  /**
    * Prefix of the alarm names (`<prefix>-audit-errors`, ...). Alarm names are unique per account and region:
    * give each audit its own when a stack holds more than one.
    * @default - the stack name
@@ -182,7 +177,9 @@ export class KeyAudit extends Construct {
   readonly secret: ISecret;
   /** The bus the function puts change events on. */
   readonly eventBus: IEventBus;
-  /** The EventBridge Scheduler schedule that runs the audit. */
+  /** With `fanOut`: the state machine each schedule tick starts, and its functions; otherwise undefined. */
+  readonly fanOut?: KeyAuditFanOut;
+  /** The EventBridge Scheduler schedule that runs the audit (the function, or with `fanOut` the state machine). */
   readonly schedule: Schedule;
   /** Where the schedule puts invocations it could not deliver. */
   readonly scheduleDeadLetterQueue: Queue;
@@ -215,12 +212,39 @@ export class KeyAudit extends Construct {
     this.failureQueue = failureQueue;
     this.#grantFunctionAccess(config);
 
+    if (config.fanOut) {
+      this.fanOut = new KeyAuditFanOut(this, 'FanOut', {
+        config,
+        bucket: this.bucket,
+        secret: this.secret,
+        topic: this.topic,
+        eventBus: this.eventBus,
+        functionLogGroup: this.logGroup,
+        resourceNames: this.#resourceNames(),
+        ...(props.logRetention === undefined ? {} : { logRetention: props.logRetention }),
+        ...(props.memorySize === undefined ? {} : { memorySize: props.memorySize }),
+        ...(props.fanOutEntry === undefined ? {} : { entry: props.fanOutEntry }),
+      });
+    }
+
     const schedule = this.#schedule(config.schedule, parsedSchedule);
     this.schedule = schedule.schedule;
     this.scheduleDeadLetterQueue = schedule.deadLetterQueue;
 
-    const alarms = this.#alarms(props.alarmNamePrefix ?? Stack.of(this).stackName, heartbeat);
-    this.alarms = Object.values(alarms);
+    const namePrefix = props.alarmNamePrefix ?? Stack.of(this).stackName;
+    const alarms = this.#alarms(namePrefix, heartbeat);
+    this.alarms = [
+      ...Object.values(alarms),
+      ...(this.fanOut === undefined
+        ? []
+        : Object.values(
+            createFanOutAlarms(this, {
+              namePrefix,
+              stateMachine: this.fanOut.stateMachine,
+              topic: this.topic,
+            }),
+          )),
+    ];
 
     const listed = config.principals.length > 0 ? `${config.principals.length} principal(s)` : undefined;
     const discovered =
@@ -291,58 +315,23 @@ export class KeyAudit extends Construct {
     }
 
     const failureQueue = secureQueue(this, 'FailureQueue');
-    const fn = new NodejsFunction(this, 'Function', {
+    const fn = auditFunction(this, 'Function', {
       description: 'Audits the API keys of the configured BigState principals',
-      entry: props.entry ?? DEFAULT_ENTRY,
+      entry: props.entry ?? AUDIT_ENTRY,
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: Runtime.NODEJS_24_X,
-      architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
-      timeout: FUNCTION_TIMEOUT,
       // One run at a time (guarantee 5): a second invocation waits in Lambda's queue instead of overlapping.
       reservedConcurrentExecutions: 1,
       role,
       logGroup,
-      loggingFormat: LoggingFormat.JSON,
-      applicationLogLevelV2: ApplicationLogLevel.INFO,
-      systemLogLevelV2: SystemLogLevel.WARN,
       // No automatic retry: the audit is idempotent and the next scheduled run repeats it anyway, while a retry
       // minutes later would mostly hit the same fault (a bad key, a 403) and publish its failure notices twice.
       retryAttempts: 0,
       // An invocation still queued after an hour (a previous run held the one slot) is superseded by later ones.
       maxEventAge: Duration.hours(1),
       onFailure: new SqsDestination(failureQueue),
-      environment: {
-        BIGSTATE_HOST: config.bigstateHost,
-        ...(config.principals.length === 0 ? {} : { BIGSTATE_PRINCIPALS: JSON.stringify(config.principals) }),
-        ...(config.principalPattern === undefined
-          ? {}
-          : { BIGSTATE_PRINCIPAL_PATTERN: config.principalPattern }),
-        ...(config.pattern === undefined ? {} : { BIGSTATE_PATTERN: config.pattern }),
-        API_KEY_SECRET_ARN: this.secret.secretArn,
-        SNAPSHOT_BUCKET_NAME: this.bucket.bucketName,
-        TOPIC_ARN: this.topic.topicArn,
-        EVENT_BUS_NAME: this.eventBus.eventBusName,
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // Some bundled dependencies are CommonJS and call `require`, which ES modules do not have.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        minify: true,
-        keepNames: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // The nodejs24.x runtime provides the AWS SDK v3.
-        externalModules: ['@aws-sdk/*'],
-      },
+      // The whole run is this one invocation: all of the run's BigState requests are its own.
+      environment: auditEnvironment(config, this.#resourceNames(), config.maxRequestsInFlight),
     });
     acknowledge(fn, {
       'Serverless-LambdaDLQ':
@@ -351,6 +340,16 @@ export class KeyAudit extends Construct {
         'The function is not instrumented for X-Ray; structured logs and Powertools metrics cover it, without the tracing cost and the "*" permission X-Ray needs.',
     });
     return { fn, logGroup, failureQueue };
+  }
+
+  /** The resource names every function's environment carries. */
+  #resourceNames(): AuditResourceNames {
+    return {
+      secretArn: this.secret.secretArn,
+      bucketName: this.bucket.bucketName,
+      topicArn: this.topic.topicArn,
+      eventBusName: this.eventBus.eventBusName,
+    };
   }
 
   /** Least privilege: `grant*` on exactly the function's resources, and the bucket's narrow statements. */
@@ -363,10 +362,14 @@ export class KeyAudit extends Construct {
     this.eventBus.grantPutEventsTo(this.function);
   }
 
-  /** The schedule that invokes the function, with its own role, retries and dead-letter queue. */
+  /**
+   * The schedule that runs the audit, with its own role, retries and dead-letter queue: it invokes the function,
+   * or with `fanOut` starts the state machine (the role may do that and nothing else).
+   */
   #schedule(expression: string, parsed: ParsedSchedule): { schedule: Schedule; deadLetterQueue: Queue } {
     const deadLetterQueue = secureQueue(this, 'ScheduleDeadLetterQueue');
-    // An own role (rather than the stack-wide one LambdaInvoke would create) keeps its grant, trust conditions
+    const fanOut = this.fanOut;
+    // An own role (rather than the stack-wide one the target would create) keeps its grant, trust conditions
     // and acknowledgement inside this construct.
     const scheduleRole = new Role(this, 'ScheduleRole', {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com').withConditions({
@@ -379,27 +382,40 @@ export class KeyAudit extends Construct {
           }),
         },
       }),
-      description: 'Lets EventBridge Scheduler invoke the BigState key audit function',
+      description:
+        fanOut === undefined
+          ? 'Lets EventBridge Scheduler invoke the BigState key audit function'
+          : 'Lets EventBridge Scheduler start the BigState key audit fan-out state machine',
     });
-    acknowledge(scheduleRole, {
-      [`AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnResource)}.Arn>:*]`]:
-        'From function.grantInvoke (LambdaInvoke): ":*" covers the versions and aliases of this one function, and nothing else.',
+    // What the schedule sends: the function (or the plan step) tells a scheduled run by its `source`.
+    const input = ScheduleTargetInput.fromObject({
+      source: SCHEDULE_SOURCE,
+      scheduledTime: ContextAttribute.scheduledTime,
+      executionId: ContextAttribute.executionId,
     });
+    // Retries cover failures to hand the run to Lambda or Step Functions; the run's own errors are not retried.
+    const delivery = {
+      role: scheduleRole,
+      input,
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      deadLetterQueue,
+    };
+    let target: LambdaInvoke | StepFunctionsStartExecution;
+    if (fanOut === undefined) {
+      acknowledge(scheduleRole, {
+        [`AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnResource)}.Arn>:*]`]:
+          'From function.grantInvoke (LambdaInvoke): ":*" covers the versions and aliases of this one function, and nothing else.',
+      });
+      target = new LambdaInvoke(this.function, delivery);
+    } else {
+      // states:StartExecution on this one state machine (StepFunctionsStartExecution's grant): nothing to acknowledge.
+      target = new StepFunctionsStartExecution(fanOut.stateMachine, delivery);
+    }
     const schedule = new Schedule(this, 'Schedule', {
       description: `Runs the BigState key audit, ${expression}`,
       schedule: parsed.expression,
-      target: new LambdaInvoke(this.function, {
-        role: scheduleRole,
-        input: ScheduleTargetInput.fromObject({
-          source: SCHEDULE_SOURCE,
-          scheduledTime: ContextAttribute.scheduledTime,
-          executionId: ContextAttribute.executionId,
-        }),
-        // Retries cover failures to hand the invocation to Lambda; the function's own errors are not retried.
-        retryAttempts: 2,
-        maxEventAge: Duration.hours(1),
-        deadLetterQueue,
-      }),
+      target,
     });
     return { schedule, deadLetterQueue };
   }

@@ -96,6 +96,8 @@ describe('the function', () => {
     expect(variables).toEqual({
       BIGSTATE_HOST: HOST,
       BIGSTATE_PRINCIPALS: JSON.stringify(HOSTILE),
+      // The whole run is this invocation: the contract's default budget of BigState requests is its own.
+      BIGSTATE_MAX_REQUESTS_IN_FLIGHT: '16',
       API_KEY_SECRET_ARN: { Ref: id.secret },
       SNAPSHOT_BUCKET_NAME: { Ref: id.bucket },
       TOPIC_ARN: { Ref: id.topic },
