@@ -2,7 +2,8 @@
  * The local CLI: the same audit core against a real BigState host, with a state folder instead of S3 and
  * the terminal instead of SNS and EventBridge.
  *
- *   npm run audit -- --host URL (--principal P ... | --principal-pattern G) [--pattern G] [--state DIR] [--dry-run]
+ *   npm run audit -- --host URL (--principal P ... | --principal-pattern G) [--pattern G] [--max-key-age-days N]
+ *                    [--state DIR] [--dry-run]
  *                    [--json] [--no-color] [--verbose] [-h | --help] [--version]
  *
  * Exit code 0: nothing changed (a baseline is not a change); 1: changes found; 2: any error: a usage error
@@ -14,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type * as z from 'zod/mini';
+import * as z from 'zod/mini';
 import { consolePublisher, formatSummary, lineLogger, PLAIN, type Write } from '../adapters/local/console.js';
 import { environmentSecretSource } from '../adapters/local/env-secret.js';
 import { FileSnapshotStore } from '../adapters/local/fs-store.js';
@@ -78,6 +79,9 @@ Options:
                      discovery: audit every principal matching G (x, *x, x*, *x*, or * for all), each run;
                      one that has a state and is gone from BigState is reported removed once
   --pattern G        glob passed to BigState: x, *x, x*, *x*                     default: all keys
+  --max-key-age-days N
+                     keys older than N days (from their creation time, else first seen) are reported
+                     once as stale
   --state DIR        state folder for snapshots and history                      default: ${DEFAULT_STATE_DIR}
   --dry-run          walk and diff only, write and publish nothing; print what a real run would publish
   --json             print one JSON document on stdout, for scripts (progress stays on stderr)
@@ -92,11 +96,21 @@ Exit code: 0 nothing changed (a baseline is not a change), 1 changes found, 2 er
 failed principal after the others were audited and reported, a state folder in use).
 `;
 
+/** `--max-key-age-days N`: a whole number of days, at least 1 (the contract's maxKeyAgeDays). */
+const maxKeyAgeDaysSchema = z.pipe(
+  z.string(),
+  z.pipe(
+    z.transform((value: string) => (/^\d+$/.test(value) ? Number(value) : Number.NaN)),
+    z.int({ error: 'must be a whole number of days' }).check(z.positive('must be at least 1')),
+  ),
+);
+
 const OPTIONS = {
   host: { type: 'string' },
   principal: { type: 'string', multiple: true },
   'principal-pattern': { type: 'string' },
   pattern: { type: 'string' },
+  'max-key-age-days': { type: 'string' },
   state: { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -111,6 +125,7 @@ interface CliOptions {
   readonly principals: string[];
   readonly principalPattern: string | undefined;
   readonly pattern: string | undefined;
+  readonly maxKeyAgeDays: number | undefined;
   readonly state: string;
   readonly dryRun: boolean;
   readonly json: boolean;
@@ -150,6 +165,10 @@ function parseOptions(argv: readonly string[]): CliOptions {
       values.principal === undefined ? [] : check('--principal', principalListSchema, values.principal),
     principalPattern,
     pattern: values.pattern === undefined ? undefined : check('--pattern', patternSchema, values.pattern),
+    maxKeyAgeDays:
+      values['max-key-age-days'] === undefined
+        ? undefined
+        : check('--max-key-age-days', maxKeyAgeDaysSchema, values['max-key-age-days']),
     state: values.state ?? DEFAULT_STATE_DIR,
     dryRun: values['dry-run'] === true,
     json: values.json === true,
@@ -307,6 +326,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         principalPattern: options.principalPattern,
         host: options.host,
         pattern: options.pattern,
+        maxKeyAgeDays: options.maxKeyAgeDays,
         dryRun: options.dryRun,
         deadline,
       },

@@ -1081,3 +1081,20 @@ describe('runCli: discovery with --json, where delivered means printed', () => {
     expect(removedIn(out())).toEqual([]);
   });
 });
+
+describe('runCli: --max-key-age-days', () => {
+  it('tells keys past the limit once as stale, and refuses a limit that is no whole number of days', async () => {
+    simulator.setKeys('root', [{ name: 'ancient', createdAt: '2020-01-01T00:00:00Z' }, 'fresh']);
+    expect(await cli(['--max-key-age-days', '90'])).toBe(EXIT.unchanged);
+    expect(out()).toContain('BigState API keys stale for root (1 key)');
+    expect(out()).toMatch(/ {2}! ancient {2}\d+ days old \(created 2020-01-01T00:00:00\.000Z\)/);
+    stdout = [];
+    expect(await cli(['--max-key-age-days', '90'])).toBe(EXIT.unchanged);
+    expect(out()).not.toContain('stale for root');
+    for (const bad of ['0', '1.5', 'many', '-3']) {
+      stderr = [];
+      expect(await cli([`--max-key-age-days=${bad}`])).toBe(EXIT.error);
+      expect(err()).toMatch(/^usage error: --max-key-age-days/);
+    }
+  });
+});
