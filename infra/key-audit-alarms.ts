@@ -173,9 +173,9 @@ export function createAuditAlarms(scope: Construct, options: AuditAlarmsOptions)
       }),
       describe('scheduleDeadLetters', {
         happened:
-          'EventBridge Scheduler could not invoke the audit function (after its retries) and put the invocation on the schedule dead-letter queue.',
+          'EventBridge Scheduler could not invoke the audit function (with fanOut: start the state machine) after its retries, and put the invocation on the schedule dead-letter queue.',
         means:
-          'a scheduled run did not happen at all: the function was never called (a missing permission, a deleted function, Lambda refusing the call). It clears by itself; the message stays in the queue for 14 days.',
+          'a scheduled run did not happen at all: the function (or state machine) was never called (a missing permission, a deleted resource, Lambda or Step Functions refusing the call). It clears by itself; the message stays in the queue for 14 days.',
         first:
           'read the message and its ERROR_CODE / ERROR_MESSAGE attributes with aws sqs receive-message, then run the audit by hand.',
       }),

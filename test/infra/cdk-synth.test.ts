@@ -64,6 +64,39 @@ describe('npx cdk synth', () => {
     expect(existsSync(join(outdir, `asset.${asset}`, 'index.mjs.map'))).toBe(true);
   });
 
+  it('synthesizes the fan-out offline too: -c fanOut=true with discovery alone', {
+    timeout: 120_000,
+  }, async () => {
+    const fanOutDir = join(outdir, 'fan-out');
+    const { stdout } = await run(
+      'npx',
+      [
+        'cdk',
+        'synth',
+        '-c',
+        'fanOut=true',
+        '-c',
+        'bigstateHost=https://api.bigstate.dev',
+        '-c',
+        'principalPattern=*',
+        '--output',
+        fanOutDir,
+        '--no-notices',
+        '--quiet',
+      ],
+      { cwd: ROOT, env: offlineEnv(), maxBuffer: 16 * 1024 * 1024 },
+    );
+    expect(stdout).not.toMatch(/error/i);
+    const template = JSON.parse(readFileSync(join(fanOutDir, 'BigStateKeyAudit.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const types = Object.values(template.Resources).map((resource) => resource.Type);
+    expect(types.filter((type) => type === 'AWS::StepFunctions::StateMachine')).toHaveLength(1);
+    expect(types.filter((type) => type === 'AWS::Lambda::Function')).toHaveLength(4);
+    const report = JSON.parse(readFileSync(join(fanOutDir, 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports).toEqual([]);
+  });
+
   /** The app alone (what `cdk synth` runs) with the context the CLI would pass: it fails before bundling. */
   async function appFailure(context: Record<string, unknown>) {
     const failure = await run('npx', ['tsx', 'infra/app.ts'], {
