@@ -36,8 +36,8 @@ export interface AuditResourceNames {
 
 /**
  * The environment every function of the audit gets: the contract's configuration (the host exactly as given,
- * the principals, the principal pattern, the pattern, the most BigState requests this function may keep open)
- * and the resource names. Nothing else configures the code.
+ * the principals, the principal pattern, the pattern, the most BigState requests this function may keep open,
+ * the key age limit) and the resource names. Nothing else configures the code.
  */
 export function auditEnvironment(
   config: KeyAuditConfig,
@@ -50,6 +50,9 @@ export function auditEnvironment(
     ...(config.principalPattern === undefined ? {} : { BIGSTATE_PRINCIPAL_PATTERN: config.principalPattern }),
     ...(config.pattern === undefined ? {} : { BIGSTATE_PATTERN: config.pattern }),
     BIGSTATE_MAX_REQUESTS_IN_FLIGHT: String(maxRequestsInFlight),
+    ...(config.maxKeyAgeDays === undefined
+      ? {}
+      : { BIGSTATE_MAX_KEY_AGE_DAYS: String(config.maxKeyAgeDays) }),
     API_KEY_SECRET_ARN: names.secretArn,
     SNAPSHOT_BUCKET_NAME: names.bucketName,
     TOPIC_ARN: names.topicArn,

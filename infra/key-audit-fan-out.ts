@@ -14,7 +14,7 @@
  * exactly the access its step needs. They log to the audit function's log group, so the dashboard's key counts
  * and the runbooks' log lines work the same in both modes.
  */
-import { type CfnElement, Duration, Stack } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -232,6 +232,9 @@ export class KeyAuditFanOut extends Construct {
       // policy, whose size is limited (AWS's advice for state machine log groups).
       logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${this.node.addr.slice(0, 12)}`,
       retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
+      // It has a fixed name, which a retained copy would block when the stack is deployed again; and it holds
+      // no execution data (names included), only which state failed with which error.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       comment: 'BigState key audit: plan, audit the principals in batches (Distributed Map), finish',

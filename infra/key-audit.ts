@@ -101,8 +101,8 @@ export interface KeyAuditProps {
    */
   readonly maxRequestsInFlight?: number;
   /**
-   * Keys older than this many days are reported once as stale (a whole number, at least 1). Accepted and
-   * validated, but not used yet: this version's function does not check key ages.
+   * Keys older than this many days are reported once as stale (a whole number, at least 1): the functions'
+   * `BIGSTATE_MAX_KEY_AGE_DAYS`.
    * @default - no age check
    */
   readonly maxKeyAgeDays?: number;

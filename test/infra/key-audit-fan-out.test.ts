@@ -41,6 +41,7 @@ beforeAll(() => {
     bigstateHost: HOST,
     principals: JSON.stringify(PRINCIPALS),
     principalPattern: 'svc-*',
+    maxKeyAgeDays: '90',
     fanOut: 'true',
   });
   resources = s.template.toJSON().Resources as Record<string, TemplateResource>;
@@ -347,6 +348,7 @@ describe('the functions', () => {
       BIGSTATE_HOST: HOST,
       BIGSTATE_PRINCIPALS: JSON.stringify(PRINCIPALS),
       BIGSTATE_PRINCIPAL_PATTERN: 'svc-*',
+      BIGSTATE_MAX_KEY_AGE_DAYS: '90',
     });
     for (const [logical, extra] of [
       [id.plan, { BIGSTATE_MAX_REQUESTS_IN_FLIGHT: '16', FAN_OUT_TIMEOUT_MS: '3300000' }],
@@ -374,6 +376,8 @@ describe('logging', () => {
     // Under /aws/vendedlogs/: Step Functions' log delivery then stays off the account's Logs resource policy.
     expect(logGroup.LogGroupName).toMatch(/^\/aws\/vendedlogs\/states\/Audit-[0-9a-f]{12}$/);
     expect(logGroup.RetentionInDays).toBe(90);
+    // A fixed name: a retained copy would block the next deployment of the stack after a delete.
+    expect(resources[id.logGroup]).toMatchObject({ DeletionPolicy: 'Delete' });
   });
 });
 
