@@ -10,6 +10,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { addRunMetrics } from './adapters/aws/metrics.js';
+import { writeReport } from './adapters/aws/report.js';
 import { awsWiring } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline, settleBy } from './commons/deadline.js';
@@ -110,6 +111,16 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
       process.exit(1);
     });
     addRunMetrics(metrics, summary);
+    // A full real run leaves an inventory report next to the states (a subset run would show only its part).
+    if (invocation.full) {
+      await writeReport(summary, {
+        store,
+        logger,
+        host: config.host,
+        maxKeyAgeDays: config.maxKeyAgeDays,
+        remainingMs: hardStop.remainingMs(),
+      });
+    }
     const result = toAuditResult(summary, MAX_NAMES_IN_RESPONSE);
     logger.info('audit result', { trigger: invocation.trigger, result });
     if (!summary.dryRun) assertAuditSucceeded(summary);

@@ -171,7 +171,7 @@ export interface AuditSummary {
    * Each audited principal's state after the run (the last good one when it failed): what the inventory report
    * is built from, without reading the states again. Not part of any response.
    */
-  readonly states?: ReadonlyMap<string, Snapshot>;
+  readonly states?: ReadonlyMap<string, Snapshot | null>;
 }
 
 /** The stage of a principal the time budget never reached. */
@@ -196,7 +196,8 @@ interface RunContext {
   readonly deadline: Deadline;
   readonly hardStop: Deadline;
   /** Each principal's state after the run (the last good one when it failed): what the report is built from. */
-  readonly states: Map<string, Snapshot>;
+  /** `null`: its state was read and there is none (a principal that never had one). */
+  readonly states: Map<string, Snapshot | null>;
 }
 
 /**
@@ -858,7 +859,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         failingSince: failedBefore.since,
       });
     }
-    if (state !== undefined) ctx.states.set(principal, state);
+    if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
       principal,
@@ -891,7 +892,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     const reason = failure.message;
     const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
     ctx.logger.error('principal failed', { principal, reason, errorName });
-    if (state !== undefined) ctx.states.set(principal, state);
+    if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
     // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
     if (!ctx.dryRun && failure.stage !== WAITING_TO_START) {
       await recordFailure(ctx, {
@@ -1299,6 +1300,9 @@ function changeRecord(ctx: RunContext, input: ChangeInput): ChangeRecord {
     snapshotLocation: ctx.deps.store.snapshotLocation(input.principal),
     changeRecordLocation: ctx.deps.store.changeRecordLocation(input.principal, id),
     ...(input.newPrincipal ? { newPrincipal: true } : {}),
+    ...(ctx.deps.store.reportLocation === undefined
+      ? {}
+      : { reportLocation: ctx.deps.store.reportLocation() }),
     ...(input.kind === 'stale' ? { stale: input.stale ?? [], maxKeyAgeDays: ctx.request.maxKeyAgeDays } : {}),
     ...(input.info === undefined ? {} : { info: input.info }),
   };

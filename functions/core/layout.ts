@@ -119,6 +119,14 @@ export function changeRecordKey(principal: string, changeId: string): string {
  */
 export const RUN_STATE_KEY = 'snapshots/.run.json';
 
+/** Where the latest inventory report is kept, next to the states. */
+export const REPORT_KEYS = { html: 'reports/latest.html', csv: 'reports/latest.csv' } as const;
+
+/** A dated copy of a report (kept until the history retention expires it). */
+export function datedReportKey(at: Date, runId: string, extension: 'html' | 'csv'): string {
+  return `reports/${at.toISOString().slice(0, 10)}/${encodeURIComponent(runId)}.${extension}`;
+}
+
 /** The key of the run lease (one run at a time): outside `snapshots/` and `history/`, whose write rules differ. */
 export const LEASE_KEY = 'leases/run.json';
 

@@ -324,6 +324,9 @@ function footerLines(record: ChangeRecord): string[] {
     `Detected at: ${displayText(record.detectedAt)}`,
     `Snapshot: ${displayText(record.snapshotLocation)}`,
     `Change record: ${displayText(record.changeRecordLocation)}`,
+    ...(record.reportLocation === undefined
+      ? []
+      : [`Inventory report: ${displayText(record.reportLocation)} (written after the run)`]),
   ];
 }
 

@@ -148,6 +148,8 @@ export interface ChangeRecord {
   readonly stale?: readonly StaleKey[] | undefined;
   /** For `stale`: the limit they crossed. */
   readonly maxKeyAgeDays?: number | undefined;
+  /** Where the latest inventory report is (written after the run). */
+  readonly reportLocation?: string | undefined;
   /** What the principal listing says of the principal, when discovery found it. */
   readonly info?: PrincipalInfo | undefined;
 }
@@ -205,6 +207,8 @@ export interface SnapshotStore {
   archive(principal: string, version: string, archiveId: string, options?: CallOptions): Promise<void>;
   /** Where an archived state lives, for messages. */
   archiveLocation(principal: string, archiveId: string): string;
+  /** Where the latest inventory report is written, for the notices; absent when none is kept. */
+  reportLocation?(): string;
   /** Where the latest snapshot of a principal lives (e.g. `s3://bucket/key`), for messages. */
   snapshotLocation(principal: string): string;
   /** Where a change record lives, for messages. */

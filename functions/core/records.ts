@@ -50,6 +50,7 @@ const changeRecordSchema = z.object({
     ),
   ),
   maxKeyAgeDays: z.optional(z.int()),
+  reportLocation: z.optional(z.string()),
   info: z.optional(z.object({ type: z.nullable(z.number()), displayName: z.nullable(z.string()) })),
 });
 

@@ -48,6 +48,7 @@ describe('the deployable bundle', () => {
     expect(Object.keys(audit.environment).sort()).toEqual([
       'API_KEY_SECRET_ARN',
       'BIGSTATE_HOST',
+      'BIGSTATE_MAX_REQUESTS_IN_FLIGHT',
       'BIGSTATE_PRINCIPALS',
       'EVENT_BUS_NAME',
       'NODE_OPTIONS',
@@ -235,7 +236,7 @@ describe('principal names are data', () => {
     expect(Object.keys(simulator.stats.requestsByPrincipal).sort()).toEqual([...PRINCIPALS].sort());
 
     const keys = world.fakes.s3.objects().map((object) => object.key);
-    for (const key of keys) expect(key).toMatch(/^(snapshots|history)\/[A-Za-z0-9%._/-]+$/);
+    for (const key of keys) expect(key).toMatch(/^(snapshots|history|reports)\/[A-Za-z0-9%._/-]+$/);
     for (const principal of PRINCIPALS) {
       expect(keys).toContain(SNAPSHOT_KEY[principal]);
       expect(keys.filter((key) => key.startsWith(HISTORY_PREFIX[principal]))).toHaveLength(

@@ -105,7 +105,15 @@ describe('guarantee 1: baseline', () => {
         previousSnapshotVersion: null,
       });
     }
-    expect(world.fakes.s3.objects(bucketName)).toHaveLength(6);
+    // A state and a record per principal, and the run's inventory report (latest and a dated copy, HTML and CSV).
+    const stored = world.fakes.s3.objects(bucketName).map((object) => object.key);
+    expect(stored.filter((key) => !key.startsWith('reports/'))).toHaveLength(6);
+    expect(stored.filter((key) => key.startsWith('reports/')).sort()).toEqual([
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.csv$/),
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.html$/),
+      'reports/latest.csv',
+      'reports/latest.html',
+    ]);
   });
 });
 

@@ -183,6 +183,8 @@ export interface AuditWorld {
   s3Calls(operation?: string, since?: Mark): ReturnType<AwsFakes['s3']['calls']>;
   /** The calls on the run lease (`leases/run.json`) since `mark`. */
   leaseCalls(since?: Mark): ReturnType<AwsFakes['s3']['calls']>;
+  /** The calls on the inventory report (`reports/`) since `mark`. */
+  reportCalls(since?: Mark): ReturnType<AwsFakes['s3']['calls']>;
   /** GetSecretValue calls since `mark`. */
   secretReads(since?: Mark): number;
   /** Every version of an object of the snapshot bucket, oldest first. */
@@ -269,8 +271,14 @@ export async function startAuditWorld(
         .calls()
         .slice(since.s3)
         .filter((call) => operation === undefined || call.operation === operation)
-        // Every real run takes and releases the run lease: its calls are asserted on their own (leaseCalls).
-        .filter((call) => !String(call.input.key ?? '').startsWith('leases/')),
+        // Every real run takes and releases the run lease and writes the report: their calls are asserted on
+        // their own (leaseCalls, reportCalls).
+        .filter((call) => !/^(leases|reports)\//.test(String(call.input.key ?? ''))),
+    reportCalls: (since = zero) =>
+      fakes.s3
+        .calls()
+        .slice(since.s3)
+        .filter((call) => String(call.input.key ?? '').startsWith('reports/')),
     leaseCalls: (since = zero) =>
       fakes.s3
         .calls()

@@ -193,7 +193,7 @@ function putKeys(): string[] {
   return s3
     .commandCalls(PutObjectCommand)
     .map((call) => String(call.args[0].input.Key))
-    .filter((key) => key !== LEASE);
+    .filter((key) => key !== LEASE && !key.startsWith('reports/'));
 }
 
 const LEASE = 'leases/run.json';

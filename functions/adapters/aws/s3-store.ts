@@ -18,6 +18,7 @@ import {
   changeRecordKey,
   LEASE_KEY,
   principalOfStateKey,
+  REPORT_KEYS,
   RUN_STATE_KEY,
   snapshotKey,
 } from '../../core/layout.js';
@@ -97,6 +98,29 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
     options: CallOptions = {},
   ): Promise<string> {
     return this.#put(RUN_STATE_KEY, serialize(state), expectedVersion, options);
+  }
+
+  /** Where the latest inventory report is (for the notices). */
+  reportLocation(): string {
+    return this.#location(REPORT_KEYS.html);
+  }
+
+  /** Writes a report file (the latest, or a dated copy): a plain put, reports are rewritten every run. */
+  async putReport(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    try {
+      await this.#client.send(
+        new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: contentType }),
+        { abortSignal: options.signal },
+      );
+    } catch (error) {
+      const cause = abortedBy(options.signal, error);
+      throw new StorageError(`could not write ${this.#location(key)}: ${describeError(cause)}`, { cause });
+    }
   }
 
   archiveLocation(principal: string, archiveId: string): string {

@@ -12,6 +12,7 @@ import {
   archiveKey,
   changeRecordKey,
   principalOfStateKey,
+  REPORT_KEYS,
   RUN_STATE_KEY,
   snapshotKey,
 } from '../../core/layout.js';
@@ -46,6 +47,10 @@ export class FileSnapshotStore implements SnapshotStore {
 
   changeRecordLocation(principal: string, changeId: string): string {
     return join(this.#root, changeRecordKey(principal, changeId));
+  }
+
+  reportLocation(): string {
+    return join(this.#root, REPORT_KEYS.html);
   }
 
   archiveLocation(principal: string, archiveId: string): string {

@@ -1,0 +1,86 @@
+/**
+ * The inventory report after a real run, in S3 next to the states: `reports/latest.html` and `latest.csv`, and
+ * dated copies under `reports/<date>/<runId>.*` (expired with the history). Built from the states the run holds,
+ * never from the history, and written within the run's hard stop or skipped with a log line: the report never
+ * delays or fails the audit.
+ */
+import type { AuditSummary } from '../../core/audit.js';
+import { datedReportKey, REPORT_KEYS } from '../../core/layout.js';
+import type { AuditLogger } from '../../core/ports.js';
+import { buildReportModel } from '../../report/build.js';
+import { renderCsvBytes } from '../../report/csv.js';
+import { renderHtml } from '../../report/html.js';
+import type { S3SnapshotStore } from './s3-store.js';
+
+/** Below this much time left before the hard stop, the report is skipped (a log line says so). */
+export const REPORT_MIN_TIME_MS = 3_000;
+
+/** What writing a report needs besides the run's summary. */
+export interface ReportRequest {
+  readonly store: Pick<S3SnapshotStore, 'putReport'>;
+  readonly logger: AuditLogger;
+  readonly host: string;
+  readonly maxKeyAgeDays: number | undefined;
+  /** Milliseconds left before the hard stop. */
+  readonly remainingMs: number;
+  readonly now?: Date;
+}
+
+/** Writes the report of a run; resolves to what was written, or `undefined` when skipped or failed (logged). */
+export async function writeReport(
+  summary: AuditSummary,
+  request: ReportRequest,
+): Promise<{ readonly keys: readonly string[] } | undefined> {
+  if (summary.dryRun) return undefined;
+  if (request.remainingMs < REPORT_MIN_TIME_MS) {
+    request.logger.warn('report skipped: no time left before the hard stop', {
+      remainingMs: request.remainingMs,
+    });
+    return undefined;
+  }
+  // A report must show every principal: one whose state the run could not read (S3 failing, the key unusable
+  // before any principal) would be missing from it, so the last complete report is kept instead.
+  const unread = summary.principals.filter(
+    (result) => result.status === 'failed' && !(summary.states?.has(result.principal) ?? false),
+  );
+  if (unread.length > 0) {
+    request.logger.warn('report skipped: the state of some principals could not be read', {
+      principals: unread.length,
+    });
+    return undefined;
+  }
+  const now = request.now ?? new Date();
+  const signal = AbortSignal.timeout(Math.max(1, request.remainingMs - 1_000));
+  try {
+    const failures = new Map(
+      summary.principals
+        .filter((result) => result.status === 'failed')
+        .map((result) => [result.principal, result.reason ?? 'failed'] as const),
+    );
+    const states = [...(summary.states?.values() ?? [])].filter((state) => state !== null);
+    const model = buildReportModel(states, {
+      generatedAt: now,
+      runId: summary.runId,
+      host: request.host,
+      maxKeyAgeDays: request.maxKeyAgeDays ?? null,
+      failures,
+    });
+    const html = renderHtml(model, { csvName: 'latest.csv' });
+    const csv = renderCsvBytes(model);
+    const files: Array<[string, string | Uint8Array, string]> = [
+      [REPORT_KEYS.html, html, 'text/html; charset=utf-8'],
+      [REPORT_KEYS.csv, csv, 'text/csv; charset=utf-8'],
+      [datedReportKey(now, summary.runId, 'html'), html, 'text/html; charset=utf-8'],
+      [datedReportKey(now, summary.runId, 'csv'), csv, 'text/csv; charset=utf-8'],
+    ];
+    await Promise.all(files.map(([key, body, type]) => request.store.putReport(key, body, type, { signal })));
+    request.logger.info('report written', {
+      principals: model.principals.length,
+      keys: files.map(([key]) => key),
+    });
+    return { keys: files.map(([key]) => key) };
+  } catch (error) {
+    request.logger.warn('report skipped: it could not be written', { error });
+    return undefined;
+  }
+}
