@@ -38,6 +38,10 @@ const deps = { bigstate, store, channels, logger, secret, directory: bigstate };
 const RUN_TIMEOUT_MS = Number(process.env.FAN_OUT_TIMEOUT_MS ?? 3_600_000);
 /** Time kept back in a worker for its failure notices and its answer, as the single run keeps it. */
 const WORKER_RESERVE_MS = 5_000;
+/** Time kept back at the end of the run for the finish step (reading the results, the record, the notices). */
+const FINISH_RESERVE_MS = 3 * 60_000;
+/** Failed principals listed in the execution's output (its 256 KiB limit): the counts are always whole. */
+const MAX_FAILED_IN_OUTPUT = 500;
 /** How long a lease outlives the run's timeout: a crashed run blocks the next ones at most this long. */
 const LEASE_GRACE_MS = 60_000;
 
@@ -64,7 +68,16 @@ export interface FanOutSummary {
   readonly finishedAt: string;
   readonly durationMs: number;
   readonly runFailure: { readonly reason: string; readonly errorName: string } | null;
+  /** In the execution's output: the failed principals only, at most 500 (all of them in the logs). */
   readonly principals: readonly WorkerRow[];
+  /** Whole counts of the run (in the execution's output). */
+  readonly counts?: {
+    readonly principals: number;
+    readonly failed: number;
+    readonly baselines: number;
+    readonly added: number;
+    readonly removed: number;
+  };
 }
 
 /** One row of a batch's answer: small, so a batch stays far under the Map's 256 KB per result. */
@@ -89,9 +102,16 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
     throw new InvalidRequestError('dryRun', 'invalid execution input: dryRun must be a boolean');
   const runId = context.awsRequestId;
   logger.appendKeys({ runId });
-  const dryRun = parsed.data.dryRun === true;
+  // A dry run writes nothing, and the Map reads its items from S3: a dry run audits in-process instead.
+  if (parsed.data.dryRun === true) {
+    throw new InvalidRequestError(
+      'dryRun',
+      'a dry run writes nothing, and a fanned-out run writes its plan to S3: for a dry run invoke the audit function with {"dryRun": true}',
+    );
+  }
+  const dryRun = false;
   const startedAt = Date.now();
-  const deadline = startedAt + RUN_TIMEOUT_MS - WORKER_RESERVE_MS;
+  const deadline = startedAt + Math.max(60_000, RUN_TIMEOUT_MS - FINISH_RESERVE_MS);
   const itemsKey = `runs/${runId}/principals.json`;
   const base = { runId, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
   const planDeadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
@@ -198,9 +218,11 @@ const finishInput = z.object({
     itemsKey: z.string(),
     runFailure: z.nullable(z.object({ reason: z.string(), errorName: z.string(), stage: z.string() })),
   }),
-  map: z.looseObject({
-    ResultWriterDetails: z.object({ Bucket: z.string(), Key: z.string() }),
-  }),
+  // The Map's ResultWriter output, or (its Catch) the error that ended the Map itself.
+  map: z.union([
+    z.looseObject({ ResultWriterDetails: z.object({ Bucket: z.string(), Key: z.string() }) }),
+    z.looseObject({ Error: z.string(), Cause: z.optional(z.string()) }),
+  ]),
 });
 
 /** The Map's manifest (ResultWriter), as AWS documents it. */
@@ -242,26 +264,35 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
   const { plan, map } = parsed.data;
   logger.appendKeys({ runId: plan.runId });
   const started = new Date();
-  const manifest = manifestSchema.parse(
-    await readJson(map.ResultWriterDetails.Bucket, map.ResultWriterDetails.Key),
-  );
   const rows: WorkerRow[] = [];
-  const files = [
-    ...(manifest.ResultFiles.SUCCEEDED ?? []).map((file) => ({ key: file.Key, failed: false })),
-    ...(manifest.ResultFiles.FAILED ?? []).map((file) => ({ key: file.Key, failed: true })),
-  ];
-  for (const file of files) {
-    for (const child of childSchema.parse(await readJson(manifest.DestinationBucket, file.key))) {
-      if (!file.failed && child.Output !== undefined) {
-        const output = JSON.parse(child.Output) as { principals?: WorkerRow[] };
-        rows.push(...(output.principals ?? []));
-        continue;
+  if ('ResultWriterDetails' in map) {
+    const details = map.ResultWriterDetails as { Bucket: string; Key: string };
+    const manifest = manifestSchema.parse(await readJson(details.Bucket, details.Key));
+    const files = [
+      ...(manifest.ResultFiles.SUCCEEDED ?? []).map((file) => ({ key: file.Key, failed: false })),
+      ...(manifest.ResultFiles.FAILED ?? []).map((file) => ({ key: file.Key, failed: true })),
+    ];
+    for (const file of files) {
+      for (const child of childSchema.parse(await readJson(manifest.DestinationBucket, file.key))) {
+        if (!file.failed && child.Output !== undefined) {
+          const output = JSON.parse(child.Output) as { principals?: WorkerRow[] };
+          rows.push(...(output.principals ?? []));
+          continue;
+        }
+        // A batch that failed as a whole: each of its principals failed with the batch's error.
+        const items =
+          (JSON.parse(child.Input ?? '{}') as { Items?: Array<{ principal: string }> }).Items ?? [];
+        const reason = `auditing the batch: ${child.Status ?? 'FAILED'} (its worker ended without an answer)`;
+        for (const item of items) rows.push({ ...emptyRow(item.principal), reason });
       }
-      // A batch that failed as a whole: each of its principals failed with the batch's error.
-      const items = (JSON.parse(child.Input ?? '{}') as { Items?: Array<{ principal: string }> }).Items ?? [];
-      const reason = `auditing the batch: ${child.Status ?? 'FAILED'} (its worker ended without an answer)`;
-      for (const item of items) rows.push({ ...emptyRow(item.principal), reason });
     }
+  } else {
+    // The Map itself failed: every planned principal counts as failed with its error (and the lease is freed).
+    const error = map as { Error: string; Cause?: string };
+    const items = (await readJson(plan.itemsBucket, plan.itemsKey)) as Array<{ principal: string }> | null;
+    const reason = `auditing the principals: the Map failed (${error.Error})`;
+    for (const item of items ?? [])
+      rows.push({ ...emptyRow(item.principal), reason, errorName: error.Error });
   }
   const request = {
     runId: plan.runId,
@@ -291,6 +322,19 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
       principals: rows,
     };
     addRunMetrics(metrics, summary);
+    // The execution's output holds at most 256 KiB: every count, and the failed principals up to a limit.
+    const failed = rows.filter((row) => row.status === 'failed');
+    const output: FanOutSummary = {
+      ...summary,
+      principals: failed.slice(0, MAX_FAILED_IN_OUTPUT),
+      counts: {
+        principals: rows.length,
+        failed: failed.length,
+        baselines: rows.filter((row) => row.baseline).length,
+        added: rows.reduce((sum, row) => sum + row.added, 0),
+        removed: rows.reduce((sum, row) => sum + row.removed, 0),
+      },
+    };
     logger.info('audit result', {
       trigger: 'fan-out',
       ok: summary.ok,
@@ -303,7 +347,7 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
         .map((row) => ({ principal: row.principal, reason: row.reason ?? 'unknown' }));
       throw new AuditRunFailedError(plan.runId, failures, rows.length, plan.runFailure?.reason);
     }
-    return summary;
+    return output;
   } finally {
     if (!plan.dryRun) {
       await store
