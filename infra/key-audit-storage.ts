@@ -94,6 +94,13 @@ export function createSnapshotStorage(
         prefix: HISTORY_PREFIX,
         expiration: options.historyRetention,
       },
+      {
+        // The daily copies of the inventory report (`reports/<date>/`) go with the history they summarise; the
+        // latest report is rewritten every run.
+        id: 'expire-dated-reports',
+        prefix: 'reports/2',
+        expiration: options.historyRetention,
+      },
     ],
   });
   enforceWriteRules(bucket);
@@ -156,7 +163,7 @@ export function expireRunFiles(bucket: Bucket): void {
 export function grantSnapshotAccess(
   bucket: Bucket,
   grantee: IGrantable,
-  options: { readonly discovery: boolean; readonly lease?: boolean },
+  options: { readonly discovery: boolean; readonly lease?: boolean; readonly report?: boolean },
 ): void {
   const snapshots = bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`);
   const history = bucket.arnForObjects(`${HISTORY_PREFIX}*`);
@@ -165,6 +172,14 @@ export function grantSnapshotAccess(
   Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
   Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
   grantListing(bucket, grantee);
+  if (options.report ?? options.lease ?? true) {
+    // The inventory report after a full run: reports/latest.* and the day's copy, plain puts under this prefix.
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [bucket.arnForObjects('reports/*')],
+    });
+  }
   if (options.lease ?? true) {
     // The run lease (one run at a time across scheduled, fan-out and manual runs): created with If-None-Match,
     // taken over with If-Match once expired, deleted with If-Match by its holder. This one object only.

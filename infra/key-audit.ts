@@ -303,6 +303,8 @@ export class KeyAudit extends Construct {
         'One snapshot per principal (snapshots/<principal>.json): one resource per principal would outgrow the role policy for long principal lists, and principals discovered at run time (principalPattern, in the contract) are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket.',
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
         'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
+        "The inventory report after a full run: reports/latest.html and .csv, and the day's copy under reports/<date>/, named at run time; PutObject only, under this one prefix of this one bucket.",
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':
         "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
     });

@@ -122,9 +122,12 @@ export const RUN_STATE_KEY = 'snapshots/.run.json';
 /** Where the latest inventory report is kept, next to the states. */
 export const REPORT_KEYS = { html: 'reports/latest.html', csv: 'reports/latest.csv' } as const;
 
-/** A dated copy of a report (kept until the history retention expires it). */
-export function datedReportKey(at: Date, runId: string, extension: 'html' | 'csv'): string {
-  return `reports/${at.toISOString().slice(0, 10)}/${encodeURIComponent(runId)}.${extension}`;
+/**
+ * The dated copy of a report: one a day (each run of the day replaces it, so the day's last run is kept), expired
+ * with the history. One a run would keep 8,760 copies a year: at 10,000 principals, more storage than the audit.
+ */
+export function datedReportKey(at: Date, extension: 'html' | 'csv'): string {
+  return `reports/${at.toISOString().slice(0, 10)}/report.${extension}`;
 }
 
 /** The key of the run lease (one run at a time): outside `snapshots/` and `history/`, whose write rules differ. */

@@ -109,8 +109,8 @@ describe('guarantee 1: baseline', () => {
     const stored = world.fakes.s3.objects(bucketName).map((object) => object.key);
     expect(stored.filter((key) => !key.startsWith('reports/'))).toHaveLength(6);
     expect(stored.filter((key) => key.startsWith('reports/')).sort()).toEqual([
-      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.csv$/),
-      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.html$/),
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/report\.csv$/),
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/report\.html$/),
       'reports/latest.csv',
       'reports/latest.html',
     ]);

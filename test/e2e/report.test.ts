@@ -35,8 +35,8 @@ describe('the inventory report', () => {
         .map((call) => String(call.input.key))
         .sort(),
     ).toEqual([
-      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.csv$/),
-      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/[^/]+\.html$/),
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/report\.csv$/),
+      expect.stringMatching(/^reports\/\d{4}-\d{2}-\d{2}\/report\.html$/),
       'reports/latest.csv',
       'reports/latest.html',
     ]);

@@ -465,6 +465,7 @@ describe('permissions', () => {
     expect(resources('s3:PutObject').sort()).toEqual([
       `<${id.bucket}.Arn>/history/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
+      `<${id.bucket}.Arn>/reports/*`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
     // The one delete: the run lease, by its holder (If-Match). Never a state or a record.
@@ -505,6 +506,7 @@ describe('permissions', () => {
       `<${id.bucket}.Arn>/archive/*`,
       `<${id.bucket}.Arn>/history/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
+      `<${id.bucket}.Arn>/reports/*`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
     expect(resources('s3:DeleteObject').sort()).toEqual([

@@ -70,8 +70,8 @@ export async function writeReport(
     const files: Array<[string, string | Uint8Array, string]> = [
       [REPORT_KEYS.html, html, 'text/html; charset=utf-8'],
       [REPORT_KEYS.csv, csv, 'text/csv; charset=utf-8'],
-      [datedReportKey(now, summary.runId, 'html'), html, 'text/html; charset=utf-8'],
-      [datedReportKey(now, summary.runId, 'csv'), csv, 'text/csv; charset=utf-8'],
+      [datedReportKey(now, 'html'), html, 'text/html; charset=utf-8'],
+      [datedReportKey(now, 'csv'), csv, 'text/csv; charset=utf-8'],
     ];
     await Promise.all(files.map(([key, body, type]) => request.store.putReport(key, body, type, { signal })));
     request.logger.info('report written', {
