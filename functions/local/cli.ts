@@ -45,6 +45,7 @@ import { toJsonDocument } from './json-document.js';
 import { NOT_A_TERMINAL, paletteFor, type Terminal, terminalOf } from './palette.js';
 import { formatPlan } from './plan.js';
 import { Progress } from './progress.js';
+import { writeLocalReport } from './report.js';
 
 /** What the CLI talks to: injected so tests run it in-process. */
 export interface CliIo {
@@ -188,6 +189,36 @@ export function packageVersion(): string {
 export const STDOUT_CHANNEL = 'stdout';
 
 export { JSON_SCHEMA_VERSION } from './json-document.js';
+
+/**
+ * The inventory report of the state folder after a real run (`<state>/reports/latest.html` and `.csv`), as the
+ * Lambda writes it next to the states. A dry run writes none; a report that cannot be written is a warning, never
+ * a failed audit. Resolves to the HTML's path, or `undefined`.
+ */
+async function inventoryReport(
+  summary: AuditSummary,
+  options: CliOptions,
+  runId: string,
+  io: CliIo,
+): Promise<string | undefined> {
+  if (summary.dryRun) return undefined;
+  try {
+    const failures = new Map(
+      summary.principals
+        .filter((result) => result.status === 'failed')
+        .map((result) => [result.principal, result.reason ?? 'failed'] as const),
+    );
+    const written = await writeLocalReport(resolve(options.state), {
+      maxKeyAgeDays: options.maxKeyAgeDays ?? null,
+      runId,
+      failures,
+    });
+    return written.html;
+  } catch (error) {
+    io.stderr(`warning: the inventory report could not be written: ${displayText(describeError(error))}\n`);
+    return undefined;
+  }
+}
 
 /**
  * The exit code a run's summary calls for: changes found counts a change of an earlier run printed only now
@@ -337,6 +368,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!options.json) {
       if (summary.dryRun) io.stdout(`\n${formatPlan(summary, { palette, owed: owedTo })}`);
       io.stdout(`\n${formatSummary(summary, palette)}`);
+      const report = await inventoryReport(summary, options, runId, io);
+      if (report !== undefined) io.stdout(`\nInventory report: ${displayText(report)}\n`);
       if (!summary.ok) io.stderr(failureLine(summary));
       return exitCodeOf(summary, owed);
     }
@@ -363,6 +396,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         deadline,
       });
     }
+    const report = await inventoryReport(summary, options, runId, io);
+    if (report !== undefined) io.stderr(`inventory report: ${displayText(report)}\n`);
     if (!summary.ok) io.stderr(failureLine(summary));
     return exitCodeOf(summary, [...changes, ...owed]);
   } catch (error) {

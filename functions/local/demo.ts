@@ -110,7 +110,10 @@ export async function runDemo(write: Write, stateDir?: string, options: DemoOpti
       `\nSnapshots are in ${join(state, 'snapshots')},\n` +
         `the archived state of "${REMOVED_PRINCIPAL}" in ${join(state, 'archive')},\n` +
         `every change record in ${join(state, 'history')}.\n` +
-        'In AWS the same job runs as a Lambda on a schedule, with S3, SNS and EventBridge: see README.md.\n',
+        'In AWS the same job runs as a Lambda on a schedule, with S3, SNS and EventBridge: see README.md.\n' +
+        `\nThe key inventory report (every key, its age, the key counts over time; open it in a browser):\n` +
+        `  ${join(state, 'reports', 'latest.html')}\n` +
+        `  ${join(state, 'reports', 'latest.csv')} (for spreadsheets)\n`,
     );
     return ok ? 0 : 1;
   } finally {

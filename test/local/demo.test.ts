@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,12 @@ describe('runDemo', () => {
     expect(archived).toHaveLength(1);
     expect(archived[0]).toMatch(/^prm-[0-9a-f]+\.json$/);
     expect(run3).toContain(`Archived state: ${join(state, 'archive', 'svc%20a%26b', archived[0] ?? '')}\n`);
+    // It ends with the inventory report, written after every real run, and says where it is.
+    const report = join(state, 'reports', 'latest.html');
+    expect(text.trimEnd().split('\n').slice(-3)[1]).toBe(`  ${report}`);
+    const html = await readFile(report, 'utf8');
+    expect(html).toContain('billing_export');
+    expect(html).not.toContain('svc a&amp;b</');
   });
 
   it('is in colour on a terminal that takes colour', async () => {
