@@ -5,10 +5,20 @@
  * the server sends back (BigState's `desc`, a parser's message) is withheld as a whole when it echoes the key or a
  * token in any form `echoesSecret` recognises, and otherwise redacted and capped before it goes into an error.
  *
- * Requests go through Node's global `fetch` (undici built into Node), whose global dispatcher keeps connections
- * alive and reuses idle ones. The `undici` package is not imported: it would add about 0.5 MB and 100 ms of module
- * loading to the Lambda's cold start for what Node already has.
+ * Requests go through `node:http` (`node:https` for an https host) over one keep-alive Agent per transport, which
+ * keeps connections alive and hands idle ones to the next request. Node's global `fetch` costs more per request
+ * (its WHATWG streams and headers), and no HTTP package is imported: Node has what is needed.
  */
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Deadline } from '../commons/deadline.js';
 import { echoesSecret, withholdOrRedact } from '../commons/redact.js';
 import {
@@ -110,7 +120,8 @@ interface RequestAt {
 /** What one attempt needs: the request, the key to send, and what errors must name or must never show. */
 interface AttemptOptions<T> {
   readonly spec: RequestSpec<T>;
-  readonly url: string;
+  /** Path and query as sent (the host's path included). */
+  readonly target: string;
   readonly at: RequestAt;
   readonly key: string;
   /** The key and the token values: cut out of any text the server sends back. */
@@ -143,6 +154,19 @@ type Attempt<T> =
       readonly reason: string;
     };
 
+/** A complete response: its status, its `Retry-After` and its whole body as text. */
+interface Exchange {
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly text: string;
+}
+
+/** What an attempt learnt before it failed: the status, when the head had arrived, and whether it timed out. */
+interface Progress {
+  status: number | undefined;
+  timedOut: boolean;
+}
+
 /** Error codes of connection-level failures worth another attempt. */
 const TRANSIENT_NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -156,29 +180,40 @@ const TRANSIENT_NETWORK_CODES = new Set([
   'EHOSTDOWN',
   'EAI_AGAIN',
   'ENOTFOUND',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
 ]);
 /** Failures that happen before the request reached the server. */
-const NOT_SENT_NETWORK_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const NOT_SENT_NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 const NOT_PROCESSED_STATUSES = new Set([408, 429, 503]);
 
-/** Header values must be printable ASCII; anything else would make undici throw with the value in its message. */
+/** Header values must be printable ASCII: a key with anything else is refused before it is sent. */
 const VALID_KEY = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
+/** Content codings the transport asks for, as `fetch` did (which also decodes br; so does `decoded`). */
+const ACCEPT_ENCODING = 'gzip, deflate';
+
 /**
- * Sends BigState requests with Node's global `fetch`, at most `maxConnections` at a time.
+ * How long an idle keep-alive connection is kept (as `fetch`'s pool did); a server's shorter `Keep-Alive: timeout`
+ * hint wins. A connection kept longer than the server keeps it would fail the next request sent on it.
+ */
+const IDLE_CONNECTION_MS = 4_000;
+
+/**
+ * Sends BigState requests with `node:http` / `node:https`, at most `maxConnections` at a time.
  *
  * HTTP/1.1 without pipelining carries one request per connection at a time, so capping the requests in flight caps
- * the connections in use; the global dispatcher keeps them alive and hands idle ones to the next request.
+ * the connections in use; the transport's own keep-alive Agent (never more than `maxConnections` sockets) keeps
+ * them alive and hands idle ones to the next request.
  */
 export class Transport {
   readonly #settings: TransportSettings;
   readonly #prefix: string;
   readonly #slots: Slots;
+  readonly #agent: HttpAgent;
+  readonly #send: typeof httpRequest;
+  /** The host as `node:http` takes it: an IPv6 address without its brackets. */
+  readonly #hostname: string;
+  /** The port, or undefined for the protocol's own. */
+  readonly #port: number | undefined;
   /** Attempts under way: waiting for a slot, sent, or reading their body. */
   #pending = 0;
   #closed = false;
@@ -188,17 +223,31 @@ export class Transport {
     this.#settings = settings;
     this.#prefix = settings.baseUrl.pathname.replace(/\/+$/, '');
     this.#slots = new Slots(settings.maxConnections);
+    const https = settings.baseUrl.protocol === 'https:';
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: settings.maxConnections,
+      // The most recently used idle connection first: the others age out when fewer are needed.
+      scheduling: 'lifo',
+      timeout: IDLE_CONNECTION_MS,
+    } as const;
+    // node:https verifies the server's certificate and name by default; nothing here turns that off.
+    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#send = https ? httpsRequest : httpRequest;
+    const { hostname, port } = settings.baseUrl;
+    this.#hostname = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+    this.#port = port === '' ? undefined : Number(port);
   }
 
   /**
-   * Resolves once the attempts under way (also those waiting for a connection) have finished; later attempts fail
-   * with a NetworkError. There is no pool of our own to close: idle keep-alive sockets belong to Node's global
-   * dispatcher, which closes them after its keep-alive timeout and does not let them hold the process open.
+   * Resolves once the attempts under way (also those waiting for a connection) have finished, then closes the
+   * idle keep-alive connections; later attempts fail with a NetworkError. (Idle connections never hold the process
+   * open even before: the Agent unrefs them.)
    */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#pending === 0) return;
-    await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#pending > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.#agent.destroy();
   }
 
   /**
@@ -207,7 +256,7 @@ export class Transport {
    * BigStateConfigurationError when the key provider returns an unusable key; whatever the key provider throws.
    */
   async request<T>(spec: RequestSpec<T>): Promise<T | undefined> {
-    const url = this.#url(spec);
+    const target = this.#target(spec);
     const at: RequestAt = {
       method: spec.method,
       path: this.displayPath(spec.path, spec.query, spec.secretQuery),
@@ -221,7 +270,7 @@ export class Transport {
     let refreshed = false;
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.#attempt({ spec, url, at, key, secrets: [key, ...tokens], attempt });
+      const outcome = await this.#attempt({ spec, target, at, key, secrets: [key, ...tokens], attempt });
       switch (outcome.kind) {
         case 'ok':
           return outcome.value;
@@ -340,11 +389,10 @@ export class Transport {
         return { kind: 'deadline' };
       }
       try {
-        return await this.#send(options);
+        return await this.#sendOnce(options);
       } finally {
-        // Node's fetch gives the connection back to its pool in a setImmediate after the response ended: a slot
-        // freed earlier would let the next request open a new connection instead of reusing this one.
-        await new Promise((resolve) => setImmediate(resolve));
+        // A complete exchange settles only once its request has closed, when node:http has already given the socket
+        // back to the Agent: the next request that takes this slot reuses it.
         this.#slots.release();
       }
     } finally {
@@ -353,43 +401,25 @@ export class Transport {
     }
   }
 
-  async #send<T>({ spec, url, at, key, secrets, attempt }: AttemptOptions<T>): Promise<Attempt<T>> {
+  async #sendOnce<T>({ spec, target, at, key, secrets, attempt }: AttemptOptions<T>): Promise<Attempt<T>> {
     const timeoutMs = this.#settings.requestTimeoutMs;
-    // One signal for the attempt: the caller's deadline or this attempt's timeout, whichever ends first. The
-    // timeout starts only now, so the wait for a free connection does not count against it.
-    const timeout = AbortSignal.timeout(timeoutMs);
     const deadline = spec.deadline;
-    const signal = deadline === undefined ? timeout : AbortSignal.any([deadline.signal, timeout]);
     const started = performance.now();
-    let status: number | undefined;
+    const progress: Progress = { status: undefined, timedOut: false };
     try {
-      const response = await fetch(url, {
-        method: spec.method,
-        headers: {
-          'x-api-key': key,
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
-        },
-        ...(spec.method === 'POST' ? { body: '' } : {}),
-        // A redirect would carry the x-api-key header to wherever it points: refuse it instead.
-        redirect: 'manual',
-        signal,
-      });
-      status = response.status;
-      // Read the whole body under the same signal, also on errors, so the connection goes back to the pool.
-      const text = await response.text();
+      const { status, retryAfter, text } = await this.#exchange(spec.method, target, key, deadline, progress);
       this.#settings.logger?.debug('BigState response', {
         ...at,
         status,
         attempt,
         durationMs: Math.round(performance.now() - started),
       });
-      const retryAfter = response.headers.get('retry-after');
       return this.#classify({ spec, at, secrets, status, retryAfter, text });
     } catch (error) {
+      const { status } = progress;
       if (deadline?.expired) return { kind: 'deadline' };
-      if (timeout.aborted) {
-        const cause: unknown = timeout.reason;
+      if (progress.timedOut) {
+        const cause: unknown = error;
         return {
           kind: 'transient',
           notProcessed: false,
@@ -413,6 +443,103 @@ export class Transport {
         error: make,
       };
     }
+  }
+
+  /**
+   * Sends one request and reads its whole response. Settles once the body has ended and the request has closed
+   * (node:http has then given the socket back to the Agent), or at the first failure: an error of the connection
+   * or the parser, a connection closed before the body was complete, the attempt's timeout (it starts only now, so
+   * the wait for a free slot does not count against it, and runs until the whole body has arrived) or the caller's
+   * deadline. The socket of a failed exchange is destroyed, never reused.
+   * @throws the socket's or the parser's error; the deadline's reason; a TimeoutError (`progress.timedOut` set).
+   */
+  #exchange(
+    method: RequestSpec<unknown>['method'],
+    path: string,
+    key: string,
+    deadline: Deadline | undefined,
+    progress: Progress,
+  ): Promise<Exchange> {
+    const signal = deadline?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const headers: OutgoingHttpHeaders = {
+      'x-api-key': key,
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'Accept-Encoding': ACCEPT_ENCODING,
+      'User-Agent': 'node',
+    };
+    // The empty sign-in body, said as such, as `fetch` sent it.
+    if (method === 'POST') headers['Content-Length'] = '0';
+    return new Promise<Exchange>((resolve, reject) => {
+      let request: ClientRequest | undefined;
+      let response: IncomingMessage | undefined;
+      let retryAfter: string | null = null;
+      let text = '';
+      let bodyEnded = false;
+      let closed = false;
+      let settled = false;
+      const settle = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) {
+          // UTF-8 with a leading byte order mark dropped, as `fetch`'s `text()` read it.
+          const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+          resolve({ status: progress.status ?? 0, retryAfter, text: body });
+        } else {
+          reject(error);
+          // A connection that failed or timed out mid-exchange is never given to another request.
+          request?.destroy();
+        }
+      };
+      const onAbort = (): void => settle(signal?.reason);
+      const timer = setTimeout(() => {
+        progress.timedOut = true;
+        settle(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      }, this.#settings.requestTimeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        request = this.#send({
+          agent: this.#agent,
+          hostname: this.#hostname,
+          port: this.#port,
+          method,
+          path,
+          headers,
+        });
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      request.on('response', (incoming) => {
+        response = incoming;
+        progress.status = incoming.statusCode;
+        retryAfter = incoming.headers['retry-after'] ?? null;
+        const body = decoded(incoming);
+        if (body !== incoming) incoming.on('error', settle);
+        body.setEncoding('utf8');
+        body.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        body.on('error', settle);
+        body.on('end', () => {
+          bodyEnded = true;
+          if (closed) settle();
+        });
+      });
+      request.on('error', settle);
+      request.on('close', () => {
+        closed = true;
+        if (bodyEnded) settle();
+        // The connection ended before the response did (a body shorter than its Content-Length, a chunked body cut
+        // off): a truncated transfer, worth another attempt. A complete body still being decoded settles when the
+        // decoder ends.
+        else if (response?.complete !== true) settle(connectionClosedEarly());
+      });
+      request.end();
+    });
   }
 
   #classify<T>({ spec, at, secrets, status, retryAfter, text }: ClassifyOptions<T>): Attempt<T> {
@@ -457,9 +584,13 @@ export class Transport {
     return { kind: 'fatal', error: (attempts) => new HttpStatusError({ ...details(attempts), status }) };
   }
 
-  #url(spec: RequestSpec<unknown>): string {
-    const query = spec.query.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&');
-    return `${this.#settings.baseUrl.origin}${this.#prefix}${spec.path}${query === '' ? '' : `?${query}`}`;
+  /**
+   * The path and query as sent. Query values are percent-encoded as the WHATWG URL parser left them for `fetch`:
+   * `encodeURIComponent`, and `'` as `%27`.
+   */
+  #target(spec: RequestSpec<unknown>): string {
+    const query = spec.query.map(([name, value]) => `${name}=${encodeQueryValue(value)}`).join('&');
+    return `${this.#prefix}${spec.path}${query === '' ? '' : `?${query}`}`;
   }
 
   /**
@@ -479,6 +610,34 @@ export class Transport {
       .join('&');
     return capPath(`${this.#prefix}${path}${shown === '' ? '' : `?${shown}`}`);
   }
+}
+
+function encodeQueryValue(value: string): string {
+  const encoded = encodeURIComponent(value);
+  return encoded.includes("'") ? encoded.replaceAll("'", '%27') : encoded;
+}
+
+/** The body as its content coding says: gzip, deflate or br decoded; any other coding as it arrived. */
+function decoded(response: IncomingMessage): Readable {
+  const coding = response.headers['content-encoding']?.trim().toLowerCase();
+  const decoder =
+    coding === 'gzip' || coding === 'x-gzip'
+      ? createGunzip()
+      : coding === 'deflate'
+        ? createInflate()
+        : coding === 'br'
+          ? createBrotliDecompress()
+          : undefined;
+  if (decoder === undefined) return response;
+  response.pipe(decoder);
+  return decoder;
+}
+
+/** The connection closed before the whole response arrived: reset, as far as a retry is concerned. */
+function connectionClosedEarly(): Error {
+  return Object.assign(new Error('the connection closed before the response was complete'), {
+    code: 'ECONNRESET',
+  });
 }
 
 /**
@@ -613,8 +772,9 @@ function bigStateErrorBody(
 
 /**
  * A copy of an error chain that keeps what diagnoses a failure (name, message, `code`), each message withheld when
- * it echoes a secret and redacted otherwise, and drops everything else: undici's parser errors carry the raw
- * response bytes (`data`), which a server that echoes the request could fill with the key.
+ * it echoes a secret and redacted otherwise, and drops everything else: node:http's parser errors carry the raw
+ * response bytes (`rawPacket`), which a server that echoes the request could fill with the key. An AggregateError
+ * (every address of a host refused) keeps its first error as its cause.
  */
 function redactedCopy(error: unknown, secrets: readonly string[], depth = 0): Error {
   const message = messageOf(error);
@@ -633,28 +793,34 @@ function redactedCopy(error: unknown, secrets: readonly string[], depth = 0): Er
   }
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') Object.assign(copy, { code });
-  if (error.cause !== undefined && depth < 4) copy.cause = redactedCopy(error.cause, secrets, depth + 1);
+  const inner = error.cause ?? firstAggregated(error);
+  if (inner !== undefined && depth < 4) copy.cause = redactedCopy(inner, secrets, depth + 1);
   return copy;
 }
 
-/** The first `code` on the error or its causes (undici wraps socket errors in `TypeError: fetch failed`). */
+/** The first error of an AggregateError (node:net's when every address of a host failed), else undefined. */
+function firstAggregated(error: unknown): unknown {
+  return error instanceof AggregateError ? (error.errors as unknown[])[0] : undefined;
+}
+
+/** The first `code` on the error or its causes (node:http gives it on the error itself: `ECONNRESET`). */
 function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
+    current = (current as { cause?: unknown }).cause ?? firstAggregated(current);
   }
   return undefined;
 }
 
-/** The innermost message: `fetch failed` says nothing, its cause says `other side closed`. */
+/** The innermost message (an AggregateError has none of its own: its first error's is taken). */
 function describeCause(error: unknown): string {
   let current: unknown = error;
   let message = messageOf(error);
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     message = current.message || message;
-    current = current.cause;
+    current = current.cause ?? firstAggregated(current);
   }
   return message;
 }

@@ -4,7 +4,7 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { BigStateClient, type BigStateClientOptions } from '../../functions/bigstate/client.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
 import { Deadline, type DeadlineOptions } from '../../functions/commons/deadline.js';
@@ -73,10 +73,10 @@ export async function failure(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /**
- * Published by Node's built-in undici for every connection it opens, for any origin and any caller in the process
- * (`{ connectParams: { protocol, host, hostname, port, ... }, socket }`).
+ * Published by node:net for every client socket it creates (node:http's Agents create theirs with it), for any
+ * caller in the process (`{ socket }`, before the socket has connected).
  */
-const CONNECTED_CHANNEL = 'undici:client:connected';
+const CLIENT_SOCKET_CHANNEL = 'net.client.socket';
 
 /** Keeps track of clients, simulators, deadlines and listeners so one `afterEach` ends them all. */
 export class Fixture {
@@ -93,20 +93,22 @@ export class Fixture {
   }
 
   /**
-   * Counts the connections Node's fetch opens to the origin (`protocol` and `host`, the port included) of `url`
-   * from now until the test ends, for any caller in this process: the client-side view of connection reuse.
+   * Counts the connections opened to the loopback `http` origin of `url` (its address and port) from now until the
+   * test ends, for any caller in this process: the client-side view of connection reuse.
    */
   connectionsTo(url: string): () => number {
-    const { protocol, host } = new URL(url);
+    const { hostname, port } = new URL(url);
+    const address = hostname.replace(/^\[(.*)\]$/, '$1');
     let count = 0;
-    const onConnected = (message: unknown): void => {
-      const params = (message as { connectParams?: { protocol?: unknown; host?: unknown } } | null)
-        ?.connectParams;
-      if (params?.protocol === protocol && params.host === host) count += 1;
+    const onSocket = (message: unknown): void => {
+      const socket = (message as { socket?: Socket } | null)?.socket;
+      socket?.once('connect', () => {
+        if (socket.remoteAddress === address && socket.remotePort === Number(port)) count += 1;
+      });
     };
-    subscribe(CONNECTED_CHANNEL, onConnected);
+    subscribe(CLIENT_SOCKET_CHANNEL, onSocket);
     this.#closers.push(async () => {
-      unsubscribe(CONNECTED_CHANNEL, onConnected);
+      unsubscribe(CLIENT_SOCKET_CHANNEL, onSocket);
     });
     return () => count;
   }
