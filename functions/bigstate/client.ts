@@ -40,8 +40,8 @@ export interface BigStateClientOptions {
   /** Supplies the API key; asked again with `refresh: true` once per request after a 401. */
   readonly apiKey: ApiKeyProvider;
   /**
-   * Most requests in flight at a time, hence most keep-alive connections in use (HTTP/1.1, no pipelining). The
-   * connections live in Node's global fetch pool: clients of the same host share it, each with its own cap.
+   * Most requests in flight at a time, hence most keep-alive connections in use (HTTP/1.1, no pipelining): the
+   * client's own `node:http` / `node:https` Agent holds at most this many sockets.
    * @default 8
    */
   readonly maxConnections?: number;
@@ -249,9 +249,8 @@ export class BigStateClient implements ApiKeyLister {
   }
 
   /**
-   * Resolves once requests under way have finished; requests after it fail with a NetworkError. Idle keep-alive
-   * connections stay in Node's global fetch pool, which closes them after a few seconds of idleness and never lets
-   * them keep the process alive.
+   * Resolves once requests under way have finished; requests after it fail with a NetworkError. Its idle
+   * keep-alive connections are closed then, so they never keep the process alive.
    */
   async close(): Promise<void> {
     await this.#transport.close();
