@@ -361,7 +361,14 @@ export class KeyAuditFanOut extends Construct {
         "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
     };
     acknowledge(roleOf(this.planFunction), runs);
-    acknowledge(roleOf(this.finishFunction), { ...runs, ...kms });
+    acknowledge(roleOf(this.finishFunction), {
+      ...runs,
+      ...kms,
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
+        'The inventory report reads back the state of every principal of the run (snapshots/<principal>.json, principals known only at run time); GetObject only, under this one prefix of this one bucket: the finish step never writes a state.',
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
+        "The inventory report: reports/latest.html and .csv, and the day's copy under reports/<date>/ (looked up with HeadObject, hence GetObject), named at run time; under this one prefix of this one bucket.",
+    });
     acknowledge(roleOf(this.workerFunction), {
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
         'One snapshot per principal (snapshots/<principal>.json): principals are many, and discovered ones are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-Match or If-None-Match.',

@@ -240,8 +240,8 @@ export function grantPlanAccess(bucket: Bucket, grantee: IGrantable): void {
 
 /**
  * The fan-out finish step's S3 access: the Map's results (`runs/<runId>/results/...`: the manifest and the
- * result files), the run-level record (read and written, conditionally), and the run lease (read, then released
- * with If-Match by its holder).
+ * result files), the run-level record (read and written, conditionally), the run lease (read, then released
+ * with If-Match by its holder), and the inventory report (the states read, `reports/*` written).
  */
 export function grantFinishAccess(bucket: Bucket, grantee: IGrantable): void {
   Grant.addToPrincipal({
@@ -259,5 +259,17 @@ export function grantFinishAccess(bucket: Bucket, grantee: IGrantable): void {
     grantee,
     actions: ['s3:GetObject', 's3:DeleteObject'],
     resourceArns: [bucket.arnForObjects(LEASE_KEY)],
+  });
+  // The inventory report: the principals' states read back (never written here), the report's files written,
+  // and the day's copy looked up (HeadObject needs s3:GetObject).
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject'],
+    resourceArns: [bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`)],
+  });
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:PutObject'],
+    resourceArns: [bucket.arnForObjects('reports/*')],
   });
 }

@@ -45,9 +45,23 @@ const timeOf = (iso: string): number => {
 
 /** The model both renderers take. Principals sorted by name, keys by name. */
 export function buildReportModel(states: readonly Snapshot[], options: BuildReportOptions): ReportModel {
-  const principals = states
-    .map((state) => principalOf(state, options))
-    .sort((a, b) => byCodeUnits(a.principal, b.principal));
+  const principals = states.map((state) => principalOf(state, options));
+  // A principal whose first audit failed has no state yet: it is listed all the same, with its failure and no
+  // keys (the page says it has no complete audit yet), never left out of the report.
+  const listed = new Set(states.map((state) => state.principal));
+  for (const [principal, reason] of options.failures ?? []) {
+    if (listed.has(principal)) continue;
+    principals.push({
+      principal,
+      info: null,
+      keyCount: 0,
+      keys: [],
+      removedRecently: [],
+      series: [],
+      failure: reason,
+    });
+  }
+  principals.sort((a, b) => byCodeUnits(a.principal, b.principal));
   return {
     generatedAt: options.generatedAt.toISOString(),
     runId: options.runId,

@@ -159,6 +159,18 @@ describe('the fan-out state machine, run locally', () => {
     // One run at a time: the lease was taken by the plan and released by the finish step.
     expect(world.json(LEASE)).toBeUndefined();
     for (const principal of PRINCIPALS) expect(world.json(SNAPSHOT_KEY[principal])).toBeDefined();
+    // The finish step read every state back and wrote the inventory report: latest and the day's copy.
+    const csvRows = () => {
+      const csv = world.fakes.s3.get(world.bucketName, 'reports/latest.csv')?.body.toString('utf8') ?? '';
+      return csv.split(/\r?\n/).filter((line) => line.length > 0);
+    };
+    const today = `reports/${new Date().toISOString().slice(0, 10)}/report.html`;
+    expect(world.fakes.s3.get(world.bucketName, today)).toBeDefined();
+    expect(world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.contentType).toMatch(/^text\/html/);
+    for (const principal of ALL) expect(csvRows().join('\n')).toContain(principal);
+    expect(csvRows().join('\n')).not.toContain('new-deploy-key');
+    const reportVersions = () => world.fakes.s3.versions(world.bucketName, 'reports/latest.csv').length;
+    expect(reportVersions()).toBe(1);
 
     // 2. A key appears: the next tick tells it once, and nothing else.
     simulator.addKeys('root', 'new-deploy-key');
@@ -171,6 +183,11 @@ describe('the fan-out state machine, run locally', () => {
     expect(world.events(events)[0]?.detailJson).toMatchObject({ added: ['new-deploy-key'], removed: [] });
     expect(world.sns(messages).map((message) => message.attributes.principal?.stringValue)).toEqual(['root']);
     expect(world.json(LEASE)).toBeUndefined();
+    // A change rewrites the report; a quiet tick keeps it (today's copy exists).
+    expect(reportVersions()).toBe(2);
+    expect(csvRows().join('\n')).toContain('new-deploy-key');
+    succeeded(await tick());
+    expect(reportVersions()).toBe(2);
   });
 
   it('a principal refused with 403 fails the execution after every batch finished, while the others publish', async () => {
@@ -251,6 +268,10 @@ describe('the fan-out state machine, run locally', () => {
     expect(baselines.sort()).toEqual(ALL.filter((principal) => !lost.includes(principal)).sort());
     expect(simulator.stats.requestsByPrincipal.root ?? 0).toBe(0);
     expect(world.json(LEASE)).toBeUndefined();
+    // The report still lists every principal: the lost ones with their batch's failure and no audit yet.
+    const html = world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.text ?? '';
+    expect(html).toContain('Sandbox.Timedout');
+    expect(html.match(/No complete audit yet/g)).toHaveLength(lost.length);
   });
 
   it('a tick that finds another run’s live lease does no audit and says so in its output', async () => {

@@ -450,7 +450,7 @@ describe('permissions', () => {
     );
   });
 
-  it('let finish read the results, keep the run record, release the lease and publish; no key', () => {
+  it('let finish read the results and the states, keep the run record and the report, release the lease and publish; no key, never a state written', () => {
     expect(grantsOf(id.finishRole)).toEqual(
       [
         ...logs(),
@@ -459,8 +459,11 @@ describe('permissions', () => {
         `s3:GetObject on ${bucket()}/${LEASE_KEY}`,
         `s3:GetObject on ${bucket()}/${RUN_STATE_KEY}`,
         `s3:GetObject on ${bucket()}/${RUNS_PREFIX}*`,
+        `s3:GetObject on ${bucket()}/reports/*`,
+        `s3:GetObject on ${bucket()}/snapshots/*`,
         `s3:ListBucket on ${bucket()}`,
         `s3:PutObject on ${bucket()}/${RUN_STATE_KEY}`,
+        `s3:PutObject on ${bucket()}/reports/*`,
       ].sort(),
     );
   });
@@ -505,7 +508,7 @@ describe('permissions', () => {
       for (const grant of grantsOf(roleId)) {
         if (grant.endsWith(' on *')) expect(grant).toMatch(/^logs:\w+ on \*$/);
         if (/^s3:\w+Object/.test(grant))
-          expect(grant).toMatch(/Arn>\/(snapshots|history|archive|leases|runs)\//);
+          expect(grant).toMatch(/Arn>\/(snapshots|history|archive|leases|runs|reports)\//);
       }
     }
   });

@@ -182,6 +182,25 @@ describe('buildReportModel', () => {
     expect(model.principals[2]?.keys.map((key) => key.name)).toEqual(['a']);
   });
 
+  it('lists a principal whose first audit just failed, with no state at all, in its place by name', () => {
+    const model = buildReportModel([stateOf('b', ['a']), stateOf('d', ['a'])], {
+      generatedAt: NOW,
+      runId: 'run-7',
+      host: HOST,
+      maxKeyAgeDays: null,
+      failures: new Map([
+        ['c', 'HTTP 403'],
+        ['d', 'timed out'],
+      ]),
+    });
+    expect(model.principals.map((principal) => [principal.principal, principal.failure])).toEqual([
+      ['b', null],
+      ['c', 'HTTP 403'],
+      ['d', 'timed out'],
+    ]);
+    expect(model.principals[1]).toMatchObject({ keyCount: 0, keys: [], info: null, series: [] });
+  });
+
   it('shows a principal awaiting its baseline (only failures so far) with no keys and its failure', () => {
     const model = build([
       stateOf('new', ['left-over'], { awaitingBaseline: true, failure: failure('401 Unauthorized') }),

@@ -4,9 +4,9 @@
  * never from the history, and written within the run's hard stop or skipped with a log line: the report never
  * delays or fails the audit.
  */
-import type { AuditSummary } from '../../core/audit.js';
+import type { AuditSummary, PrincipalResult } from '../../core/audit.js';
 import { datedReportKey, REPORT_KEYS } from '../../core/layout.js';
-import type { AuditLogger } from '../../core/ports.js';
+import type { AuditLogger, Snapshot } from '../../core/ports.js';
 import { buildReportModel } from '../../report/build.js';
 import { renderCsvBytes } from '../../report/csv.js';
 import { renderHtml } from '../../report/html.js';
@@ -14,6 +14,11 @@ import type { S3SnapshotStore } from './s3-store.js';
 
 /** Below this much time left before the hard stop, the report is skipped (a log line says so). */
 export const REPORT_MIN_TIME_MS = 3_000;
+
+/** What a report is built from: the run's results and each principal's state after it. */
+export interface ReportSource extends Pick<AuditSummary, 'runId' | 'dryRun' | 'states'> {
+  readonly principals: readonly Pick<PrincipalResult, 'principal' | 'status' | 'reason'>[];
+}
 
 /** What writing a report needs besides the run's summary. */
 export interface ReportRequest {
@@ -28,7 +33,7 @@ export interface ReportRequest {
 
 /** Writes the report of a run; resolves to what was written, or `undefined` when skipped or failed (logged). */
 export async function writeReport(
-  summary: AuditSummary,
+  summary: ReportSource,
   request: ReportRequest,
 ): Promise<{ readonly keys: readonly string[] } | undefined> {
   if (summary.dryRun) return undefined;
@@ -83,4 +88,33 @@ export async function writeReport(
     request.logger.warn('report skipped: it could not be written', { error });
     return undefined;
   }
+}
+
+/** How many states the fan-out finish step reads at once to build the report. */
+export const REPORT_READ_CONCURRENCY = 16;
+
+/**
+ * The states of a fanned-out run's principals, read back for the report (the finish step holds only the rows of
+ * the workers): every principal's state, `null` for one without any (a failed baseline). Throws when one could
+ * not be read, so the caller keeps the last complete report.
+ */
+export async function readStatesForReport(
+  store: Pick<S3SnapshotStore, 'read'>,
+  principals: readonly string[],
+  options: { readonly signal: AbortSignal; readonly concurrency?: number },
+): Promise<Map<string, Snapshot | null>> {
+  const states = new Map<string, Snapshot | null>();
+  let next = 0;
+  const reader = async (): Promise<void> => {
+    while (next < principals.length) {
+      options.signal.throwIfAborted();
+      const principal = principals[next++] as string;
+      const found = await store.read(principal, { signal: options.signal });
+      states.set(principal, found?.snapshot ?? null);
+    }
+  };
+  const readers = Math.max(1, Math.min(options.concurrency ?? REPORT_READ_CONCURRENCY, principals.length));
+  await Promise.all(Array.from({ length: readers }, reader));
+  // In the order of the run, whatever order the reads ended in.
+  return new Map(principals.map((principal) => [principal, states.get(principal) ?? null]));
 }

@@ -6,6 +6,7 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -120,6 +121,20 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
     } catch (error) {
       const cause = abortedBy(options.signal, error);
       throw new StorageError(`could not write ${this.#location(key)}: ${describeError(cause)}`, { cause });
+    }
+  }
+
+  /** Whether a report file exists (the day's copy: the fan-out writes one a day at least). */
+  async hasReport(key: string, options: CallOptions = {}): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }), {
+        abortSignal: options.signal,
+      });
+      return true;
+    } catch (error) {
+      if (status(error) === 404) return false;
+      const cause = abortedBy(options.signal, error);
+      throw new StorageError(`could not read ${this.#location(key)}: ${describeError(cause)}`, { cause });
     }
   }
 
