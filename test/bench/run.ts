@@ -72,7 +72,7 @@ function printScale(scale: ScaleFigures, label: string): void {
     `   single mode, one function at ${scale.perChild} at a time, would need at least ${seconds(scale.singleModeLimitMs)} (computed, not run)`,
   );
   console.log(
-    '   not modelled: Step Functions scheduling of children, cold starts, S3 reads and writes, one connection pool per child',
+    '   not modelled: Step Functions scheduling of children, cold starts, S3 reads and writes, TLS handshakes (each child opens its own pool, as a worker does)',
   );
 }
 

@@ -6,16 +6,17 @@
  * run at once (the Map's MaxConcurrency), each auditing its batch `perChild` principals at a time with its own
  * BigStateClient and runAudit over the batch's targets, exactly as a worker does. Map concurrency x per-child
  * concurrency = maxRequestsInFlight, so the BigState requests in flight across all children never exceed it; a
- * guard around `fetch` shared by every child counts them (and would hold back one more), and the peak is
- * reported.
+ * guard around the client's transport (`Transport.prototype.request`, one request until its body is read and
+ * parsed) shared by every child counts them (and would hold back one more), and the peak is reported.
  *
  * Not modelled: Step Functions' own scheduling of child executions and Lambda cold starts (each batch is a
- * Lambda invocation), the children's S3 reads and writes (the store answers at once), and separate connection
- * pools: here the children share one process and its keep-alive pool, where real children each open their own
- * (at most per-child-concurrency TLS connections per batch). Each adds time per batch, not per request.
+ * Lambda invocation), the children's S3 reads and writes (the store answers at once), and TLS: each child has
+ * its own client and keep-alive pool, as a worker has (up to per-child-concurrency connections per batch), but
+ * over plain HTTP on loopback. Each adds time per batch, not per request.
  */
 import { performance } from 'node:perf_hooks';
 import { BigStateClient } from '../../functions/bigstate/client.js';
+import { Transport } from '../../functions/bigstate/transport.js';
 import { runAudit, type Target } from '../../functions/core/audit.js';
 import { startRemoteSimulator } from './remote-simulator.js';
 import { emptyStore, KEY, nowhere, PAGE_SIZE } from './walk.js';
@@ -89,7 +90,7 @@ export async function benchScale(options: {
     pageSize: PAGE_SIZE,
     latencyMs,
   });
-  const guard = installFetchGuard(maxRequestsInFlight);
+  const guard = installRequestGuard(maxRequestsInFlight);
   try {
     let nextBatch = 0;
     let failed = 0;
@@ -157,11 +158,11 @@ export async function benchScale(options: {
 }
 
 /**
- * Wraps the global `fetch` (which the client calls) in a semaphore shared by every child: a request counts from
- * the call until its body has been read (the client always reads it), and waits when `size` are in flight.
+ * Wraps every client's `Transport.prototype.request` (one BigState request: its attempts, until the body is
+ * read and parsed) in a semaphore shared by every child; it waits when `size` are in flight.
  */
-function installFetchGuard(size: number) {
-  const original = globalThis.fetch;
+function installRequestGuard(size: number) {
+  const original = Transport.prototype.request;
   const waiting: Array<() => void> = [];
   let inFlight = 0;
   const state = { peak: 0, heldBack: 0 };
@@ -180,32 +181,14 @@ function installFetchGuard(size: number) {
     if (next === undefined) inFlight -= 1;
     else next();
   };
-  globalThis.fetch = async (input, init) => {
+  Transport.prototype.request = async function guarded(this: Transport, spec) {
     await acquire();
-    let released = false;
-    const done = () => {
-      if (released) return;
-      released = true;
-      release();
-    };
     try {
-      const response = await original(input, init);
-      const text = response.text.bind(response);
-      Object.defineProperty(response, 'text', {
-        value: async () => {
-          try {
-            return await text();
-          } finally {
-            done();
-          }
-        },
-      });
-      return response;
-    } catch (error) {
-      done();
-      throw error;
+      return await original.call(this, spec);
+    } finally {
+      release();
     }
-  };
+  } as typeof original;
   return {
     get peak() {
       return state.peak;
@@ -214,7 +197,7 @@ function installFetchGuard(size: number) {
       return state.heldBack;
     },
     uninstall() {
-      globalThis.fetch = original;
+      Transport.prototype.request = original;
     },
   };
 }
