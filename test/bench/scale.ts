@@ -128,7 +128,8 @@ export async function benchScale(options: {
     const wallMs = performance.now() - started;
     if (failed > 0) throw new Error(`scale: ${failed} principal(s) failed or were walked incompletely`);
     // A guard that saw nothing measures nothing (the client no longer going through it): refuse the figure.
-    if (guard.peak === 0) throw new Error('scale: the request guard saw no request; it no longer wraps the client');
+    if (guard.peak === 0)
+      throw new Error('scale: the request guard saw no request; it no longer wraps the client');
     const { requests, connections } = await simulator.stats();
     const limitMs = Math.ceil((principalCount * pages) / maxRequestsInFlight) * latencyMs;
     return {
