@@ -704,11 +704,32 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
 
     // A principal with a state that a complete listing did not list: gone from BigState, or a listing glitch?
     const directory = ctx.deps.directory;
+    if (target.missing && state !== undefined && state.host !== null && state.host !== ctx.host) {
+      // A state read from another BigState host (the stack repointed, staging to prod): this host not listing
+      // it says nothing of whether it was removed there. It is left as it is: never a removal across hosts.
+      ctx.logger.info('a state of another host, missing from this host: left alone', {
+        principal,
+        stateHost: state.host,
+      });
+      return leftAlone(principal, redelivered, outbox);
+    }
     if (target.missing && directory !== undefined) {
       const found = await stage(ctx, 'checking whether the principal still exists', () =>
         directory.getPrincipal(principal, { deadline: ctx.deadline }),
       );
       if (found === undefined && state !== undefined && version !== undefined) {
+        // Never retire a principal that still owes a change: archived, its outbox would never be delivered.
+        // A channel that failed fails the principal (as anywhere); one that defers (the CLI's --json) shows the
+        // change in this run's document, and a later run retires it once the outbox is empty.
+        if (deliveryErrors.length > 0) throw deliveryErrors[0];
+        if (outbox.length > 0) {
+          ctx.logger.info('principal removed from BigState: retired once its owed changes are delivered', {
+            principal,
+            owed: outbox.length,
+          });
+          ctx.states.set(principal, state);
+          return leftAlone(principal, redelivered, outbox);
+        }
         return await retire(ctx, { principal, state, version, redelivered });
       }
       if (found !== undefined) info = infoOf(found);
@@ -1160,6 +1181,24 @@ async function deliver(
 }
 
 /** A principal to retire: its state as read (and its outbox delivered). */
+/** The result of a principal this run neither audited nor retired (see where it is returned). */
+function leftAlone(
+  principal: string,
+  redelivered: ChangeRecord[],
+  pending: readonly PendingChange[],
+): PrincipalResult {
+  return {
+    principal,
+    status: 'ok',
+    baseline: false,
+    keyCount: null,
+    added: [],
+    removed: [],
+    redelivered,
+    pending,
+  };
+}
+
 interface Retirement {
   readonly principal: string;
   readonly state: Snapshot;

@@ -171,6 +171,76 @@ describe('discovery with principalPattern', () => {
     });
   });
 
+  it('a principal gone from BigState that still owes a change is not retired until the change is delivered', async () => {
+    const { simulator, store, sns, bus, run } = await setup({
+      principals: { keep: { keys: ['k'] }, gone: { keys: ['g1', 'g2'] } },
+    });
+    await run();
+    // A change is committed while EventBridge is down: owed to it.
+    bus.fail = () => new Error('EventBridge down');
+    simulator.removeKeys('gone', 'g2');
+    expect((await run()).ok).toBe(false);
+    expect(store.snapshots.get('gone')?.snapshot.pending).toHaveLength(1);
+    // The principal is deleted; EventBridge is still down: the change stays owed, the state stays, it fails.
+    simulator.removePrincipal('gone');
+    const down = await run();
+    expect(down.principals.find((p) => p.principal === 'gone')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('EventBridge down'),
+    });
+    expect(store.snapshots.get('gone')?.snapshot.pending).toHaveLength(1);
+    expect(store.archived.size).toBe(0);
+    expect(sns.notices.filter((n) => n.kind === 'principal-removed')).toEqual([]);
+    // EventBridge is back: the owed change goes out first, then the principal is retired (told, archived).
+    bus.fail = undefined;
+    const back = await run();
+    expect(back.ok).toBe(true);
+    const gone = bus.notices.flatMap((n) =>
+      n.kind === 'changed' && n.record.principal === 'gone' ? [n.record.removed] : [],
+    );
+    expect(gone).toEqual([['g2']]);
+    expect(bus.notices.filter((n) => n.kind === 'principal-removed')).toHaveLength(1);
+    expect(store.snapshots.has('gone')).toBe(false);
+    expect([...store.archived.values()][0]?.pending).toEqual([]);
+  });
+
+  it('a deferring channel (the CLI --json) shows the owed change first; a later run retires the principal', async () => {
+    const { simulator, store, sns, run } = await setup({
+      principals: { keep: { keys: ['k'] }, gone: { keys: ['g1', 'g2'] } },
+    });
+    await run();
+    // The change is taken by a deferring channel and never acknowledged (the document was never printed).
+    sns.defer = () => true;
+    simulator.removeKeys('gone', 'g2');
+    await run();
+    expect(store.snapshots.get('gone')?.snapshot.pending).toHaveLength(1);
+    simulator.removePrincipal('gone');
+    const next = await run();
+    const result = next.principals.find((p) => p.principal === 'gone');
+    expect(result?.principalRemoved).toBeUndefined();
+    expect(result?.pending.map((entry) => entry.record.removed)).toEqual([['g2']]);
+    expect(store.snapshots.has('gone')).toBe(true);
+    expect(store.archived.size).toBe(0);
+  });
+
+  it('a state of another host is never taken as removed: repointing the stack tells no principal removal', async () => {
+    const { simulator, store, sns, bus, run } = await setup({
+      principals: { shared: { keys: ['s'] }, 'staging-ci': { keys: ['s1', 's2'] } },
+    });
+    await run({ host: 'https://staging.bigstate.example' });
+    // The stack now points at another host, which has no staging-ci.
+    simulator.removePrincipal('staging-ci');
+    const summary = await run();
+    expect(summary.ok).toBe(true);
+    expect([...sns.notices, ...bus.notices].filter((n) => n.kind === 'principal-removed')).toEqual([]);
+    expect(store.archived.size).toBe(0);
+    expect(store.snapshots.get('staging-ci')?.snapshot.keys.map((key) => key.name)).toEqual(['s1', 's2']);
+    // Back on the first host, it is audited as ever.
+    expect((await run({ host: 'https://staging.bigstate.example' })).principals.map((p) => p.principal)).toContain(
+      'staging-ci',
+    );
+  });
+
   it('a listing glitch (missing from the listing, but BigState still knows it) is audited as usual', async () => {
     const { simulator, store, sns, run } = await setup({
       principals: { a: { keys: ['a1'] }, b: { keys: ['b1', 'b2'] } },
