@@ -11,6 +11,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { addRunMetrics } from './adapters/aws/metrics.js';
 import { writeReport } from './adapters/aws/report.js';
+import { LeaseHeldError } from './adapters/aws/s3-store.js';
 import { awsWiring } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline, settleBy } from './commons/deadline.js';
@@ -74,6 +75,12 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
     const lease = await store
       .acquireLease({ runId, expiresAt }, new Date(), { signal: work.signal })
       .catch((error: unknown) => {
+        // A lease that exists but cannot be read: another run may hold it, so this one fails loudly instead.
+        if (error instanceof LeaseHeldError) {
+          work.dispose();
+          hardStop.dispose();
+          throw error;
+        }
         logger.warn('could not take the run lease; auditing without it', { error });
         return undefined;
       });

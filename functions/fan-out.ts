@@ -23,7 +23,7 @@ import { REPORT_MIN_TIME_MS, readStatesForReport, writeReport } from './adapters
 import { awsWiring, REQUEST_HANDLER } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline } from './commons/deadline.js';
-import { AuditRunFailedError, InvalidRequestError, StorageError } from './commons/errors.js';
+import { AuditRunFailedError, describeError, InvalidRequestError, StorageError } from './commons/errors.js';
 import { type PrincipalResult, planRun, recordRunOutcome, runAudit, type Target } from './core/audit.js';
 import { datedReportKey } from './core/layout.js';
 
@@ -95,17 +95,29 @@ export interface WorkerRow {
   readonly changeId: string | null;
 }
 
-const planInput = z.looseObject({ dryRun: z.optional(z.boolean()) });
+const runInput = z.looseObject({ dryRun: z.optional(z.boolean()) });
+/** What the Plan task sends: the execution's input and its name (the run id); a bare input is taken too. */
+const planInput = z.object({
+  input: z.optional(z.nullable(runInput)),
+  execution: z.string().check(z.minLength(1)),
+});
 
 /** The plan step. The execution's input is the schedule's (or `{}` / `{"dryRun": true}` for a manual start). */
 export async function planHandler(event: unknown, context: Context): Promise<PlanOutput> {
-  const parsed = planInput.safeParse(event ?? {});
+  const wrapped = typeof event === 'object' && event !== null && 'execution' in event;
+  const parsed = wrapped
+    ? planInput.safeParse(event)
+    : runInput.safeParse(event ?? {}).success
+      ? planInput.safeParse({ input: event ?? {}, execution: context.awsRequestId })
+      : { success: false as const };
   if (!parsed.success)
     throw new InvalidRequestError('dryRun', 'invalid execution input: dryRun must be a boolean');
-  const runId = context.awsRequestId;
+  const input = parsed.data.input ?? {};
+  // The execution's name, the same in every attempt of the Plan task (the request id is not).
+  const runId = parsed.data.execution;
   logger.appendKeys({ runId });
   // A dry run writes nothing, and the Map reads its items from S3: a dry run audits in-process instead.
-  if (parsed.data.dryRun === true) {
+  if (input.dryRun === true) {
     throw new InvalidRequestError(
       'dryRun',
       'a dry run writes nothing, and a fanned-out run writes its plan to S3: for a dry run invoke the audit function with {"dryRun": true}',
@@ -267,6 +279,39 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
   const { plan, map } = parsed.data;
   logger.appendKeys({ runId: plan.runId });
   const started = new Date();
+  // Whatever happens below, the lease is released (the `finally`): a finish step that threw early would leave
+  // it held until it expires, and every run until then skipped.
+  const deadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
+  try {
+    let rows: WorkerRow[];
+    let runFailure = plan.runFailure;
+    try {
+      rows = await collectRows(plan, map);
+    } catch (error) {
+      // The Map's results (or the plan's list) cannot be read: each principal's own outcome is in its state (the
+      // workers recorded and told it); the run fails loudly, told once as a run-level failure.
+      const reason = `reading the Map's results: ${describeError(error)}`;
+      logger.error('the run outcome could not be read', { reason });
+      rows = [];
+      runFailure ??= { reason, errorName: error instanceof Error ? error.name : 'Error', stage: 'finishing' };
+    }
+    return await finishRun(plan, runFailure, rows, started, deadline, context);
+  } finally {
+    if (!plan.dryRun) {
+      await store
+        .releaseLease(plan.runId, { signal: AbortSignal.timeout(2_000) })
+        .catch((error: unknown) =>
+          logger.warn('could not release the lease; it expires by itself', { error }),
+        );
+    }
+    deadline.dispose();
+  }
+}
+
+type FinishInput = z.infer<typeof finishInput>;
+
+/** Every principal's row from the Map's results (a batch that failed as a whole: its principals, failed). */
+async function collectRows(plan: FinishInput['plan'], map: FinishInput['map']): Promise<WorkerRow[]> {
   const rows: WorkerRow[] = [];
   if ('ResultWriterDetails' in map) {
     const details = map.ResultWriterDetails as { Bucket: string; Key: string };
@@ -297,71 +342,68 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
     for (const item of items ?? [])
       rows.push({ ...emptyRow(item.principal), reason, errorName: error.Error });
   }
+  return rows;
+}
+
+async function finishRun(
+  plan: FinishInput['plan'],
+  runFailure: FinishInput['plan']['runFailure'],
+  rows: WorkerRow[],
+  started: Date,
+  deadline: Deadline,
+  context: Context,
+): Promise<FanOutSummary> {
   const request = {
     runId: plan.runId,
     principals: [],
     host: config.host,
     pattern: config.pattern,
     dryRun: plan.dryRun,
-    deadline: Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000)),
+    deadline,
   };
-  try {
-    await recordRunOutcome(deps, request, {
-      ...(plan.runFailure ? { runFailure: plan.runFailure } : {}),
-      results: rows.map((row) => ({ principal: row.principal, status: row.status, reason: row.reason })),
-    });
-    const finished = new Date();
-    const summary: FanOutSummary = {
-      runId: plan.runId,
-      ok: plan.runFailure === null && rows.every((row) => row.status === 'ok'),
-      dryRun: plan.dryRun,
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      runFailure:
-        plan.runFailure === null
-          ? null
-          : { reason: plan.runFailure.reason, errorName: plan.runFailure.errorName },
-      principals: rows,
-    };
-    addRunMetrics(metrics, summary);
-    if (!plan.dryRun) await writeFanOutReport(plan.runId, rows, context);
-    // The execution's output holds at most 256 KiB: every count, and the failed principals up to a limit.
-    const failed = rows.filter((row) => row.status === 'failed');
-    const output: FanOutSummary = {
-      ...summary,
-      principals: failed.slice(0, MAX_FAILED_IN_OUTPUT),
-      counts: {
-        principals: rows.length,
-        failed: failed.length,
-        baselines: rows.filter((row) => row.baseline).length,
-        added: rows.reduce((sum, row) => sum + row.added, 0),
-        removed: rows.reduce((sum, row) => sum + row.removed, 0),
-      },
-    };
-    logger.info('audit result', {
-      trigger: 'fan-out',
-      ok: summary.ok,
+  await recordRunOutcome(deps, request, {
+    ...(runFailure ? { runFailure: runFailure } : {}),
+    results: rows.map((row) => ({ principal: row.principal, status: row.status, reason: row.reason })),
+  });
+  const finished = new Date();
+  const summary: FanOutSummary = {
+    runId: plan.runId,
+    ok: runFailure === null && rows.every((row) => row.status === 'ok'),
+    dryRun: plan.dryRun,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    runFailure: runFailure === null ? null : { reason: runFailure.reason, errorName: runFailure.errorName },
+    principals: rows,
+  };
+  addRunMetrics(metrics, summary);
+  if (!plan.dryRun) await writeFanOutReport(plan.runId, rows, context);
+  // The execution's output holds at most 256 KiB: every count, and the failed principals up to a limit.
+  const failed = rows.filter((row) => row.status === 'failed');
+  const output: FanOutSummary = {
+    ...summary,
+    principals: failed.slice(0, MAX_FAILED_IN_OUTPUT),
+    counts: {
       principals: rows.length,
-      failed: rows.filter((row) => row.status === 'failed').length,
-    });
-    if (!plan.dryRun && !summary.ok) {
-      const failures = rows
-        .filter((row) => row.status === 'failed')
-        .map((row) => ({ principal: row.principal, reason: row.reason ?? 'unknown' }));
-      throw new AuditRunFailedError(plan.runId, failures, rows.length, plan.runFailure?.reason);
-    }
-    return output;
-  } finally {
-    if (!plan.dryRun) {
-      await store
-        .releaseLease(plan.runId, { signal: AbortSignal.timeout(2_000) })
-        .catch((error: unknown) =>
-          logger.warn('could not release the lease; it expires by itself', { error }),
-        );
-    }
-    request.deadline.dispose();
+      failed: failed.length,
+      baselines: rows.filter((row) => row.baseline).length,
+      added: rows.reduce((sum, row) => sum + row.added, 0),
+      removed: rows.reduce((sum, row) => sum + row.removed, 0),
+    },
+  };
+  logger.info('audit result', {
+    trigger: 'fan-out',
+    ok: summary.ok,
+    principals: rows.length,
+    failed: rows.filter((row) => row.status === 'failed').length,
+  });
+  if (!plan.dryRun && !summary.ok) {
+    const failures = rows
+      .filter((row) => row.status === 'failed')
+      .map((row) => ({ principal: row.principal, reason: row.reason ?? 'unknown' }));
+    throw new AuditRunFailedError(plan.runId, failures, rows.length, runFailure?.reason);
   }
+  return output;
 }
 
 /**

@@ -268,6 +268,9 @@ export class KeyAuditFanOut extends Construct {
       comment: 'Takes the run lease, resolves the principals and writes their list to S3',
       lambdaFunction: this.planFunction,
       payloadResponseOnly: true,
+      // The execution's name is the run id: the same in every attempt of the Plan task, so a retried attempt
+      // whose first one took the lease (its answer lost) recognises the lease as its own.
+      payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution: JsonPath.executionName }),
       resultPath: '$.plan',
     });
     const skipped = new Succeed(this, 'Another run holds the lease', {

@@ -129,9 +129,10 @@ export function synthesizeFanOut(context: Record<string, unknown>): SynthesizedF
 }
 
 /** How an execution ended: its output, or its error and cause (as `DescribeExecution` gives them). */
-export type ExecutionOutcome =
+export type ExecutionOutcome = { readonly executionName: string } & (
   | { readonly status: 'SUCCEEDED'; readonly output: Record<string, unknown> }
-  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string };
+  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string }
+);
 
 /** One invocation of a step, in the order they ended. */
 export interface StepInvocation {
@@ -156,6 +157,8 @@ export interface FanOutWorldOptions {
    * undefined to run it.
    */
   readonly workerFault?: (batch: { Items: Array<{ principal: string }> }) => LambdaErrorPayload | undefined;
+  /** Called with the finish step's input just before it runs (to break what it reads). */
+  readonly beforeFinish?: (input: { plan: { runId: string }; map: Record<string, unknown> }) => void;
 }
 
 /** A deployment of the fan-out against fresh AWS fakes: executions to start and what they left. */
@@ -250,7 +253,10 @@ export async function startFanOutWorld(
         };
         return { ...report, error: fault };
       }),
-      [lambdaArn(synth.steps.finish.logicalId)]: asLambda('finish', (event) => finish.invoke(event)),
+      [lambdaArn(synth.steps.finish.logicalId)]: asLambda('finish', (event) => {
+        options.beforeFinish?.(event as { plan: { runId: string }; map: Record<string, unknown> });
+        return finish.invoke(event);
+      }),
     };
 
     const resolve = (reference: Reference): string => {
@@ -305,14 +311,24 @@ export async function startFanOutWorld(
       map,
       invocations,
       async execute(input) {
+        // The context object as Step Functions fills it: the Plan task takes the execution's name as run id.
+        const name = randomUUID();
         try {
           const output = await machine.run(input as never, {
             overrides: { taskResourceLocalHandlers: handlers as never },
+            context: {
+              Execution: {
+                Name: name,
+                Id: `arn:aws:states:${REGION}:123456789012:execution:audit:${name}`,
+                Input: input as never,
+                StartTime: new Date().toISOString(),
+              },
+            },
           }).result;
-          return { status: 'SUCCEEDED', output: output as Record<string, unknown> };
+          return { executionName: name, status: 'SUCCEEDED', output: output as Record<string, unknown> };
         } catch (error) {
           const cause = ((error as { cause?: unknown }).cause ?? error) as Error;
-          return { status: 'FAILED', error: cause.name, cause: cause.message };
+          return { executionName: name, status: 'FAILED', error: cause.name, cause: cause.message };
         }
       },
       sns: (since = 0) => fakes.sns.messages().slice(since),

@@ -102,7 +102,10 @@ function expectFinishAfterEveryBatch(from: number): void {
 describe('the fan-out state machine, run locally', () => {
   it('a scheduled start audits the configured and discovered principals in batches, then tells a change once', async () => {
     // 1. The first tick: every principal's baseline, the discovered ones marked new.
-    const first = succeeded(await tick());
+    const firstOutcome = await tick();
+    const first = succeeded(firstOutcome);
+    // The run id is the execution's name: the same in every attempt of the Plan task.
+    expect(first.runId).toBe(firstOutcome.executionName);
     // The execution's output carries whole counts and only the failed principals (its 256 KiB limit).
     expect(first.counts).toEqual({
       principals: ALL.length,
@@ -272,6 +275,31 @@ describe('the fan-out state machine, run locally', () => {
     const html = world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.text ?? '';
     expect(html).toContain('Sandbox.Timedout');
     expect(html.match(/No complete audit yet/g)).toHaveLength(lost.length);
+  });
+
+  it('a finish step that cannot read the Map’s results still records the run, fails loudly and frees the lease', async () => {
+    await world.close();
+    world = await startFanOutWorld(synth, {
+      secretString: API_KEY,
+      maxItemsPerBatch: 2,
+      // The result files are unreadable (cut off): only the manifest is whole.
+      beforeFinish: ({ map }) => {
+        const details = map.ResultWriterDetails as { Key: string } | undefined;
+        const folder = details?.Key.replace(/manifest\.json$/, '') ?? '';
+        for (const object of world.fakes.s3.objects(world.bucketName)) {
+          if (object.key.startsWith(folder) && !object.key.endsWith('manifest.json'))
+            world.fakes.s3.put(world.bucketName, object.key, '[{"Input": "cut off');
+        }
+      },
+    });
+    const outcome = await tick();
+    expect(outcome).toMatchObject({ status: 'FAILED', error: 'AuditRunFailedError' });
+    if (outcome.status === 'FAILED') expect(outcome.cause).toContain("reading the Map's results");
+    // The lease is free: the next run is not skipped for the next hour.
+    expect(world.json(LEASE)).toBeUndefined();
+    // The run-level failure is recorded (told once, by change of state).
+    const failed = world.events().filter((event) => event.detailType === DETAIL_TYPE.failed);
+    expect(failed.map((event) => event.detailJson.principal)).toContain(null);
   });
 
   it('a tick that finds another run’s live lease does no audit and says so in its output', async () => {

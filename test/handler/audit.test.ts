@@ -800,6 +800,20 @@ describe('the audit Lambda: one run at a time (the run lease)', () => {
     expect(objects.get(LEASE)?.etag).toBe('"held"');
   });
 
+  it('fails, auditing nothing, when a lease exists but cannot be read (another run may hold it)', async () => {
+    objects.set(LEASE, {
+      body: JSON.stringify({ runId: 'other-run', expiresAt: new Date(Date.now() + 600_000).toISOString() }),
+      etag: '"held"',
+    });
+    s3.on(GetObjectCommand, { Key: LEASE }).rejects(s3Error('AccessDenied', 403));
+    const { handler } = await coldStart();
+    const error = await rejection(handler({}, context()));
+    expect(error.name).toBe('LeaseHeldError');
+    expect(simulator.stats.requests).toBe(0);
+    expect(putKeys()).toEqual([]);
+    expect(published()).toEqual([]);
+  });
+
   it('takes over an expired lease (a crashed run) only if it is still that one, and audits', async () => {
     objects.set(LEASE, {
       body: JSON.stringify({ runId: 'crashed', expiresAt: new Date(Date.now() - 1_000).toISOString() }),

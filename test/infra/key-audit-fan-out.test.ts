@@ -165,14 +165,15 @@ describe('the state machine definition', () => {
     expect(Object.keys(d.States).sort()).toEqual(
       ['Another run holds the lease', 'Audit principals', 'Finish', 'Plan', 'Skipped?'].sort(),
     );
-    // The plan's answer is kept beside the input; the execution's input is the plan's payload.
+    // The plan's answer is kept beside the input; the plan gets the execution's input and its name (the run
+    // id, the same in every attempt of the task, so a retried plan knows the lease it took as its own).
     expect(state('Plan')).toMatchObject({
       Type: 'Task',
       Resource: lambdaArn(id.plan),
       ResultPath: '$.plan',
       Next: 'Skipped?',
+      Parameters: { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
     });
-    expect(state('Plan')).not.toHaveProperty('Parameters');
     expect(state('Skipped?')).toEqual(
       expect.objectContaining({
         Type: 'Choice',

@@ -62,6 +62,21 @@ function abortedBy(signal: AbortSignal | undefined, error: unknown): unknown {
   return signal?.aborted ? signal.reason : error;
 }
 
+/**
+ * The run lease exists (another run may hold it) but could not be read or taken over: a run must not start
+ * without it, unlike a lease that cannot be written at all (S3 failing: the conditional writes still refuse a
+ * concurrent writer).
+ */
+export class LeaseHeldError extends StorageError {
+  constructor(reason: string, options?: ErrorOptions) {
+    super(
+      `the run lease exists but could not be read or taken over (${reason}): no audit without it`,
+      options,
+    );
+    this.name = 'LeaseHeldError';
+  }
+}
+
 /** A SnapshotStore on an S3 bucket (versioned, so every snapshot stays recoverable). */
 export class S3SnapshotStore implements SnapshotStore, LeaseStore {
   readonly #client: S3Client;
@@ -244,20 +259,28 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
     } catch (error) {
       if (!(error instanceof ConcurrentWriteError)) throw error;
     }
-    // Someone holds it, or held it and crashed: an expired lease is taken over, only if it is still that one.
-    const found = await this.#get(LEASE_KEY, options);
-    if (found === undefined) return this.acquireLease(lease, now, options);
-    const holder = parseLease(found.text);
-    if (holder !== undefined && Date.parse(holder.expiresAt) > now.getTime())
-      return { acquired: false, holder };
+    // Someone holds it, or held it and crashed: an expired lease is taken over, only if it is still that one;
+    // one held by this very run (an earlier attempt of it, whose answer was lost) is its own.
     try {
-      await this.#put(LEASE_KEY, body, found.version, options);
-      return { acquired: true };
+      const found = await this.#get(LEASE_KEY, options);
+      if (found === undefined) return this.acquireLease(lease, now, options);
+      const holder = parseLease(found.text);
+      const own = holder?.runId === lease.runId;
+      if (holder !== undefined && !own && Date.parse(holder.expiresAt) > now.getTime())
+        return { acquired: false, holder };
+      try {
+        await this.#put(LEASE_KEY, body, found.version, options);
+        return { acquired: true };
+      } catch (error) {
+        if (!(error instanceof ConcurrentWriteError)) throw error;
+        const winner = await this.#get(LEASE_KEY, options);
+        const taken = winner && parseLease(winner.text);
+        return { acquired: false, holder: taken ?? { runId: 'unknown', expiresAt: lease.expiresAt } };
+      }
     } catch (error) {
-      if (!(error instanceof ConcurrentWriteError)) throw error;
-      const winner = await this.#get(LEASE_KEY, options);
-      const taken = winner && parseLease(winner.text);
-      return { acquired: false, holder: taken ?? { runId: 'unknown', expiresAt: lease.expiresAt } };
+      // A lease exists (the conditional create was refused): whatever fails now, this run must not go on as if
+      // there were none. The error says so; callers never audit without the lease after it.
+      throw new LeaseHeldError(describeError(abortedBy(options.signal, error)), { cause: error });
     }
   }
 

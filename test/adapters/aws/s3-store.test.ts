@@ -2,7 +2,11 @@ import './support.js';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { assertConditionalWrites, S3SnapshotStore } from '../../../functions/adapters/aws/s3-store.js';
+import {
+  assertConditionalWrites,
+  LeaseHeldError,
+  S3SnapshotStore,
+} from '../../../functions/adapters/aws/s3-store.js';
 import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
 import type { FailureState, RunState } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
@@ -497,5 +501,49 @@ describe('S3SnapshotStore: the run-level record', () => {
   it('is no principal state: a principal named ".run" has a key of its own', () => {
     expect(store.snapshotLocation('.run')).toBe('s3://audit-bucket/snapshots/%2Erun.json');
     expect(store.snapshotLocation('.run')).not.toBe(LOCATION);
+  });
+});
+
+describe('S3SnapshotStore.acquireLease', () => {
+  const NOW = new Date('2026-11-28T10:00:00.000Z');
+  const mine = { runId: 'exec-1', expiresAt: '2026-11-28T11:00:00.000Z' };
+  const held = (runId: string, expiresAt = '2026-11-28T10:30:00.000Z') => ({
+    Body: objectBody(JSON.stringify({ runId, expiresAt })),
+    ETag: '"lease-etag"',
+  });
+
+  it('takes a lease held by this very run (an earlier attempt whose answer was lost) as its own', async () => {
+    s3.on(PutObjectCommand, { IfNoneMatch: '*' }).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(GetObjectCommand).resolves(held('exec-1'));
+    s3.on(PutObjectCommand, { IfMatch: '"lease-etag"' }).resolves({ ETag: '"new"' });
+    expect(await store.acquireLease(mine, NOW)).toEqual({ acquired: true });
+  });
+
+  it("refuses another run's live lease, and takes over an expired one only if it is still that one", async () => {
+    s3.on(PutObjectCommand, { IfNoneMatch: '*' }).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(GetObjectCommand).resolves(held('exec-0'));
+    expect(await store.acquireLease(mine, NOW)).toEqual({
+      acquired: false,
+      holder: { runId: 'exec-0', expiresAt: '2026-11-28T10:30:00.000Z' },
+    });
+    s3.on(GetObjectCommand).resolves(held('crashed', '2026-11-28T09:00:00.000Z'));
+    s3.on(PutObjectCommand, { IfMatch: '"lease-etag"' }).resolves({ ETag: '"new"' });
+    expect(await store.acquireLease(mine, NOW)).toEqual({ acquired: true });
+  });
+
+  it('once a lease is known to exist, a failure to read it is a LeaseHeldError, never "no lease"', async () => {
+    s3.on(PutObjectCommand, { IfNoneMatch: '*' }).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(GetObjectCommand).rejects(s3Error('SlowDown', 503));
+    const error = await failure(store.acquireLease(mine, NOW));
+    expect(error).toBeInstanceOf(LeaseHeldError);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toMatch(/no audit without it/);
+  });
+
+  it('a lease that cannot be created at all (S3 failing) is a plain StorageError', async () => {
+    s3.on(PutObjectCommand).rejects(s3Error('InternalError', 500));
+    const error = await failure(store.acquireLease(mine, NOW));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).not.toBeInstanceOf(LeaseHeldError);
   });
 });
