@@ -30,14 +30,20 @@ export interface KeyAge {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The age of a key at `now` (never negative). */
+/**
+ * The age of a key at `now` (never negative). A creation time after the key was first seen (a wrong clock, a
+ * field that means something else, a forged `2999-01-01`) cannot be its age: the key existed when first seen, so
+ * the first-seen lower bound counts instead, and a key never looks younger than the audits saw it.
+ */
 export function ageOf(key: KeyRecord, now: Date): KeyAge {
   const created = creationTimeOf(key.attributes);
-  const since = created ?? new Date(key.firstSeen);
+  const firstSeen = new Date(key.firstSeen);
+  const fromCreated = created !== null && !(created.getTime() > firstSeen.getTime());
+  const since = fromCreated ? created : firstSeen;
   const days = Math.floor((now.getTime() - since.getTime()) / DAY_MS);
   return {
     ageDays: Number.isFinite(days) ? Math.max(0, days) : 0,
-    ageFrom: created === null ? 'first-seen' : 'created',
+    ageFrom: fromCreated ? 'created' : 'first-seen',
     createdAt: created?.toISOString() ?? null,
   };
 }

@@ -42,9 +42,27 @@ describe('creationTimeOf and ageOf', () => {
     expect(ageOf(created, now)).toEqual({ ageDays: 100, ageFrom: 'created', createdAt: daysAgo(100) });
     const seen = { name: 'k', firstSeen: daysAgo(3.5), lastSeen: daysAgo(0) };
     expect(ageOf(seen, now)).toEqual({ ageDays: 3, ageFrom: 'first-seen', createdAt: null });
-    // A creation time in the future (clock skew) is no negative age.
-    const future = { ...created, attributes: { createdAt: new Date(T0 + DAY).toISOString() } };
-    expect(ageOf(future, now).ageDays).toBe(0);
+    // A creation time after the key was first seen (in the future, or forged) is no age: first seen counts,
+    // never a negative age nor a key made younger than the audits saw it (a 517-day-old key never escapes).
+    const future = { ...seen, attributes: { createdAt: new Date(T0 + DAY).toISOString() } };
+    expect(ageOf(future, now)).toEqual({
+      ageDays: 3,
+      ageFrom: 'first-seen',
+      createdAt: new Date(T0 + DAY).toISOString(),
+    });
+    const forged = {
+      name: 'k',
+      firstSeen: daysAgo(517),
+      lastSeen: daysAgo(0),
+      attributes: { createdAt: '2999-01-01T00:00:00Z' },
+    };
+    expect(ageOf(forged, now)).toMatchObject({ ageDays: 517, ageFrom: 'first-seen' });
+    // A creation time a little after first seen (the two clocks differ) is no creation time either.
+    const skewed = {
+      ...seen,
+      attributes: { createdAt: new Date(Date.parse(seen.firstSeen) + 5_000).toISOString() },
+    };
+    expect(ageOf(skewed, now).ageFrom).toBe('first-seen');
   });
 });
 

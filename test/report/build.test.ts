@@ -73,8 +73,8 @@ describe('buildReportModel', () => {
     const keys = model.principals[0]?.keys ?? [];
     expect(keys.map((key) => [key.name, key.ageDays, key.ageFrom, key.createdAt])).toEqual([
       ['created', 400, 'created', daysAgo(400.5)],
-      // A creation time in the future is an age of 0, never negative.
-      ['future', 0, 'created', '2030-01-01T00:00:00.000Z'],
+      // A creation time after first seen (here in the future) is no age: first seen counts, a lower bound.
+      ['future', 1, 'first-seen', '2030-01-01T00:00:00.000Z'],
       ['seen', 10, 'first-seen', null],
     ]);
     expect(keys[2]).toMatchObject({ firstSeen: daysAgo(10.9), lastSeen: daysAgo(0) });
