@@ -93,6 +93,8 @@ export interface WorkerRow {
   readonly added: number;
   readonly removed: number;
   readonly changeId: string | null;
+  /** Set when the principal was gone from BigState and retired (told, its state archived). */
+  readonly principalRemoved?: true;
 }
 
 const runInput = z.looseObject({ dryRun: z.optional(z.boolean()) });
@@ -221,6 +223,7 @@ function rowOf(result: PrincipalResult): WorkerRow {
     added: result.added.length,
     removed: result.removed.length,
     changeId: result.changeId ?? null,
+    ...(result.principalRemoved === undefined ? {} : { principalRemoved: true as const }),
   };
 }
 
@@ -409,7 +412,7 @@ async function finishRun(
 /**
  * The inventory report of a fanned-out run. The finish step holds only the workers' rows, so it reads every
  * principal's state back: at 10,000 principals, 10,000 GETs (about $0.004). It does so when the report would
- * change (a principal added, removed, baselined or failed), and at least once a day (the day's copy is missing,
+ * change (a key added or removed, a principal baselined, failed or retired), and at least once a day (the day's copy is missing,
  * so key ages move on); otherwise the last report still holds. Never fails the run: any error is a log line.
  */
 async function writeFanOutReport(runId: string, rows: readonly WorkerRow[], context: Context): Promise<void> {
@@ -422,7 +425,12 @@ async function writeFanOutReport(runId: string, rows: readonly WorkerRow[], cont
   const now = new Date();
   try {
     const changed = rows.some(
-      (row) => row.status === 'failed' || row.baseline || row.added > 0 || row.removed > 0,
+      (row) =>
+        row.status === 'failed' ||
+        row.baseline ||
+        row.added > 0 ||
+        row.removed > 0 ||
+        row.principalRemoved === true,
     );
     if (!changed && (await store.hasReport(datedReportKey(now, 'html'), { signal }))) {
       logger.info("report kept: nothing changed and today's is written");

@@ -236,9 +236,9 @@ describe('discovery with principalPattern', () => {
     expect(store.archived.size).toBe(0);
     expect(store.snapshots.get('staging-ci')?.snapshot.keys.map((key) => key.name)).toEqual(['s1', 's2']);
     // Back on the first host, it is audited as ever.
-    expect((await run({ host: 'https://staging.bigstate.example' })).principals.map((p) => p.principal)).toContain(
-      'staging-ci',
-    );
+    expect(
+      (await run({ host: 'https://staging.bigstate.example' })).principals.map((p) => p.principal),
+    ).toContain('staging-ci');
   });
 
   it('a listing glitch (missing from the listing, but BigState still knows it) is audited as usual', async () => {

@@ -191,6 +191,16 @@ describe('the fan-out state machine, run locally', () => {
     expect(csvRows().join('\n')).toContain('new-deploy-key');
     succeeded(await tick());
     expect(reportVersions()).toBe(2);
+    // A principal gone from BigState is retired: the report no longer lists it, the same run.
+    simulator.removePrincipal('app-one');
+    const retired = succeeded(await tick());
+    expect(kinds(world.events()).filter(([kind]) => kind === DETAIL_TYPE.principalRemoved)).toEqual([
+      [DETAIL_TYPE.principalRemoved, 'app-one'],
+    ]);
+    expect(retired.counts).toMatchObject({ failed: 0 });
+    expect(reportVersions()).toBe(3);
+    expect(csvRows().join('\n')).not.toContain('app-one');
+    expect(csvRows().join('\n')).toContain('app-two');
   });
 
   it('a principal refused with 403 fails the execution after every batch finished, while the others publish', async () => {

@@ -50,6 +50,7 @@ export const DETAIL_TYPE = {
   baseline: 'BigState Key Audit Baseline',
   failed: 'BigState Key Audit Failed',
   recovered: 'BigState Key Audit Recovered',
+  principalRemoved: 'BigState Principal Removed',
 } as const;
 /** The run-level record beside the principals' states (failures of the run itself), as the README says. */
 export const RUN_STATE_KEY = 'snapshots/.run.json';
