@@ -100,9 +100,12 @@ export class KeyAuditStack extends Stack {
       description:
         'A full run now, as a Step Functions execution; its output (aws stepfunctions describe-execution) is the summary',
     });
+    // A dry run writes nothing, and a fanned-out run writes its plan to S3: the plan refuses one, so a dry run is
+    // an invocation of the audit function (in-process, as far as its timeout allows).
     new CfnOutput(this, 'DryRunCommand', {
-      value: start('{"dryRun":true}'),
-      description: 'Walks and diffs every principal, publishes nothing; the execution output is the summary',
+      value: invoke('{"dryRun":true}', 'audit-dry-run.json'),
+      description:
+        'Walks and diffs every principal in the audit function, publishes and writes nothing; the summary lands in audit-dry-run.json',
     });
     new CfnOutput(this, 'SubsetRunCommand', {
       value: invoke('{"principals":["<principal>"]}', 'audit-result.json'),

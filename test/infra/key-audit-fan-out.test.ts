@@ -567,7 +567,10 @@ describe('outputs', () => {
     expect(text(outputs.ManualRunCommand?.Value)).toBe(
       `aws stepfunctions start-execution --region <AWS::Region> --state-machine-arn <${id.stateMachine}> --input '{}'`,
     );
-    expect(text(outputs.DryRunCommand?.Value)).toContain(`--input '{"dryRun":true}'`);
+    // The plan refuses a dry run (it writes its plan to S3): a dry run is an invocation of the function.
+    expect(text(outputs.DryRunCommand?.Value)).toBe(
+      `aws lambda invoke --region <AWS::Region> --function-name <${id.audit}> --cli-binary-format raw-in-base64-out --payload '{"dryRun":true}' audit-dry-run.json`,
+    );
     expect(text(outputs.SubsetRunCommand?.Value)).toBe(
       `aws lambda invoke --region <AWS::Region> --function-name <${id.audit}> --cli-binary-format raw-in-base64-out --payload '{"principals":["<principal>"]}' audit-result.json`,
     );
