@@ -44,6 +44,8 @@ const WORKER_RESERVE_MS = 5_000;
 const FINISH_RESERVE_MS = 3 * 60_000;
 /** Failed principals listed in the execution's output (its 256 KiB limit): the counts are always whole. */
 const MAX_FAILED_IN_OUTPUT = 500;
+/** The error name of a principal whose batch failed as a whole (its worker ended without an answer). */
+const BATCH_FAILED = 'BatchFailedError';
 /** How long a lease outlives the run's timeout: a crashed run blocks the next ones at most this long. */
 const LEASE_GRACE_MS = 60_000;
 
@@ -298,6 +300,17 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
       rows = [];
       runFailure ??= { reason, errorName: error instanceof Error ? error.name : 'Error', stage: 'finishing' };
     }
+    // A batch whose worker ended without an answer (crashed, timed out) told nothing of its principals: the run
+    // tells it, once, as a failure of the run (by change of state, as any run-level failure), naming a few.
+    const lost = rows.filter((row) => row.errorName === BATCH_FAILED);
+    if (lost.length > 0 && runFailure === null) {
+      const named = lost.slice(0, 5).map((row) => JSON.stringify(row.principal));
+      runFailure = {
+        stage: 'auditing the principals',
+        errorName: BATCH_FAILED,
+        reason: `${lost.length} principal(s) in batches whose worker ended without an answer (${named.join(', ')}${lost.length > named.length ? ', …' : ''}): ${lost[0]?.reason ?? ''}`,
+      };
+    }
     return await finishRun(plan, runFailure, rows, started, deadline, context);
   } finally {
     if (!plan.dryRun) {
@@ -342,8 +355,7 @@ async function collectRows(plan: FinishInput['plan'], map: FinishInput['map']): 
     const error = map as { Error: string; Cause?: string };
     const items = (await readJson(plan.itemsBucket, plan.itemsKey)) as Array<{ principal: string }> | null;
     const reason = `auditing the principals: the Map failed (${error.Error})`;
-    for (const item of items ?? [])
-      rows.push({ ...emptyRow(item.principal), reason, errorName: error.Error });
+    for (const item of items ?? []) rows.push({ ...emptyRow(item.principal), reason });
   }
   return rows;
 }
@@ -464,7 +476,7 @@ function emptyRow(principal: string): WorkerRow {
     principal,
     status: 'failed',
     reason: null,
-    errorName: 'BatchFailedError',
+    errorName: BATCH_FAILED,
     baseline: false,
     keyCount: null,
     added: 0,

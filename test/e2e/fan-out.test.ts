@@ -281,6 +281,17 @@ describe('the fan-out state machine, run locally', () => {
     expect(baselines.sort()).toEqual(ALL.filter((principal) => !lost.includes(principal)).sort());
     expect(simulator.stats.requestsByPrincipal.root ?? 0).toBe(0);
     expect(world.json(LEASE)).toBeUndefined();
+    // The lost principals are told: one failure of the run naming them, and not again on the next run.
+    const runFailures = () =>
+      world
+        .events()
+        .filter((event) => event.detailType === DETAIL_TYPE.failed && event.detailJson.principal === null);
+    expect(runFailures()).toHaveLength(1);
+    expect(String(runFailures()[0]?.detailJson.reason)).toMatch(
+      /^auditing the principals: \d principal\(s\) in batches whose worker ended without an answer \(.*"root"/,
+    );
+    expect((await tick()).status).toBe('FAILED');
+    expect(runFailures()).toHaveLength(1);
     // The report still lists every principal: the lost ones with their batch's failure and no audit yet.
     const html = world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.text ?? '';
     expect(html).toContain('Sandbox.Timedout');
