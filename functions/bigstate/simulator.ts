@@ -18,9 +18,11 @@
  *   other character (`?`, `[`) is literal, and a `*` anywhere else is 400. A key whose name holds a `*` can only
  *   be found by a wildcard pattern around a part of its name without one.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { matchesPattern } from '../commons/glob.js';
 import type { ApiKeyEntry, PrincipalEntry } from './types.js';
 
 /** A principal of the simulated inventory. */
@@ -716,18 +718,10 @@ export function isValidPattern(pattern: string): boolean {
 
 /**
  * Matches a name against a seed-form glob (see isValidPattern); undefined matches all. Only the pattern's leading
- * and trailing `*` are wildcards: a `*`, `?` or `[` in the name is an ordinary character.
+ * and trailing `*` are wildcards: a `*`, `?` or `[` in the name is an ordinary character. The audit's own matcher:
+ * the simulator answers exactly as the audit expects BigState to.
  */
-export function matchesGlob(name: string, pattern: string | undefined): boolean {
-  if (pattern === undefined) return true;
-  const leading = pattern.startsWith('*');
-  const trailing = pattern.length > 1 && pattern.endsWith('*');
-  const core = pattern.slice(leading ? 1 : 0, trailing ? -1 : undefined);
-  if (leading && trailing) return name.includes(core);
-  if (leading) return name.endsWith(core);
-  if (trailing) return name.startsWith(core);
-  return name === core;
-}
+export const matchesGlob: (name: string, pattern: string | undefined) => boolean = matchesPattern;
 
 /** Formats a time as BigState does: seven fractional digits and an explicit offset. */
 export function bigStateTime(epochMs: number): string {

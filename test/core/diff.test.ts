@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiKeyEntry } from '../../functions/bigstate/types.js';
+import { matchesPattern } from '../../functions/commons/glob.js';
 import {
   buildSnapshot,
   type ChangeIdInput,
@@ -302,16 +303,7 @@ describe('exactPattern', () => {
   });
 
   it('gives a pattern that matches the name it was made from', () => {
-    const matches = (name: string, pattern: string) => {
-      if (pattern === '*') return true;
-      const leading = pattern.startsWith('*');
-      const trailing = pattern.length > 1 && pattern.endsWith('*');
-      const core = pattern.slice(leading ? 1 : 0, trailing ? -1 : undefined);
-      if (leading && trailing) return name.includes(core);
-      if (leading) return name.endsWith(core);
-      if (trailing) return name.startsWith(core);
-      return name === core;
-    };
+    const matches = (name: string, pattern: string) => matchesPattern(name, pattern);
     for (const name of ['a', 'a*b', 'x**y', '*a*', 'k*1*22*333', '*']) {
       expect(matches(name, exactPattern(name))).toBe(true);
     }

@@ -4,6 +4,7 @@
  * that answers exact-pattern queries too, clocks and a recording logger. Every store and channel call is
  * appended to a shared event log, so tests can assert the order of operations.
  */
+
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../../functions/bigstate/types.js';
@@ -13,6 +14,7 @@ import {
   PublishError,
   StorageError,
 } from '../../../functions/commons/errors.js';
+import { matchesPattern } from '../../../functions/commons/glob.js';
 import { noticePrincipal } from '../../../functions/core/messages.js';
 import type {
   AuditLogger,
@@ -341,16 +343,7 @@ export type WalkScript =
   | { readonly keys?: ReadonlyArray<string | ApiKeyEntry>; readonly error: Error };
 
 /** Whether `name` matches a BigState glob (`x`, `*x`, `x*`, `*x*`, `*`); `undefined` matches all. */
-export function matchesGlob(name: string, pattern: string | undefined): boolean {
-  if (pattern === undefined || pattern === '*') return true;
-  const leading = pattern.startsWith('*');
-  const trailing = pattern.length > 1 && pattern.endsWith('*');
-  const core = pattern.slice(leading ? 1 : 0, trailing ? -1 : undefined);
-  if (leading && trailing) return name.includes(core);
-  if (leading) return name.endsWith(core);
-  if (trailing) return name.startsWith(core);
-  return name === core;
-}
+export const matchesGlob = matchesPattern;
 
 const entryOf = (key: string | ApiKeyEntry): ApiKeyEntry => (typeof key === 'string' ? { name: key } : key);
 
