@@ -1181,7 +1181,7 @@ async function deliver(
 }
 
 /** A principal to retire: its state as read (and its outbox delivered). */
-/** The result of a principal this run neither audited nor retired (see where it is returned). */
+/** The result of a principal this run did not walk: left alone (see where it is returned), or retired. */
 function leftAlone(
   principal: string,
   redelivered: ChangeRecord[],
@@ -1258,17 +1258,11 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
     removalId,
   });
   return {
-    principal,
-    status: 'ok',
-    baseline: false,
-    keyCount: null,
-    added: [],
-    removed: [],
+    // Retired only with nothing owed (see auditPrincipal): no pending change.
+    ...leftAlone(principal, redelivered, []),
     principalRemoved: notice,
     ...(deferred ? { removalAwaitingAcknowledgement: { version } } : {}),
     ...(state.info === undefined ? {} : { info: state.info }),
-    redelivered,
-    pending: [],
   };
 }
 
