@@ -9,6 +9,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { leaseExpiry, releaseRunLease, skippedFor } from './adapters/aws/lease.js';
 import { addRunMetrics } from './adapters/aws/metrics.js';
 import { writeReport } from './adapters/aws/report.js';
 import { LeaseHeldError } from './adapters/aws/s3-store.js';
@@ -22,9 +23,7 @@ import { type AuditResult, toAuditResult } from './core/result.js';
 const config = loadLambdaConfig();
 const logger = new Logger();
 const metrics = new Metrics();
-const { secret, bigstate, store, channels } = await awsWiring(config, logger, {
-  maxConnections: config.maxRequestsInFlight,
-});
+const { secret, bigstate, store, channels } = await awsWiring(config, logger);
 
 /** Names listed per principal in the response (Lambda responses are limited to 6 MB). */
 const MAX_NAMES_IN_RESPONSE = 1000;
@@ -69,7 +68,7 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
   // the invocation's timeout has long passed). A dry run writes nothing, the lease included.
   let leased = false;
   if (!invocation.dryRun) {
-    const expiresAt = new Date(startedAt + context.getRemainingTimeInMillis() + LEASE_GRACE_MS).toISOString();
+    const expiresAt = leaseExpiry(startedAt, context.getRemainingTimeInMillis());
     // A lease that cannot be read or written (S3 failing) does not stop the audit: the conditional writes still
     // refuse a concurrent writer, and the principals then fail (and are told) as S3 fails them.
     const lease = await store
@@ -87,9 +86,7 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
     if (lease !== undefined && !lease.acquired) {
       work.dispose();
       hardStop.dispose();
-      const skipped = `another run (${lease.holder.runId}) holds the lease until ${lease.holder.expiresAt}: no audit`;
-      logger.warn('run skipped: another run is under way', { holder: lease.holder });
-      return { ...toAuditResult(emptySummary(runId, startedAt)), skipped };
+      return { ...toAuditResult(emptySummary(runId, startedAt)), skipped: skippedFor(lease.holder, logger) };
     }
     leased = lease !== undefined;
   }
@@ -133,20 +130,11 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
     if (!summary.dryRun) assertAuditSucceeded(summary);
     return result;
   } finally {
-    if (leased) {
-      await store
-        .releaseLease(runId, { signal: AbortSignal.timeout(2_000) })
-        .catch((error: unknown) =>
-          logger.warn('could not release the lease; it expires by itself', { error }),
-        );
-    }
+    if (leased) await releaseRunLease(store, runId, logger);
     work.dispose();
     hardStop.dispose();
   }
 }
-
-/** How long a lease outlives its invocation's timeout: a crashed run blocks the next ones at most this long. */
-const LEASE_GRACE_MS = 60_000;
 
 /** The summary of a run that did no audit. */
 function emptySummary(runId: string, startedAt: number): AuditSummary {

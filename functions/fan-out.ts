@@ -14,30 +14,47 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
+import { leaseExpiry, releaseRunLease, skippedFor } from './adapters/aws/lease.js';
 import { addRunMetrics } from './adapters/aws/metrics.js';
-import { REPORT_MIN_TIME_MS, readStatesForReport, writeReport } from './adapters/aws/report.js';
-import { awsWiring, REQUEST_HANDLER } from './adapters/aws/wiring.js';
+import { readStatesForReport, writeReport } from './adapters/aws/report.js';
+import { awsWiring } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline } from './commons/deadline.js';
-import { AuditRunFailedError, describeError, InvalidRequestError, StorageError } from './commons/errors.js';
+import {
+  AuditRunFailedError,
+  ConfigurationError,
+  describeError,
+  InvalidRequestError,
+  StorageError,
+} from './commons/errors.js';
 import { type PrincipalResult, planRun, recordRunOutcome, runAudit, type Target } from './core/audit.js';
 import { datedReportKey } from './core/layout.js';
 
 const config = loadLambdaConfig();
 const logger = new Logger();
 const metrics = new Metrics();
-const { secret, bigstate, store, channels } = await awsWiring(config, logger, {
-  maxConnections: config.maxRequestsInFlight,
-});
-const s3 = new S3Client({ requestHandler: REQUEST_HANDLER });
+const { secret, bigstate, store, s3, channels } = await awsWiring(config, logger);
 const deps = { bigstate, store, channels, logger, secret, directory: bigstate };
 
-/** How long a run may take in all: the state machine's timeout (`FAN_OUT_TIMEOUT_MS`), default one hour. */
-const RUN_TIMEOUT_MS = Number(process.env.FAN_OUT_TIMEOUT_MS ?? 3_600_000);
+/**
+ * How long a run may take in all: the state machine's timeout, which the stack hands the plan step as
+ * `FAN_OUT_TIMEOUT_MS` (only the plan reads it). Missing or not a whole number of milliseconds ≥ 1 minute: the
+ * plan fails naming it, never a run with a NaN deadline.
+ */
+function runTimeoutMs(): number {
+  const text = process.env.FAN_OUT_TIMEOUT_MS ?? '';
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 60_000) {
+    throw new ConfigurationError(
+      'invalid environment: FAN_OUT_TIMEOUT_MS must be the state machine timeout in milliseconds (at least 60000)',
+    );
+  }
+  return value;
+}
 /** Time kept back in a worker for its failure notices and its answer, as the single run keeps it. */
 const WORKER_RESERVE_MS = 5_000;
 /** Time kept back at the end of the run for the finish step (reading the results, the record, the notices). */
@@ -46,8 +63,6 @@ const FINISH_RESERVE_MS = 3 * 60_000;
 const MAX_FAILED_IN_OUTPUT = 500;
 /** The error name of a principal whose batch failed as a whole (its worker ended without an answer). */
 const BATCH_FAILED = 'BatchFailedError';
-/** How long a lease outlives the run's timeout: a crashed run blocks the next ones at most this long. */
-const LEASE_GRACE_MS = 60_000;
 
 /** What the plan step hands the state machine. */
 export interface PlanOutput {
@@ -127,24 +142,19 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
       'a dry run writes nothing, and a fanned-out run writes its plan to S3: for a dry run invoke the audit function with {"dryRun": true}',
     );
   }
+  // A real run, from here on (the BatchInput and the plan's output still say so, as the state machine reads them).
   const dryRun = false;
   const startedAt = Date.now();
-  const deadline = startedAt + Math.max(60_000, RUN_TIMEOUT_MS - FINISH_RESERVE_MS);
+  const runTimeout = runTimeoutMs();
+  const deadline = startedAt + Math.max(60_000, runTimeout - FINISH_RESERVE_MS);
   const itemsKey = `runs/${runId}/principals.json`;
   const base = { runId, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
   const planDeadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
   try {
-    if (!dryRun) {
-      const expiresAt = new Date(startedAt + RUN_TIMEOUT_MS + LEASE_GRACE_MS).toISOString();
-      const lease = await store.acquireLease({ runId, expiresAt }, new Date(), {
-        signal: planDeadline.signal,
-      });
-      if (!lease.acquired) {
-        const skipped = `another run (${lease.holder.runId}) holds the lease until ${lease.holder.expiresAt}: no audit`;
-        logger.warn('run skipped: another run is under way', { holder: lease.holder });
-        return { ...base, count: 0, runFailure: null, skipped };
-      }
-    }
+    const expiresAt = leaseExpiry(startedAt, runTimeout);
+    const lease = await store.acquireLease({ runId, expiresAt }, new Date(), { signal: planDeadline.signal });
+    if (!lease.acquired)
+      return { ...base, count: 0, runFailure: null, skipped: skippedFor(lease.holder, logger) };
     const plan = await planRun(deps, {
       runId,
       principals: config.principals,
@@ -264,9 +274,11 @@ const childSchema = z.array(
   }),
 );
 
-async function readJson(bucket: string, key: string): Promise<unknown> {
+async function readJson(bucket: string, key: string, signal: AbortSignal): Promise<unknown> {
   try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: signal,
+    });
     return JSON.parse((await response.Body?.transformToString('utf-8')) ?? 'null');
   } catch (error) {
     throw new StorageError(`could not read s3://${bucket}/${key}`, { cause: error });
@@ -291,7 +303,7 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
     let rows: WorkerRow[];
     let runFailure = plan.runFailure;
     try {
-      rows = await collectRows(plan, map);
+      rows = await collectRows(plan, map, deadline.signal);
     } catch (error) {
       // The Map's results (or the plan's list) cannot be read: each principal's own outcome is in its state (the
       // workers recorded and told it); the run fails loudly, told once as a run-level failure.
@@ -313,13 +325,8 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
     }
     return await finishRun(plan, runFailure, rows, started, deadline, context);
   } finally {
-    if (!plan.dryRun) {
-      await store
-        .releaseLease(plan.runId, { signal: AbortSignal.timeout(2_000) })
-        .catch((error: unknown) =>
-          logger.warn('could not release the lease; it expires by itself', { error }),
-        );
-    }
+    // The plan refuses a dry run: every fanned-out run holds the lease.
+    await releaseRunLease(store, plan.runId, logger);
     deadline.dispose();
   }
 }
@@ -327,17 +334,21 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
 type FinishInput = z.infer<typeof finishInput>;
 
 /** Every principal's row from the Map's results (a batch that failed as a whole: its principals, failed). */
-async function collectRows(plan: FinishInput['plan'], map: FinishInput['map']): Promise<WorkerRow[]> {
+async function collectRows(
+  plan: FinishInput['plan'],
+  map: FinishInput['map'],
+  signal: AbortSignal,
+): Promise<WorkerRow[]> {
   const rows: WorkerRow[] = [];
   if ('ResultWriterDetails' in map) {
     const details = map.ResultWriterDetails as { Bucket: string; Key: string };
-    const manifest = manifestSchema.parse(await readJson(details.Bucket, details.Key));
+    const manifest = manifestSchema.parse(await readJson(details.Bucket, details.Key, signal));
     const files = [
       ...(manifest.ResultFiles.SUCCEEDED ?? []).map((file) => ({ key: file.Key, failed: false })),
       ...(manifest.ResultFiles.FAILED ?? []).map((file) => ({ key: file.Key, failed: true })),
     ];
     for (const file of files) {
-      for (const child of childSchema.parse(await readJson(manifest.DestinationBucket, file.key))) {
+      for (const child of childSchema.parse(await readJson(manifest.DestinationBucket, file.key, signal))) {
         if (!file.failed && child.Output !== undefined) {
           const output = JSON.parse(child.Output) as { principals?: WorkerRow[] };
           rows.push(...(output.principals ?? []));
@@ -353,7 +364,9 @@ async function collectRows(plan: FinishInput['plan'], map: FinishInput['map']): 
   } else {
     // The Map itself failed: every planned principal counts as failed with its error (and the lease is freed).
     const error = map as { Error: string; Cause?: string };
-    const items = (await readJson(plan.itemsBucket, plan.itemsKey)) as Array<{ principal: string }> | null;
+    const items = (await readJson(plan.itemsBucket, plan.itemsKey, signal)) as Array<{
+      principal: string;
+    }> | null;
     const reason = `auditing the principals: the Map failed (${error.Error})`;
     for (const item of items ?? []) rows.push({ ...emptyRow(item.principal), reason });
   }
@@ -428,11 +441,8 @@ async function finishRun(
  * so key ages move on); otherwise the last report still holds. Never fails the run: any error is a log line.
  */
 async function writeFanOutReport(runId: string, rows: readonly WorkerRow[], context: Context): Promise<void> {
+  // writeReport skips with too little time left; the reads before it stop at the same hard stop.
   const remaining = () => context.getRemainingTimeInMillis() - 2_000;
-  if (remaining() < REPORT_MIN_TIME_MS) {
-    logger.warn('report skipped: no time left before the hard stop', { remainingMs: remaining() });
-    return;
-  }
   const signal = AbortSignal.timeout(Math.max(1, remaining() - 1_000));
   const now = new Date();
   try {

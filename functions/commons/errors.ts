@@ -90,6 +90,11 @@ export class AuditRunFailedError extends KeyAuditError {
   }
 }
 
+/** What ended a call: the run's signal when it was aborted (the deadline, not the service), else the error. */
+export function abortedBy(signal: AbortSignal | undefined, error: unknown): unknown {
+  return signal?.aborted ? signal.reason : error;
+}
+
 /** A message for any thrown value, without serialising arbitrary objects (which could carry secrets). */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -3,7 +3,7 @@
  */
 // Type imports only: the SDK module is loaded by the first notice (see wiring.ts), not at cold start.
 import type { EventBridgeClient, PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
-import { describeError, PublishError } from '../../commons/errors.js';
+import { abortedBy, describeError, PublishError } from '../../commons/errors.js';
 import { EVENT_SOURCE, eventParts } from '../../core/messages.js';
 import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
 
@@ -39,7 +39,7 @@ export class EventBridgePublisher implements NoticeChannel {
         { abortSignal },
       );
     } catch (error) {
-      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      const cause = abortedBy(abortSignal, error);
       throw new PublishError(
         `EventBridge PutEvents to ${this.#eventBusName} failed: ${describeError(cause)}`,
         {

@@ -1,6 +1,6 @@
 /**
  * The inventory report after a real run, in S3 next to the states: `reports/latest.html` and `latest.csv`, and
- * dated copies under `reports/<date>/<runId>.*` (expired with the history). Built from the states the run holds,
+ * one dated copy a day under `reports/<date>/report.*` (each run of the day replaces it; expired with the history). Built from the states the run holds,
  * never from the history, and written within the run's hard stop or skipped with a log line: the report never
  * delays or fails the audit.
  */

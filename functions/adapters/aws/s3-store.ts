@@ -13,7 +13,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
+import { abortedBy, ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
 import {
   archiveKey,
   changeRecordKey,
@@ -55,11 +55,6 @@ function parseLease(text: string): Lease | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** An abort of the run's signal: the deadline, not S3, ended the call. */
-function abortedBy(signal: AbortSignal | undefined, error: unknown): unknown {
-  return signal?.aborted ? signal.reason : error;
 }
 
 /**

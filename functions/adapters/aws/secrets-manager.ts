@@ -4,7 +4,7 @@
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseApiKeySecret } from '../../commons/api-key.js';
-import { describeError, SecretError } from '../../commons/errors.js';
+import { abortedBy, describeError, SecretError } from '../../commons/errors.js';
 import type { SecretSource } from '../../core/ports.js';
 
 /** Options of {@link SecretsManagerSecretSource}. */
@@ -64,7 +64,7 @@ export class SecretsManagerSecretSource implements SecretSource {
       secretString = response.SecretString;
     } catch (error) {
       this.#cached = undefined;
-      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      const cause = abortedBy(abortSignal, error);
       throw new SecretError(
         this.#secretId,
         `could not read secret ${this.#secretId}: ${describeError(cause)}`,

@@ -4,7 +4,7 @@
  */
 // A type import only: the SDK module is loaded by the first notice (see wiring.ts), not at cold start.
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { describeError, PublishError } from '../../commons/errors.js';
+import { abortedBy, describeError, PublishError } from '../../commons/errors.js';
 import { snsAttributes, snsBody, snsSubject } from '../../core/messages.js';
 import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
 
@@ -34,7 +34,7 @@ export class SnsPublisher implements NoticeChannel {
         { abortSignal },
       );
     } catch (error) {
-      const cause = abortSignal?.aborted ? abortSignal.reason : error;
+      const cause = abortedBy(abortSignal, error);
       throw new PublishError(`SNS publish to ${this.#topicArn} failed: ${describeError(cause)}`, {
         cause,
       });

@@ -24,6 +24,8 @@ export interface AwsWiring {
   readonly secret: SecretsManagerSecretSource;
   readonly bigstate: BigStateClient;
   readonly store: S3SnapshotStore;
+  /** The store's S3 client, for the fan-out's run files (one client per sandbox). */
+  readonly s3: S3Client;
   readonly channels: readonly NoticeChannel[];
 }
 
@@ -48,11 +50,7 @@ function lazyChannel(name: string, load: () => Promise<NoticeChannel>): NoticeCh
  * write unconditional).
  * @throws StorageError when it does not.
  */
-export async function awsWiring(
-  config: LambdaConfig,
-  logger: BigStateLogger,
-  options: { readonly maxConnections?: number } = {},
-): Promise<AwsWiring> {
+export async function awsWiring(config: LambdaConfig, logger: BigStateLogger): Promise<AwsWiring> {
   await assertConditionalWrites();
   const secret = new SecretsManagerSecretSource(
     new SecretsManagerClient({ requestHandler: REQUEST_HANDLER }),
@@ -62,9 +60,11 @@ export async function awsWiring(
     host: config.host,
     apiKey: secret.getApiKey,
     logger,
-    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    // BIGSTATE_MAX_REQUESTS_IN_FLIGHT: the run's cap (single mode), or a worker's share of it (fan-out).
+    maxConnections: config.maxRequestsInFlight,
   });
-  const store = new S3SnapshotStore(new S3Client({ requestHandler: REQUEST_HANDLER }), config.bucketName);
+  const s3 = new S3Client({ requestHandler: REQUEST_HANDLER });
+  const store = new S3SnapshotStore(s3, config.bucketName);
   const channels = [
     lazyChannel('sns', async () => {
       const { SNSClient } = await import('@aws-sdk/client-sns');
@@ -78,5 +78,5 @@ export async function awsWiring(
       );
     }),
   ];
-  return { secret, bigstate, store, channels };
+  return { secret, bigstate, store, s3, channels };
 }
