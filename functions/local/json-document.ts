@@ -68,6 +68,17 @@ export interface JsonChange {
   readonly changeRecordLocation: string;
   readonly newPrincipal: boolean;
   readonly info: JsonPrincipalInfo | null;
+  /**
+   * A `stale` record's keys past the limit (names, ages, how each age was known), and the limit: a stale notice
+   * is told once, so the document must carry its names. `null` for other kinds.
+   */
+  readonly stale: ReadonlyArray<{
+    readonly name: string;
+    readonly ageDays: number;
+    readonly ageFrom: 'created' | 'first-seen';
+    readonly createdAt: string | null;
+  }> | null;
+  readonly maxKeyAgeDays: number | null;
 }
 
 /** The document. */
@@ -175,5 +186,7 @@ function toJsonChange(record: ChangeRecord): JsonChange {
     changeRecordLocation: record.changeRecordLocation,
     newPrincipal: record.newPrincipal === true,
     info: toJsonInfo(record.info),
+    stale: record.stale === undefined ? null : record.stale.map((key) => ({ ...key })),
+    maxKeyAgeDays: record.maxKeyAgeDays ?? null,
   };
 }

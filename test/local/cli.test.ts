@@ -845,6 +845,8 @@ describe('runCli --json: schema 2', () => {
       'changeRecordLocation',
       'newPrincipal',
       'info',
+      'stale',
+      'maxKeyAgeDays',
     ]);
     expect(err()).toContain('audit failed: 1 of 2 principal(s) failed: svc a&b (ForbiddenError)\n');
   });
@@ -1091,6 +1093,30 @@ describe('runCli: --max-key-age-days', () => {
     stdout = [];
     expect(await cli(['--max-key-age-days', '90'])).toBe(EXIT.unchanged);
     expect(out()).not.toContain('stale for root');
+    // With --json, the one stale notice carries its names: printed once means told once.
+    simulator.setKeys('root', [{ name: 'ancient', createdAt: '2020-01-01T00:00:00Z' }, 'fresh', 'old-too']);
+    await rm(state, { recursive: true, force: true });
+    stdout = [];
+    await cli(['--json', '--max-key-age-days', '90']);
+    const document = JSON.parse(out()) as { changes: Array<Record<string, unknown>> };
+    const stale = document.changes.filter((change) => change.kind === 'stale');
+    expect(stale).toHaveLength(1);
+    expect(stale[0]).toMatchObject({
+      principal: 'root',
+      maxKeyAgeDays: 90,
+      stale: [
+        {
+          name: 'ancient',
+          ageDays: expect.any(Number),
+          ageFrom: 'created',
+          createdAt: '2020-01-01T00:00:00.000Z',
+        },
+      ],
+    });
+    expect(document.changes.find((change) => change.kind === 'baseline')).toMatchObject({
+      stale: null,
+      maxKeyAgeDays: null,
+    });
     for (const bad of ['0', '1.5', 'many', '-3']) {
       stderr = [];
       expect(await cli([`--max-key-age-days=${bad}`])).toBe(EXIT.error);
