@@ -138,6 +138,11 @@ export interface PrincipalResult {
   readonly pending: readonly PendingChange[];
   /** A baseline of a principal discovery found for the first time. */
   readonly newPrincipal?: boolean;
+  /**
+   * Keys newly past `maxKeyAgeDays` in this run: told once as a `stale` notice (a dry run: would be), so the
+   * plan of a dry run shows them too.
+   */
+  readonly stale?: NonNullable<ChangeRecord['stale']>;
   /** The principal no longer exists in BigState: it was told as removed and its state archived. */
   readonly principalRemoved?: PrincipalRemovedNotice;
   /**
@@ -905,6 +910,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       ...(newPrincipal ? { newPrincipal: true } : {}),
       ...(info === undefined ? {} : { info }),
       ...(unconfirmed.length > 0 ? { unconfirmedRemovals: unconfirmed } : {}),
+      ...(staleRecord?.stale === undefined ? {} : { stale: staleRecord.stale }),
       redelivered,
       pending: outbox,
     };

@@ -36,6 +36,7 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
   let failed = 0;
   let removedPrincipals = 0;
   let owedTotal = 0;
+  let staleTotal = 0;
   for (const result of summary.principals) {
     const name = displayName(result.principal);
     const lines: string[] = [];
@@ -48,6 +49,15 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
       );
     }
     owedTotal += owed.length;
+    // Keys newly past the limit: a real run tells them once, as a stale notice.
+    const stale = result.status === 'ok' ? (result.stale ?? []) : [];
+    if (stale.length > 0) {
+      staleTotal += stale.length;
+      lines.push(palette.quiet(`  a stale notice: ${plural(stale.length, 'key')} past the key-age limit`));
+      lines.push(
+        ...stale.map((key) => palette.removed(`  ! ${displayName(key.name)}  ${key.ageDays} days old`)),
+      );
+    }
     if (result.status === 'failed') {
       failed += 1;
       sections.push(
@@ -102,7 +112,8 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
     );
   }
   const nothing =
-    changed + baselines + failed + removedPrincipals + owedTotal === 0 && summary.runFailure === undefined;
+    changed + baselines + failed + removedPrincipals + owedTotal + staleTotal === 0 &&
+    summary.runFailure === undefined;
   const heading = palette.heading(
     nothing
       ? 'Dry run: a real run would publish nothing (nothing was written or published).'
@@ -116,6 +127,7 @@ export function formatPlan(summary: AuditSummary, options: PlanOptions = {}): st
     ...(removedPrincipals > 0 ? [`${plural(removedPrincipals, 'principal')} removed`] : []),
     ...(summary.runFailure !== undefined ? ['the run itself failed'] : []),
     ...(owedTotal > 0 ? [`${plural(owedTotal, 'earlier change')} to print`] : []),
+    ...(staleTotal > 0 ? [`${plural(staleTotal, 'stale key')}`] : []),
   ];
   return `${[heading, ...sections].join('\n\n')}\n\nPlan: ${totals.join(', ')}.\n`;
 }

@@ -1085,6 +1085,28 @@ describe('runCli: discovery with --json, where delivered means printed', () => {
 });
 
 describe('runCli: --max-key-age-days', () => {
+  it('a dry run shows the stale notice a real run would publish, names included, and publishes nothing', async () => {
+    // Only a key past the limit, no key change: without it the plan would say "nothing".
+    simulator.setKeys('root', [
+      { name: 'ancient', createdAt: '2020-01-01T00:00:00Z' },
+      'ci-deploy',
+      'grafana-read',
+      'ops-laptop',
+    ]);
+    await cli([]);
+    stdout = [];
+    expect(await cli(['--dry-run', '--max-key-age-days', '90'])).toBe(EXIT.unchanged);
+    expect(out()).toContain('Dry run: a real run would publish the following');
+    expect(out()).toMatch(
+      /root: no change\n {2}a stale notice: 1 key past the key-age limit\n {2}! ancient {2}\d+ days old/,
+    );
+    expect(out()).toMatch(/Plan: .*1 stale key\./);
+    // Nothing was recorded: the real run still tells it, once.
+    stdout = [];
+    await cli(['--max-key-age-days', '90']);
+    expect(out()).toContain('BigState API keys stale for root (1 key)');
+  });
+
   it('tells keys past the limit once as stale, and refuses a limit that is no whole number of days', async () => {
     simulator.setKeys('root', [{ name: 'ancient', createdAt: '2020-01-01T00:00:00Z' }, 'fresh']);
     expect(await cli(['--max-key-age-days', '90'])).toBe(EXIT.unchanged);
