@@ -2,9 +2,11 @@
  * The pure heart of the audit: comparing a snapshot with what one or two walks saw, and building the next
  * snapshot. No I/O here, so every rule is tested with plain fixtures.
  */
+
 import { createHash } from 'node:crypto';
 import type { ApiKeyEntry } from '../bigstate/types.js';
 import type { KeyRecord, Snapshot } from './ports.js';
+import { laterKeyFields } from './records.js';
 
 /** A principal's keys as one complete walk saw them, by name. */
 export type Inventory = ReadonlyMap<string, ApiKeyEntry>;
@@ -213,18 +215,6 @@ export function exactPattern(name: string): string {
   return exactPatterns(name)[0] ?? '*';
 }
 
-const KNOWN_KEY_FIELDS = new Set(['name', 'firstSeen', 'lastSeen', 'attributes']);
-
-/** Whether a key record holds a field this version does not know (cheap: most records hold 3 or 4 fields). */
-function hasLaterFields(key: KeyRecord): boolean {
-  for (const field in key) if (!KNOWN_KEY_FIELDS.has(field)) return true;
-  return false;
-}
-
-function laterKeyFields(key: KeyRecord): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(key).filter(([field]) => !KNOWN_KEY_FIELDS.has(field)));
-}
-
 /** The fields of an entry besides its name, or `undefined` when it has none (`__proto__` kept as a field). */
 function attributesOf(entry: ApiKeyEntry): Record<string, unknown> | undefined {
   const fields = Object.entries(entry).filter(([field]) => field !== 'name');
@@ -283,9 +273,8 @@ export function buildSnapshot(
       ? { name, firstSeen, lastSeen: now, attributes }
       : { name, firstSeen, lastSeen: now };
     // A field a later version keeps on a key (not BigState's: those are in `attributes`) is carried over.
-    keys.push(
-      earlier !== undefined && hasLaterFields(earlier) ? { ...laterKeyFields(earlier), ...own } : own,
-    );
+    const later = earlier === undefined ? undefined : laterKeyFields(earlier);
+    keys.push(later === undefined ? own : { ...later, ...own });
   };
   merge(entries, before, {
     onlyLeft: (entry) => record(entry),

@@ -95,6 +95,7 @@ const stateSchema = z.looseObject({
   series: z.optional(z.array(z.object({ at: z.string(), count: z.int() }))),
   recentRemovals: z.optional(z.array(z.object({ name: z.string(), removedAt: z.string() }))),
   staleReported: z.optional(z.array(z.string())),
+  info: z.optional(z.object({ type: z.nullable(z.number()), displayName: z.nullable(z.string()) })),
 });
 
 const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
@@ -161,33 +162,35 @@ export function parseSnapshot(text: string, principal: string, location: string)
   return reviveAttributes(snapshot, json);
 }
 
-/** The fields of a state this version knows; any other field was written by a later version. */
-const KNOWN_STATE_FIELDS = new Set([
-  'schemaVersion',
-  'principal',
-  'host',
-  'pattern',
-  'auditedAt',
-  'runId',
-  'writeId',
-  'keyCount',
-  'keys',
-  'pending',
-  'failure',
-  'awaitingBaseline',
-  'info',
-  'series',
-  'recentRemovals',
-  'staleReported',
-]);
+/** The fields of a state this version knows (its schema's); any other field was written by a later version. */
+const KNOWN_STATE_FIELDS = new Set(Object.keys(stateSchema.shape));
+/** The fields of a key record this version knows. */
+const KNOWN_KEY_FIELDS = new Set(Object.keys(keyRecordSchema.shape));
+
+/** The fields of `record` outside `known` (written by a later version), or `undefined` when there are none. */
+function fieldsBeyond(record: object, known: ReadonlySet<string>): Record<string, unknown> | undefined {
+  let found: Array<[string, unknown]> | undefined;
+  // No allocation for the usual record (three or four known fields): this runs for every key of every principal.
+  for (const field in record) {
+    if (known.has(field)) continue;
+    found ??= [];
+    found.push([field, (record as Record<string, unknown>)[field]]);
+  }
+  // fromEntries: a field named `__proto__` stays a field.
+  return found && Object.fromEntries(found);
+}
+
+/** The fields of a key record that a later version wrote (see {@link laterFields}), or `undefined`. */
+export function laterKeyFields(key: object): Record<string, unknown> | undefined {
+  return fieldsBeyond(key, KNOWN_KEY_FIELDS);
+}
 
 /**
  * The fields of a state that a later version wrote and this one does not know: a commit carries them over, so a
  * rollback does not erase what the newer version keeps (its own flags, series, ...).
  */
 export function laterFields(state: Snapshot | undefined): Record<string, unknown> {
-  if (state === undefined) return {};
-  return Object.fromEntries(Object.entries(state).filter(([field]) => !KNOWN_STATE_FIELDS.has(field)));
+  return state === undefined ? {} : (fieldsBeyond(state, KNOWN_STATE_FIELDS) ?? {});
 }
 
 /** A change record as stored in the history. */

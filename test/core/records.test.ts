@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../functions/commons/errors.js';
-import { parseChangeRecord, parseSnapshot, serialize } from '../../functions/core/records.js';
+import {
+  laterFields,
+  laterKeyFields,
+  parseChangeRecord,
+  parseSnapshot,
+  serialize,
+} from '../../functions/core/records.js';
 import { legacySnapshotOf, recordOf, snapshotOf } from './support/fakes.js';
 
 /** The StorageError parsing `text` fails with. */
@@ -63,6 +69,25 @@ describe('parseSnapshot', () => {
   it('keeps a later version’s optional fields of a schema-2 state (a loose read)', () => {
     const snapshot = { ...snapshotOf('p', ['a']), futureField: { x: 1 } };
     expect(parseSnapshot(serialize(snapshot), 'p', 'loc')).toMatchObject({ futureField: { x: 1 } });
+  });
+
+  it('checks the principal info it keeps (the notices read it), and tells later fields from its own', () => {
+    const snapshot = snapshotOf('p', ['a']);
+    expect(refusal(serialize({ ...snapshot, info: 'Old app' } as never)).message).toMatch(/at info$/);
+    const read = parseSnapshot(
+      serialize({ ...snapshot, info: { type: 1, displayName: 'App' }, futureField: 1, __proto__x: 2 }),
+      'p',
+      'loc',
+    );
+    expect(laterFields(read)).toEqual({ futureField: 1, __proto__x: 2 });
+    expect(laterFields(snapshot)).toEqual({});
+    const key = { name: 'k', firstSeen: 't', lastSeen: 't', rotatedBy: 'later' };
+    expect(laterKeyFields(key)).toEqual({ rotatedBy: 'later' });
+    expect(laterKeyFields({ name: 'k', firstSeen: 't', lastSeen: 't', attributes: {} })).toBeUndefined();
+    const hostile = JSON.parse('{"name":"k","firstSeen":"t","lastSeen":"t","__proto__":{"polluted":true}}');
+    const later = laterKeyFields(hostile) ?? {};
+    expect(Object.hasOwn(later, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(later)).toBe(Object.prototype);
   });
 
   it('keeps an attribute named __proto__ as an own field through a round trip, never as a prototype', () => {
