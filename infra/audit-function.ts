@@ -39,17 +39,13 @@ export interface AuditResourceNames {
  * the principals, the principal pattern, the pattern, the most BigState requests this function may keep open,
  * the key age limit) and the resource names. Nothing else configures the code.
  */
-export function auditEnvironment(
-  config: KeyAuditConfig,
-  names: AuditResourceNames,
-  maxRequestsInFlight: number,
-): Record<string, string> {
+export function auditEnvironment(config: KeyAuditConfig, names: AuditResourceNames): Record<string, string> {
   return {
     BIGSTATE_HOST: config.bigstateHost,
     ...(config.principals.length === 0 ? {} : { BIGSTATE_PRINCIPALS: JSON.stringify(config.principals) }),
     ...(config.principalPattern === undefined ? {} : { BIGSTATE_PRINCIPAL_PATTERN: config.principalPattern }),
     ...(config.pattern === undefined ? {} : { BIGSTATE_PATTERN: config.pattern }),
-    BIGSTATE_MAX_REQUESTS_IN_FLIGHT: String(maxRequestsInFlight),
+    BIGSTATE_MAX_REQUESTS_IN_FLIGHT: String(config.maxRequestsInFlight),
     ...(config.maxKeyAgeDays === undefined
       ? {}
       : { BIGSTATE_MAX_KEY_AGE_DAYS: String(config.maxKeyAgeDays) }),

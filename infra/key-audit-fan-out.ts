@@ -193,7 +193,7 @@ export class KeyAuditFanOut extends Construct {
         logGroup: props.functionLogGroup,
         ...(handler === 'worker' && props.memorySize !== undefined ? { memorySize: props.memorySize } : {}),
         environment: {
-          ...auditEnvironment(config, props.resourceNames, config.maxRequestsInFlight),
+          ...auditEnvironment(config, props.resourceNames),
           ...extra,
         },
       });

@@ -23,7 +23,6 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCHEDULE_SOURCE } from '../functions/core/invocation.js';
 import { AUDIT_ENTRY, type AuditResourceNames, auditEnvironment, auditFunction } from './audit-function.js';
-import { METRICS_NAMESPACE, SERVICE_NAME } from './audit-metrics.js';
 import { ConfigurationError, type KeyAuditConfig, resolveKeyAuditConfig } from './config.js';
 import { type AuditAlarms, createAuditAlarms, createFanOutAlarms } from './key-audit-alarms.js';
 import { createAuditDashboard } from './key-audit-dashboard.js';
@@ -39,10 +38,8 @@ import {
 import { acknowledge } from './nag.js';
 import { type HeartbeatWindow, heartbeatWindow, type ParsedSchedule, parseSchedule } from './schedule.js';
 
-/** Names the Lambda code relies on: the Powertools service and the namespace of the metrics it emits. */
 /** Where the function keeps snapshots and change records. */
-/** `source` of the input the schedule sends to the function. */
-export { HISTORY_PREFIX, METRICS_NAMESPACE, SCHEDULE_SOURCE, SERVICE_NAME, SNAPSHOTS_PREFIX };
+export { HISTORY_PREFIX, SNAPSHOTS_PREFIX };
 
 /**
  * Properties of a {@link KeyAudit}. `bigstateHost` to `maxKeyAgeDays` are the contract's configuration keys
@@ -333,7 +330,7 @@ export class KeyAudit extends Construct {
       maxEventAge: Duration.hours(1),
       onFailure: new SqsDestination(failureQueue),
       // The whole run is this one invocation: all of the run's BigState requests are its own.
-      environment: auditEnvironment(config, this.#resourceNames(), config.maxRequestsInFlight),
+      environment: auditEnvironment(config, this.#resourceNames()),
     });
     acknowledge(fn, {
       'Serverless-LambdaDLQ':

@@ -27,30 +27,25 @@ export interface LambdaConfig {
 
 const required = z.string({ error: 'must be a string' }).check(z.trim(), z.minLength(1, 'is required'));
 
+/** A whole number ≥ 1, as text (the variable is optional). */
+const positiveWholeNumber = z.optional(
+  z.pipe(
+    z.string(),
+    z.pipe(
+      z.transform((value: string) => Number(value)),
+      z.int({ error: 'must be a whole number' }).check(z.positive('must be at least 1')),
+    ),
+  ),
+);
+
 /** Environment variables of the function, with the schema each must satisfy. */
 const lambdaVariables = {
   BIGSTATE_HOST: hostSchema,
   BIGSTATE_PRINCIPALS: z.optional(principalsSchema),
   BIGSTATE_PRINCIPAL_PATTERN: z.optional(patternSchema),
   BIGSTATE_PATTERN: z.optional(patternSchema),
-  BIGSTATE_MAX_KEY_AGE_DAYS: z.optional(
-    z.pipe(
-      z.string(),
-      z.pipe(
-        z.transform((value: string) => Number(value)),
-        z.int({ error: 'must be a whole number' }).check(z.positive('must be at least 1')),
-      ),
-    ),
-  ),
-  BIGSTATE_MAX_REQUESTS_IN_FLIGHT: z.optional(
-    z.pipe(
-      z.string(),
-      z.pipe(
-        z.transform((value: string) => Number(value)),
-        z.int({ error: 'must be a whole number' }).check(z.positive('must be at least 1')),
-      ),
-    ),
-  ),
+  BIGSTATE_MAX_KEY_AGE_DAYS: positiveWholeNumber,
+  BIGSTATE_MAX_REQUESTS_IN_FLIGHT: positiveWholeNumber,
   API_KEY_SECRET_ARN: required,
   SNAPSHOT_BUCKET_NAME: required,
   TOPIC_ARN: required,
@@ -74,7 +69,7 @@ function read<S extends z.ZodMiniType>(env: NodeJS.ProcessEnv, name: string, sch
  * @throws ConfigurationError naming the first variable that is missing or invalid.
  */
 export function loadLambdaConfig(env: NodeJS.ProcessEnv = process.env): LambdaConfig {
-  // In the order the variables are listed: the first bad one is the one named.
+  // One at a time: the first bad one read is the one named.
   const host = read(env, 'BIGSTATE_HOST', lambdaVariables.BIGSTATE_HOST);
   const principalPattern = read(
     env,

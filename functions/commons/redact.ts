@@ -153,7 +153,7 @@ function escapeRegExp(text: string): string {
 }
 
 /** The text cut to `maxLength` characters, the last of them an ellipsis, never splitting a surrogate pair. */
-function cap(text: string, maxLength: number): string {
+export function cap(text: string, maxLength: number): string {
   if (text.length <= maxLength) return text;
   let end = maxLength - 1;
   const last = text.charCodeAt(end - 1);

@@ -276,7 +276,7 @@ function summarise(
       : {
           runFailure: {
             reason: listingFailure.message,
-            errorName: listingFailure.error instanceof Error ? listingFailure.error.name : 'Error',
+            errorName: listingFailure.errorName,
           },
         }),
   };
@@ -358,7 +358,7 @@ export async function recordRunOutcome(
 function failureOf(failure: StageError): { reason: string; errorName: string; stage: string } {
   return {
     reason: failure.message,
-    errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+    errorName: failure.errorName,
     stage: failure.stage,
   };
 }
@@ -482,7 +482,7 @@ async function readApiKey(ctx: RunContext): Promise<StageError | undefined> {
     const failure = error as StageError;
     ctx.logger.error('the run failed: no principal can be audited', {
       reason: failure.message,
-      errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+      errorName: failure.errorName,
     });
     return failure;
   }
@@ -514,7 +514,7 @@ function failedResult(principal: string, failure: StageError): PrincipalResult {
     principal,
     status: 'failed',
     reason: failure.message,
-    errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+    errorName: failure.errorName,
     baseline: false,
     keyCount: null,
     added: [],
@@ -541,7 +541,7 @@ async function recordRun(
     return;
   }
   const { store } = ctx.deps;
-  const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
+  const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
   let known: { readonly state: RunState; readonly version: string } | undefined;
   let readable = true;
   try {
@@ -566,7 +566,7 @@ async function recordRun(
     }
     next = { schemaVersion: 1, writeId: writeId(ctx.request.runId) };
   } else {
-    const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
+    const errorName = failure.errorName;
     const decision = decideFailure(
       known?.state.failure,
       { stage: failure.stage, errorName, status: statusOf(failure.error), reason: failure.message },
@@ -626,6 +626,11 @@ class StageError extends Error {
     readonly error: unknown,
   ) {
     super(`${stage}: ${describeError(error)}`);
+  }
+
+  /** The class of the error behind it (`ForbiddenError`, ...): what failure notices compare. */
+  get errorName(): string {
+    return this.error instanceof Error ? this.error.name : 'Error';
   }
 }
 
@@ -917,7 +922,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
   } catch (caught) {
     const failure = caught instanceof StageError ? caught : new StageError('auditing', caught);
     const reason = failure.message;
-    const errorName = failure.error instanceof Error ? failure.error.name : 'Error';
+    const errorName = failure.errorName;
     ctx.logger.error('principal failed', { principal, reason, errorName });
     if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
     // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
@@ -1370,7 +1375,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
     record.previous,
     {
       stage: failure.stage,
-      errorName: failure.error instanceof Error ? failure.error.name : 'Error',
+      errorName: failure.errorName,
       status: statusOf(failure.error),
       reason: failure.message,
     },
@@ -1415,7 +1420,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
       principal,
       { ...base, failure: kept, writeId: writeId(ctx.request.runId) },
       known.version,
-      { signal: ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs())) },
+      { signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS) },
     );
   } catch (error) {
     ctx.logger.warn('could not record the failure; the next run may tell it again', {
@@ -1436,7 +1441,7 @@ async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredN
     ctx.logger.error(`no time left to publish the ${notice.kind} notice`, { principal: notice.principal });
     return false;
   }
-  const signal = ctx.hardStop.signalWithin(Math.min(NOTICE_TIMEOUT_MS, ctx.hardStop.remainingMs()));
+  const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
   const outcomes = await Promise.allSettled(
     ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
   );

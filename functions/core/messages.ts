@@ -6,6 +6,7 @@
  * reason through `commons/text.ts`, so none can break a line, drive a terminal or reorder the text; the
  * event and the SNS message attributes carry them exactly.
  */
+import { cap } from '../commons/redact.js';
 import { displayName, displayText, quotedName } from '../commons/text.js';
 import { principalDigest } from './layout.js';
 import type { ChangeRecord, Notice, PrincipalInfo, StaleKey } from './ports.js';
@@ -357,14 +358,7 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
     const { runId, principal, errorName, detectedAt, failingSince } = notice;
     // The reason is evidence, not a payload: capped at 2,000 characters (the last an ellipsis, never splitting a
     // surrogate pair) so that a huge server text or request path can never make EventBridge refuse the entry.
-    const maxReason = 2_000;
-    let reason = notice.reason;
-    if (reason.length > maxReason) {
-      let end = maxReason - 1;
-      const last = reason.charCodeAt(end - 1);
-      if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-      reason = `${reason.slice(0, end)}…`;
-    }
+    const reason = cap(notice.reason, 2_000);
     return {
       detailType,
       detail: JSON.stringify({ runId, principal, reason, errorName, detectedAt, failingSince }),

@@ -188,8 +188,6 @@ export function packageVersion(): string {
 /** The name of the CLI's one channel: the terminal. For the CLI, delivered means printed. */
 export const STDOUT_CHANNEL = 'stdout';
 
-export { JSON_SCHEMA_VERSION } from './json-document.js';
-
 /**
  * The inventory report of the state folder after a real run (`<state>/reports/latest.html` and `.csv`), as the
  * Lambda writes it next to the states. A dry run writes none; a report that cannot be written is a warning, never
@@ -448,7 +446,9 @@ async function releaseLock(lock: StateLock | undefined, io: CliIo): Promise<void
   try {
     await lock?.release();
   } catch (error) {
-    io.stderr(`warning: could not remove the lock ${lock?.path}: ${describeError(error)}\n`);
+    io.stderr(
+      `warning: could not remove the lock ${displayText(lock?.path ?? '')}: ${displayText(describeError(error))}\n`,
+    );
   }
 }
 

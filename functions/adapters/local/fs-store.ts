@@ -27,7 +27,6 @@ import type {
 import { parseRunState, parseSnapshot, principalNamedIn, serialize } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
-const versionOf = version;
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -84,14 +83,14 @@ export class FileSnapshotStore implements SnapshotStore {
 
   async archive(
     principal: string,
-    version: string,
+    expectedVersion: string,
     archiveId: string,
     options: CallOptions = {},
   ): Promise<void> {
     options.signal?.throwIfAborted();
     const location = this.snapshotLocation(principal);
     const text = await this.#readText(location);
-    if (text === undefined || versionOf(text) !== version) {
+    if (text === undefined || version(text) !== expectedVersion) {
       throw new ConcurrentWriteError(`${location} changed since this run read it (archive refused)`);
     }
     const target = this.archiveLocation(principal, archiveId);
