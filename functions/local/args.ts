@@ -2,7 +2,9 @@
  * The command lines of the local programs (`npm run audit`, `npm run simulator`): Node's `util.parseArgs`, with
  * every mistake told in one line that names the argument and points at `--help`, never the whole usage text.
  */
+
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { editDistance } from '../commons/did-you-mean.js';
 import { quotedName } from '../commons/text.js';
 
 /** A command line that cannot be run: the message names the argument (one line, escaped). */
@@ -78,7 +80,10 @@ function quotedOrPlain(raw: string): string {
   return /^[\x21-\x7e]+$/.test(raw) ? raw : quotedName(raw);
 }
 
-/** The known option nearest to `name`: one it starts, or within two edits (a typo). */
+/**
+ * The known option nearest to `name`: one it starts, or within two edits (a typo, a swap of two neighbours), by
+ * the distance the configuration's "did you mean" uses.
+ */
 export function nearestOption(name: string, known: readonly string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
   for (const candidate of known) {
@@ -87,18 +92,4 @@ export function nearestOption(name: string, known: readonly string[]): string | 
       best = { name: candidate, distance };
   }
   return best?.name;
-}
-
-/** Levenshtein distance, by UTF-16 unit (option names are ASCII). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

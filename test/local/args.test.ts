@@ -23,6 +23,8 @@ describe('parseCommandLine', () => {
   it.each<[string[], string]>([
     [['--hots', 'h'], 'unknown option --hots: did you mean --host?'],
     [['--dry'], 'unknown option --dry: did you mean --dry-run?'],
+    // Two neighbours swapped is one typo (the configuration's distance): two swaps are two edits.
+    [['--rpinicpal'], 'unknown option --rpinicpal: did you mean --principal?'],
     [['--zzz'], 'unknown option --zzz'],
     [['-q'], 'unknown option -q'],
     [['--\u202eevil'], 'unknown option "--\\u202eevil"'],
