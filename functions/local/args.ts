@@ -7,6 +7,9 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { editDistance } from '../commons/did-you-mean.js';
 import { quotedName } from '../commons/text.js';
 
+/** The default state folder of the CLIs (`npm run audit`, `npm run report`), in the working folder. */
+export const DEFAULT_STATE_DIR = '.bigstate-audit';
+
 /** A command line that cannot be run: the message names the argument (one line, escaped). */
 export class CliUsageError extends Error {
   constructor(message: string, options?: ErrorOptions) {

@@ -40,7 +40,7 @@ import {
   runAudit,
 } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
-import { CliUsageError, parseCommandLine, usageErrorLine } from './args.js';
+import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, usageErrorLine } from './args.js';
 import { toJsonDocument } from './json-document.js';
 import { NOT_A_TERMINAL, paletteFor, type Terminal, terminalOf } from './palette.js';
 import { formatPlan } from './plan.js';
@@ -64,8 +64,7 @@ export interface CliIo {
 /** Exit codes of the CLI. */
 export const EXIT = { unchanged: 0, changed: 1, error: 2 } as const;
 
-/** The default state folder, in the working folder. */
-export const DEFAULT_STATE_DIR = '.bigstate-audit';
+export { DEFAULT_STATE_DIR };
 
 const USAGE = `Usage: npm run audit -- --host URL --principal P [--principal Q ...] [options]
        npm run audit -- --host URL --principal-pattern G [options]

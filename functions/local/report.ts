@@ -22,14 +22,11 @@ import { buildReportModel, hostOfStates } from '../report/build.js';
 import { renderCsvBytes } from '../report/csv.js';
 import { HTML_MAX_ROWS, renderHtml } from '../report/html.js';
 import { reportTotals } from '../report/totals.js';
-import { CliUsageError, parseCommandLine, usageErrorLine } from './args.js';
+import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, usageErrorLine } from './args.js';
 
 /** Where the report goes in a state folder, as in S3 next to the snapshots. */
 export const REPORT_HTML = join('reports', 'latest.html');
 export const REPORT_CSV = join('reports', 'latest.csv');
-
-/** The default state folder (the audit CLI's). */
-const DEFAULT_STATE_DIR = '.bigstate-audit';
 
 /** Options of {@link writeLocalReport}. */
 export interface LocalReportOptions {
