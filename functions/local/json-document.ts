@@ -35,12 +35,8 @@ export interface JsonPrincipal {
   readonly info: JsonPrincipalInfo | null;
 }
 
-/** What BigState's principal listing says of a principal (discovery). */
-export interface JsonPrincipalInfo {
-  /** 1 = application, 2 = user; `null` when not given. */
-  readonly type: number | null;
-  readonly displayName: string | null;
-}
+/** What BigState's principal listing says of a principal (discovery): as the state keeps it. */
+export type JsonPrincipalInfo = PrincipalInfo;
 
 /** A principal that no longer exists in BigState: told once as removed, its state archived. */
 export interface JsonPrincipalRemoval {
@@ -50,34 +46,35 @@ export interface JsonPrincipalRemoval {
   readonly archiveLocation: string;
 }
 
-/** One change record the document delivers (prints): the record as the history keeps it. */
-export interface JsonChange {
+/**
+ * One change record the document delivers (prints): the record as the history keeps it, with every field present
+ * (`null` where it does not apply).
+ */
+export interface JsonChange
+  extends Pick<
+    ChangeRecord,
+    | 'changeId'
+    | 'runId'
+    | 'principal'
+    | 'kind'
+    | 'pattern'
+    | 'detectedAt'
+    | 'previousSnapshotVersion'
+    | 'added'
+    | 'removed'
+    | 'counts'
+    | 'snapshotLocation'
+    | 'changeRecordLocation'
+  > {
   /** The change record's own schema (as in the history files), not the document's. */
   readonly schemaVersion: number;
-  readonly changeId: string;
-  readonly runId: string;
-  readonly principal: string;
-  readonly kind: 'baseline' | 'changed' | 'stale';
-  readonly pattern: string | null;
-  readonly detectedAt: string;
-  readonly previousSnapshotVersion: string | null;
-  readonly added: readonly string[];
-  readonly removed: readonly string[];
-  readonly counts: { readonly added: number; readonly removed: number; readonly total: number };
-  readonly snapshotLocation: string;
-  readonly changeRecordLocation: string;
   readonly newPrincipal: boolean;
   readonly info: JsonPrincipalInfo | null;
   /**
    * A `stale` record's keys past the limit (names, ages, how each age was known), and the limit: a stale notice
    * is told once, so the document must carry its names. `null` for other kinds.
    */
-  readonly stale: ReadonlyArray<{
-    readonly name: string;
-    readonly ageDays: number;
-    readonly ageFrom: 'created' | 'first-seen';
-    readonly createdAt: string | null;
-  }> | null;
+  readonly stale: NonNullable<ChangeRecord['stale']> | null;
   readonly maxKeyAgeDays: number | null;
 }
 
