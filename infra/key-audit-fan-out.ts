@@ -52,6 +52,8 @@ import {
   grantSnapshotAccess,
   HISTORY_PREFIX,
   RUNS_PREFIX,
+  SIDE_FAILURES_PREFIX,
+  SIDE_FAILURES_REASON,
   SNAPSHOTS_PREFIX,
 } from './key-audit-storage.js';
 import { acknowledge } from './nag.js';
@@ -377,6 +379,7 @@ export class KeyAuditFanOut extends Construct {
         'One snapshot per principal (snapshots/<principal>.json): principals are many, and discovered ones are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-Match or If-None-Match.',
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
         'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SIDE_FAILURES_PREFIX}*]`]: SIDE_FAILURES_REASON,
       ...(discovery
         ? {
             [`AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`]:

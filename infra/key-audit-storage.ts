@@ -11,6 +11,7 @@ import {
   changeRecordKey,
   LEASE_KEY,
   RUN_STATE_KEY,
+  sideFailureKey,
   snapshotKey,
 } from '../functions/core/layout.js';
 
@@ -22,6 +23,11 @@ export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
 export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
 /** Where discovery moves the state of a principal that no longer exists (`functions/core/layout.ts`). */
 export const ARCHIVE_PREFIX = prefixOf(archiveKey('p', 'a'));
+/** Where a principal's failure is kept while its state cannot be read (`functions/core/layout.ts`). */
+export const SIDE_FAILURES_PREFIX = prefixOf(sideFailureKey('p'));
+/** Why a role that audits principals may read, write and delete any object under {@link SIDE_FAILURES_PREFIX}. */
+export const SIDE_FAILURES_REASON =
+  'A principal whose state cannot be read (corrupt, access denied, a newer schema) keeps its failure in failures/<principal>.json, so its notices are rationed (at most once a day) without writing the state; principals are known only at run time. GetObject, conditional PutObject, and DeleteObject once it recovers, under this one prefix of this one bucket.';
 /**
  * Where a fanned-out run keeps its own files: the plan's list of principals (the Map's ItemReader) and the Map's
  * results (its ResultWriter), `runs/<runId>/...`. Working files of one run, expired after
@@ -171,6 +177,13 @@ export function grantSnapshotAccess(
   // (If-None-Match). Without discovery, never a delete, never anything outside these two prefixes.
   Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [snapshots] });
   Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [snapshots, history] });
+  // A principal's failure kept aside while its state cannot be read: read, written conditionally, deleted when it
+  // recovers (the code lists the prefix with the ListBucket below).
+  Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+    resourceArns: [bucket.arnForObjects(`${SIDE_FAILURES_PREFIX}*`)],
+  });
   grantListing(bucket, grantee);
   if (options.report ?? options.lease ?? true) {
     // The inventory report after a full run: reports/latest.* and the day's copy, plain puts under this prefix.

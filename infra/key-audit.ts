@@ -33,6 +33,8 @@ import {
   createSnapshotStorage,
   grantSnapshotAccess,
   HISTORY_PREFIX,
+  SIDE_FAILURES_PREFIX,
+  SIDE_FAILURES_REASON,
   SNAPSHOTS_PREFIX,
 } from './key-audit-storage.js';
 import { acknowledge } from './nag.js';
@@ -300,6 +302,7 @@ export class KeyAudit extends Construct {
         'One snapshot per principal (snapshots/<principal>.json): one resource per principal would outgrow the role policy for long principal lists, and principals discovered at run time (principalPattern, in the contract) are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket.',
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
         'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SIDE_FAILURES_PREFIX}*]`]: SIDE_FAILURES_REASON,
       [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
         "The inventory report after a full run: reports/latest.html and .csv, and the day's copy under reports/<date>/, named at run time; PutObject only, under this one prefix of this one bucket.",
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':

@@ -33,6 +33,7 @@ import {
   removalCandidates,
 } from './diff.js';
 import { decideFailure, notified, recoveryIsNews, statusOf } from './failures.js';
+import { principalSegment } from './layout.js';
 import type {
   AuditLogger,
   ChangeRecord,
@@ -51,6 +52,7 @@ import type {
   Snapshot,
   SnapshotStore,
   StaleKey,
+  StoredSideFailure,
   StoredSnapshot,
 } from './ports.js';
 import { laterFields } from './records.js';
@@ -203,6 +205,11 @@ interface RunContext {
   /** Each principal's state after the run (the last good one when it failed): what the report is built from. */
   /** `null`: its state was read and there is none (a principal that never had one). */
   readonly states: Map<string, Snapshot | null>;
+  /**
+   * The principals that have a side failure (their segments), listed once before the principals of a run or
+   * batch that writes; `undefined` when not listed (a dry run) or when the listing failed.
+   */
+  sideFailures: ReadonlySet<string> | undefined;
 }
 
 /**
@@ -219,6 +226,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
     // A batch of a planned run: the plan step read the key and listed the principals; the final step keeps the
     // run-level record. Each principal is audited exactly as in a single run.
     const batch = request.targets;
+    await listSideFailures(ctx);
     const outcomes = await drain(batch[Symbol.iterator](), request.concurrency ?? 4, async (target) =>
       auditPrincipal(ctx, target),
     );
@@ -230,7 +238,9 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest): Promise<
   if (runFailure) {
     results = principals.map((principal) => failedResult(principal, runFailure));
   } else {
-    const discovery = discover(ctx, await resumeOrder(ctx, principals));
+    const order = await resumeOrder(ctx, principals);
+    await listSideFailures(ctx);
+    const discovery = discover(ctx, order);
     results = await drain(discovery.targets, request.concurrency ?? 4, (target) =>
       auditPrincipal(ctx, target),
     );
@@ -616,6 +626,7 @@ function contextOf(deps: AuditDeps, request: AuditRequest): RunContext {
     deadline,
     hardStop: request.hardStop ?? deadline,
     states: new Map(),
+    sideFailures: undefined,
   };
 }
 
@@ -890,6 +901,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         failingSince: failedBefore.since,
       });
     }
+    if (!ctx.dryRun) await endSideFailure(ctx, principal, recoveryIsNews(failedBefore));
     if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
@@ -1260,6 +1272,8 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
       await stage(ctx, 'archiving the state', () =>
         ctx.deps.store.archive(principal, version, removalId, { signal }),
       );
+      // A failure kept aside while its state could not be read ends with it, untold: the removal says more.
+      await endSideFailure(ctx, principal, true);
     }
   }
   ctx.logger.info('principal removed', {
@@ -1358,21 +1372,26 @@ interface FailureRecord {
   readonly failure: StageError;
   /** The failure as the run found it in the state (compared with this one). */
   readonly previous: FailureState | undefined;
-  /** The state as last read or written; `undefined` when it could not be read (then nothing is recorded). */
+  /** The state as last read or written; `undefined` when it could not be read (then it is not written). */
   readonly known: { readonly state: Snapshot | undefined; readonly version: string | undefined } | undefined;
 }
 
 /**
  * Publishes a principal's failure when it is news (it starts, its reason changes, or a day has passed since
  * people were told) and records it in the principal's state, so a cold start does not forget it. A state that
- * could not be read is not written, and its failure is always told. A principal with no state yet gets one that
- * holds only the failure (`awaitingBaseline`). The record is written with the notices, until the hard stop.
+ * could not be read (corrupt, access denied, a newer schema) is not written: the failure is kept aside instead
+ * (`failures/<principal>.json`), under the same rules; only when that record cannot be read either is the failure
+ * told on every run. A principal with no state yet gets one that holds only the failure (`awaitingBaseline`). The
+ * records are written with the notices, until the hard stop.
  */
 async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<void> {
   const { principal, failure, known } = record;
   const now = ctx.clock.now();
+  // Kept aside by earlier runs: the only record of an unreadable state's failure, and a readable state's
+  // predecessor (whether people were told, so that its recovery is told).
+  const side = await readSideFailure(ctx, principal, known === undefined);
   const decision = decideFailure(
-    record.previous,
+    record.previous ?? side?.found?.record.failure,
     {
       stage: failure.stage,
       errorName: failure.errorName,
@@ -1382,8 +1401,10 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
     now,
     ctx.request.runId,
   );
+  // Nothing durable to ration by: the state and the record kept aside both unreadable.
+  const unrecorded = known === undefined && side === undefined;
   let kept = decision.state;
-  if (decision.notify || known === undefined) {
+  if (decision.notify || unrecorded) {
     const told = await publishNotice(ctx, {
       kind: 'failed',
       runId: ctx.request.runId,
@@ -1401,7 +1422,24 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
       lastNotifiedAt: decision.state.lastNotifiedAt,
     });
   }
-  if (known === undefined || ctx.hardStop.expired) return;
+  if (unrecorded || ctx.hardStop.expired) return;
+  const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
+  if (known === undefined) {
+    try {
+      await ctx.deps.store.writeSideFailure(
+        principal,
+        { schemaVersion: 1, principal, writeId: writeId(ctx.request.runId), failure: kept },
+        side?.found?.version,
+        { signal },
+      );
+    } catch (error) {
+      ctx.logger.warn('could not keep the failure aside; the next run may tell it again', {
+        principal,
+        reason: describeError(error),
+      });
+    }
+    return;
+  }
   const base: Snapshot = known.state ?? {
     schemaVersion: 2,
     principal,
@@ -1420,14 +1458,86 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
       principal,
       { ...base, failure: kept, writeId: writeId(ctx.request.runId) },
       known.version,
-      { signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS) },
+      { signal },
     );
   } catch (error) {
     ctx.logger.warn('could not record the failure; the next run may tell it again', {
       principal,
       reason: describeError(error),
     });
+    return;
   }
+  // The state holds the failure now: the one kept aside has served.
+  if (side?.found !== undefined) await deleteSideFailure(ctx, principal, side.found.version);
+}
+
+/** Lists the principals with a side failure, once before the principals of a run or batch that writes. */
+async function listSideFailures(ctx: RunContext): Promise<void> {
+  if (ctx.dryRun) return;
+  try {
+    ctx.sideFailures = await ctx.deps.store.sideFailureSegments({ signal: ctx.deadline.signal });
+  } catch (error) {
+    ctx.logger.warn('could not list the failures kept aside: recoveries from them wait for a later run', {
+      reason: describeError(error),
+    });
+  }
+}
+
+/**
+ * A principal's side failure: `{ found }` (`found` undefined when it has none), or `undefined` when it could not
+ * be read. Read only when the run's listing names the principal; when the listing failed, only if `mustKnow`
+ * (an unreadable state, whose rationing depends on it), and otherwise taken as none.
+ */
+async function readSideFailure(
+  ctx: RunContext,
+  principal: string,
+  mustKnow: boolean,
+): Promise<{ readonly found: StoredSideFailure | undefined } | undefined> {
+  const listed = ctx.sideFailures;
+  if (listed === undefined ? !mustKnow : !listed.has(principalSegment(principal)))
+    return { found: undefined };
+  if (ctx.hardStop.expired) return undefined;
+  try {
+    const found = await ctx.deps.store.readSideFailure(principal, {
+      signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS),
+    });
+    return { found };
+  } catch (error) {
+    ctx.logger.warn('could not read the failure kept aside', { principal, reason: describeError(error) });
+    return undefined;
+  }
+}
+
+/** Deletes a side failure that has served (best effort: the next run tries again). */
+async function deleteSideFailure(ctx: RunContext, principal: string, version: string): Promise<void> {
+  if (ctx.hardStop.expired) return;
+  try {
+    await ctx.deps.store.deleteSideFailure(principal, version, {
+      signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS),
+    });
+  } catch (error) {
+    ctx.logger.warn('could not delete the failure kept aside', { principal, reason: describeError(error) });
+  }
+}
+
+/**
+ * A principal that succeeded again: a failure kept aside for it (its state could not be read) has ended. People
+ * told of it are told it ended (unless `toldAlready`: the state's own failure was told ended), then it goes.
+ */
+async function endSideFailure(ctx: RunContext, principal: string, toldAlready: boolean): Promise<void> {
+  const found = (await readSideFailure(ctx, principal, false))?.found;
+  if (found === undefined) return;
+  const failure = found.record.failure;
+  if (!toldAlready && recoveryIsNews(failure)) {
+    await publishNotice(ctx, {
+      kind: 'recovered',
+      runId: ctx.request.runId,
+      principal,
+      detectedAt: ctx.clock.now().toISOString(),
+      failingSince: failure.since,
+    });
+  }
+  await deleteSideFailure(ctx, principal, found.version);
 }
 
 /**

@@ -5,6 +5,7 @@
  *   history/<principal>/<changeId>.json   every baseline and change, one immutable record each
  *   snapshots/.run.json                   the run-level record (failures of the run itself)
  *   archive/<principal>/<archiveId>.json  the last state of a principal that no longer exists in BigState
+ *   failures/<principal>.json             a principal's failure while its state cannot be read (corrupt, denied)
  *
  * `<principal>` is the name percent-encoded (dots too), so `/`, `..`, spaces, `&`, `#` and non-ASCII
  * letters can neither escape the folder nor collide. A name whose encoded form is longer than
@@ -132,6 +133,24 @@ export function datedReportKey(at: Date, extension: 'html' | 'csv'): string {
 
 /** The key of the run lease (one run at a time): outside `snapshots/` and `history/`, whose write rules differ. */
 export const LEASE_KEY = 'leases/run.json';
+
+/** Where the failures of principals whose state could not be read are kept (see {@link sideFailureKey}). */
+export const SIDE_FAILURES_PREFIX = 'failures/';
+
+/**
+ * The key of a principal's side failure record: its failure kept beside the state while the state itself cannot
+ * be read (a corrupt object, access denied, a newer schema), so its notices are rationed as any other failure's.
+ */
+export function sideFailureKey(principal: string): string {
+  return `${SIDE_FAILURES_PREFIX}${principalSegment(principal)}.json`;
+}
+
+/** The principal segment a side failure key names, or `undefined` when the key is not one. */
+export function segmentOfSideFailureKey(key: string): string | undefined {
+  if (!key.startsWith(SIDE_FAILURES_PREFIX) || !key.endsWith('.json')) return undefined;
+  const segment = key.slice(SIDE_FAILURES_PREFIX.length, -'.json'.length);
+  return segment === '' || segment.includes('/') ? undefined : segment;
+}
 
 /** The key (relative path) of an archived state. */
 export function archiveKey(principal: string, archiveId: string): string {

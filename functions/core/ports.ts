@@ -107,6 +107,21 @@ export interface RunState {
   readonly resumeFrom?: string | undefined;
 }
 
+/** A principal's failure kept beside its unreadable state (`failures/<principal>.json`). */
+export interface SideFailure {
+  readonly schemaVersion: 1;
+  readonly principal: string;
+  /** Unique per write, as a snapshot's. */
+  readonly writeId: string;
+  readonly failure: FailureState;
+}
+
+/** A side failure with the store's version of it. */
+export interface StoredSideFailure {
+  readonly record: SideFailure;
+  readonly version: string;
+}
+
 /** A change in the outbox, with the channels that have already delivered it. */
 export interface PendingChange {
   readonly record: ChangeRecord;
@@ -194,6 +209,29 @@ export interface SnapshotStore {
   ): Promise<{ readonly state: RunState; readonly version: string } | undefined>;
   /** Replaces the run-level record conditionally, as `write`; returns the new version. */
   writeRunState(state: RunState, expectedVersion: string | undefined, options?: CallOptions): Promise<string>;
+  /**
+   * A principal's failure kept aside while its state cannot be read (a corrupt object, access denied, a schema
+   * this version does not read): the state is never written then, and its notices must still be rationed across
+   * runs. `undefined` when there is none. Throws StorageError.
+   */
+  readSideFailure(principal: string, options?: CallOptions): Promise<StoredSideFailure | undefined>;
+  /** Replaces the side failure conditionally, as `write`; returns the new version. */
+  writeSideFailure(
+    principal: string,
+    record: SideFailure,
+    expectedVersion: string | undefined,
+    options?: CallOptions,
+  ): Promise<string>;
+  /**
+   * Deletes the side failure if it is still `version` (the principal recovered).
+   * Throws ConcurrentWriteError when it changed, StorageError.
+   */
+  deleteSideFailure(principal: string, version: string, options?: CallOptions): Promise<void>;
+  /**
+   * The principals that have a side failure, as their segments (`principalSegment` in `layout.ts`): one listing,
+   * so a run looks for a recovery only where there is something to recover from. Throws StorageError.
+   */
+  sideFailureSegments(options?: CallOptions): Promise<ReadonlySet<string>>;
   /**
    * Every principal that has a state, each once, in no particular order (the run-level record excluded).
    * Throws StorageError.

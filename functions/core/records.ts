@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
-import type { ChangeRecord, RunState, Snapshot } from './ports.js';
+import type { ChangeRecord, RunState, SideFailure, Snapshot } from './ports.js';
 
 // Loose: a field a later version adds to a key survives a read by this one (and `buildSnapshot` carries it).
 const keyRecordSchema = z.looseObject({
@@ -70,6 +70,13 @@ const runStateSchema = z.looseObject({
   writeId: z.string(),
   failure: z.optional(failureSchema),
   resumeFrom: z.optional(z.string()),
+});
+
+const sideFailureSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  principal: z.string(),
+  writeId: z.string(),
+  failure: failureSchema,
 });
 
 const common = {
@@ -193,19 +200,24 @@ export function laterFields(state: Snapshot | undefined): Record<string, unknown
   return state === undefined ? {} : (fieldsBeyond(state, KNOWN_STATE_FIELDS) ?? {});
 }
 
-/** A change record as stored in the history. */
-export function parseChangeRecord(text: string, location: string): ChangeRecord {
+/** Parses `text` as JSON and checks it against `schema`; a StorageError naming `location` and `what` otherwise. */
+function parseStored<T>(text: string, schema: z.ZodMiniType, what: string, location: string): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new StorageError(`change record ${location} is not valid JSON`, { cause: error });
+    throw new StorageError(`${what} ${location} is not valid JSON`, { cause: error });
   }
-  const result = changeRecordSchema.safeParse(json);
+  const result = schema.safeParse(json);
   if (!result.success) {
-    throw new StorageError(`change record ${location} is not a change record: ${issueText(result.error)}`);
+    throw new StorageError(`${what} ${location} is not a ${what}: ${issueText(result.error)}`);
   }
-  return result.data as ChangeRecord;
+  return result.data as T;
+}
+
+/** A change record as stored in the history. */
+export function parseChangeRecord(text: string, location: string): ChangeRecord {
+  return parseStored(text, changeRecordSchema, 'change record', location);
 }
 
 /**
@@ -213,17 +225,19 @@ export function parseChangeRecord(text: string, location: string): ChangeRecord 
  * @throws StorageError naming `location` when the text is not one.
  */
 export function parseRunState(text: string, location: string): RunState {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new StorageError(`run record ${location} is not valid JSON`, { cause: error });
+  return parseStored(text, runStateSchema, 'run record', location);
+}
+
+/**
+ * Parses a principal's side failure record.
+ * @throws StorageError naming `location` when the text is not one of that principal.
+ */
+export function parseSideFailure(text: string, principal: string, location: string): SideFailure {
+  const record = parseStored<SideFailure>(text, sideFailureSchema, 'failure record', location);
+  if (record.principal !== principal) {
+    throw new StorageError(`failure record ${location} belongs to another principal`);
   }
-  const result = runStateSchema.safeParse(json);
-  if (!result.success) {
-    throw new StorageError(`run record ${location} is not a run record: ${issueText(result.error)}`);
-  }
-  return result.data as RunState;
+  return record;
 }
 
 /**

@@ -45,6 +45,10 @@ export const emptyStore: SnapshotStore = {
   archiveLocation: (principal, id) => `memory://archive/${principal}/${id}`,
   writeRunState: async () => 'never',
   writeChangeRecord: async () => {},
+  readSideFailure: async () => undefined,
+  writeSideFailure: async () => 'never',
+  deleteSideFailure: async () => {},
+  sideFailureSegments: async () => new Set(),
   snapshotLocation: (principal) => `memory://${principal}`,
   changeRecordLocation: (principal, id) => `memory://${principal}/${id}`,
 };

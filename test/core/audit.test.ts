@@ -151,6 +151,7 @@ describe('runAudit: baseline', () => {
     // none), then marked delivered.
     expect(events).toEqual([
       'read-run',
+      'list-failures',
       'read:root',
       'write:root',
       `record:root#${id}`,
@@ -471,6 +472,7 @@ describe('runAudit: changes', () => {
     await run({ principals: ['root'] });
     expect(plain(events)).toEqual([
       'read-run',
+      'list-failures',
       'read:root',
       'write:root',
       'record:root',
@@ -747,6 +749,7 @@ describe('runAudit: the outbox', () => {
     expect(recordOf(sns.ofKind('changed').at(-1))).toMatchObject({ added: ['k2'], removed: ['k1'] });
     expect(plain(events)).toEqual([
       'read-run',
+      'list-failures',
       'read:root',
       'record:root',
       'sns:changed:root',
@@ -762,8 +765,8 @@ describe('runAudit: the outbox', () => {
       'events:recovered:root',
       'read-run',
     ]);
-    expect(events[2]).toBe(`record:root#${forward}`);
-    expect(events[7]).toBe(`record:root#${reverse}`);
+    expect(events[3]).toBe(`record:root#${forward}`);
+    expect(events[8]).toBe(`record:root#${reverse}`);
     // The marking write expected the committed state; the reverse change follows the marked one.
     expect(store.writes.at(-3)?.expectedVersion).toBe(committedVersion);
     expect(store.state('root').keys.map((key) => key.name)).toEqual(['base', 'k2']);
@@ -995,6 +998,7 @@ describe('runAudit: the outbox', () => {
     const newer = summary.principals[0]?.changeId;
     expect(events).toEqual([
       'read-run',
+      'list-failures',
       'read:root',
       'record:root#chg-old',
       'sns:changed:root#chg-old',
@@ -1693,15 +1697,20 @@ describe('runAudit: deadlines', () => {
     expect(work.length).toBeGreaterThan(0);
     for (const call of work) expect(call.signal).toBe(deadline.signal);
     for (const signal of [...sns.signals, ...bus.signals]) expect(signal).toBe(deadline.signal);
-    // The run-level record is read first, as work (where to start), then after the work on a short signal of
-    // its own (as the failure notices).
+    // The run-level record is read first, as work (where to start), and the failures kept aside are listed, then
+    // the record is read after the work on a short signal of its own (as the failure notices).
     const runLevel = store.calls.filter((call) => call.principal === '*');
-    expect(runLevel.map((call) => call.operation)).toEqual(['readRunState', 'readRunState']);
+    expect(runLevel.map((call) => call.operation)).toEqual([
+      'readRunState',
+      'sideFailureSegments',
+      'readRunState',
+    ]);
     expect(runLevel[0]?.signal).toBe(deadline.signal);
-    expect(runLevel[1]?.signal).toBeDefined();
-    expect(runLevel[1]?.signal).not.toBe(deadline.signal);
-    expect(runLevel[1]?.signal?.aborted).toBe(false);
-    expect(store.calls).toHaveLength(work.length + 2);
+    expect(runLevel[1]?.signal).toBe(deadline.signal);
+    expect(runLevel[2]?.signal).toBeDefined();
+    expect(runLevel[2]?.signal).not.toBe(deadline.signal);
+    expect(runLevel[2]?.signal?.aborted).toBe(false);
+    expect(store.calls).toHaveLength(work.length + 3);
     deadline.dispose();
   });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ForbiddenError, UnauthorizedError } from '../../functions/bigstate/errors.js';
 import { parseApiKeySecret } from '../../functions/commons/api-key.js';
 import { Deadline } from '../../functions/commons/deadline.js';
-import { ConcurrentWriteError, TimeBudgetError } from '../../functions/commons/errors.js';
+import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../functions/commons/errors.js';
 import {
   type AuditDeps,
   type AuditRequest,
@@ -389,17 +389,202 @@ describe('failure notices of a principal', () => {
     expect(next.principals[0]).toMatchObject({ baseline: false, added: ['k4'], removed: [] });
   });
 
-  it('tells a failure every run when the state cannot be read, and writes nothing', async () => {
-    const { run, store, sns, bigstate } = setup({ root: ['a'] });
+  it('tells an unreadable state once over three runs and again a day later, keeping the failure aside, never writing the state', async () => {
+    const { run, store, sns, bus, bigstate } = setup({ root: ['a'] });
     store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
-    await run(T0);
-    await run(T0 + HOUR);
+    for (const at of [T0, T0 + HOUR, T0 + 2 * HOUR, T0 + DAY]) expectRunFails(await run(at));
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0), iso(T0 + DAY)],
+    ]);
+    expect(told(bus)).toEqual(told(sns));
     expect(sns.ofKind('failed').map((notice) => notice.reason)).toEqual([
       'reading the snapshot: snapshot is not valid JSON',
       'reading the snapshot: snapshot is not valid JSON',
     ]);
+    // The state is never written (it might be a newer version's, or hold what a person must see as it is).
     expect(store.writes).toEqual([]);
     expect(bigstate.calls).toEqual([]);
+    expect(store.sideFailures.get('root')?.record).toStrictEqual({
+      schemaVersion: 1,
+      principal: 'root',
+      writeId: expect.stringMatching(/^run-4\//),
+      failure: {
+        stage: 'reading the snapshot',
+        errorName: 'StorageError',
+        status: null,
+        reason: 'reading the snapshot: snapshot is not valid JSON',
+        since: iso(T0),
+        lastNotifiedAt: iso(T0 + DAY),
+        runId: 'run-4',
+      },
+    });
+  });
+
+  it('tells the end of an unreadable state once, and drops the failure kept aside', async () => {
+    const { run, store, sns, events } = setup({ root: ['a'] });
+    store.seed(snapshotOf('root', ['a']));
+    let corrupt = true;
+    store.onCall = (operation, principal) => {
+      if (corrupt && operation === 'read' && principal === 'root') throw new StorageError('access denied');
+    };
+    expectRunFails(await run(T0));
+    expectRunFails(await run(T0 + HOUR));
+    corrupt = false;
+    events.length = 0;
+    expect((await run(T0 + 2 * HOUR)).ok).toBe(true);
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['recovered', 'root', iso(T0), iso(T0 + 2 * HOUR)],
+    ]);
+    expect(store.sideFailures.size).toBe(0);
+    expect(events).toEqual([
+      'read-run',
+      'list-failures',
+      'read:root',
+      // The day's refresh of its last-seen times (the seeded state is older), then the record kept aside.
+      'write:root',
+      'read-failure:root',
+      'sns:recovered:root',
+      'events:recovered:root',
+      'delete-failure:root',
+      'read-run',
+    ]);
+    // Ended: the next runs neither tell it nor look for it.
+    events.length = 0;
+    expect((await run(T0 + 3 * HOUR)).ok).toBe(true);
+    expect(told(sns)).toHaveLength(2);
+    expect(events).toEqual(['read-run', 'list-failures', 'read:root', 'read-run']);
+  });
+
+  it('tells a new reason of an unreadable state at once (another status), then rations it again', async () => {
+    const { run, store, sns } = setup({ root: ['a'] });
+    let error: Error = new StorageError('snapshot is not valid JSON');
+    store.onCall = (operation, principal) => {
+      if (operation === 'read' && principal === 'root') throw error;
+    };
+    expectRunFails(await run(T0));
+    error = Object.assign(new StorageError('access denied'), { status: 403 });
+    expectRunFails(await run(T0 + HOUR));
+    expectRunFails(await run(T0 + 2 * HOUR));
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
+    ]);
+    expect(store.sideFailures.get('root')?.record.failure).toMatchObject({ status: 403, toldBefore: true });
+  });
+
+  it('tells an unreadable state every run only when the failure kept aside cannot be read either', async () => {
+    const { run, store, sns, logger } = setup({ root: ['a'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    store.failOn('sideFailureSegments', '*', storageFailure('list denied', { always: true }));
+    store.failOn('readSideFailure', 'root', storageFailure('get denied', { always: true }));
+    expectRunFails(await run(T0));
+    expectRunFails(await run(T0 + HOUR));
+    // Nothing remembers when it began: each notice says it began when it was seen.
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
+    ]);
+    // Nothing written on a record that could not be read: it might hold a newer failure.
+    expect(store.calls.filter((call) => call.operation === 'writeSideFailure')).toEqual([]);
+    expect(store.writes).toEqual([]);
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'could not read the failure kept aside',
+      extra: { principal: 'root', reason: 'get denied' },
+    });
+  });
+
+  it('still rations an unreadable state when the failures kept aside cannot be listed: it reads its own', async () => {
+    const { run, store, sns } = setup({ root: ['a'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    store.failOn('sideFailureSegments', '*', storageFailure('list denied', { always: true }));
+    for (const at of [T0, T0 + HOUR, T0 + 2 * HOUR]) expectRunFails(await run(at));
+    expect(told(sns)).toEqual([['failed', 'root', iso(T0), iso(T0)]]);
+    expect(store.sideFailures.get('root')?.record.failure.lastNotifiedAt).toBe(iso(T0));
+  });
+
+  it("looks for no failure kept aside when the listing names none, and for no other principal's", async () => {
+    const { run, store } = setup({ root: ['a'], other: ['b'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    expectRunFails(await run(T0, { principals: ['root', 'other'] }));
+    expectRunFails(await run(T0 + HOUR, { principals: ['root', 'other'] }));
+    const sideReads = store.calls.filter((call) => call.operation === 'readSideFailure');
+    // The first run's listing was empty: no read at all. The second reads root's only.
+    expect(sideReads.map((call) => call.principal)).toEqual(['root']);
+  });
+
+  it('moves a failure kept aside into the state once the state reads again and fails otherwise', async () => {
+    let mode: 'unreadable' | 'forbidden' | 'ok' = 'unreadable';
+    const { run, store, sns } = setup(
+      { root: ['a'] },
+      { walks: () => (mode === 'forbidden' ? { error: forbidden() } : undefined) },
+    );
+    store.seed(snapshotOf('root', ['a']));
+    store.onCall = (operation, principal) => {
+      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
+        throw new StorageError('access denied');
+    };
+    expectRunFails(await run(T0));
+    mode = 'forbidden';
+    expectRunFails(await run(T0 + HOUR));
+    expectRunFails(await run(T0 + 2 * HOUR));
+    expect(store.sideFailures.size).toBe(0);
+    expect(store.state('root').failure).toMatchObject({ errorName: 'ForbiddenError', toldBefore: true });
+    mode = 'ok';
+    expect((await run(T0 + 3 * HOUR)).ok).toBe(true);
+    // Each reason once, and one end: not one for the record kept aside and another for the state's.
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
+      ['recovered', 'root', iso(T0 + HOUR), iso(T0 + 3 * HOUR)],
+    ]);
+  });
+
+  it('tells one end when both the state and the record kept aside hold a failure people were told', async () => {
+    let mode: 'forbidden' | 'unreadable' | 'ok' = 'forbidden';
+    const { run, store, sns } = setup(
+      { root: ['a'] },
+      { walks: () => (mode === 'forbidden' ? { error: forbidden() } : undefined) },
+    );
+    store.seed(snapshotOf('root', ['a']));
+    store.onCall = (operation, principal) => {
+      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
+        throw new StorageError('access denied');
+    };
+    expectRunFails(await run(T0));
+    mode = 'unreadable';
+    expectRunFails(await run(T0 + HOUR));
+    mode = 'ok';
+    expect((await run(T0 + 2 * HOUR)).ok).toBe(true);
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
+      ['recovered', 'root', iso(T0), iso(T0 + 2 * HOUR)],
+    ]);
+    expect(store.sideFailures.size).toBe(0);
+  });
+
+  it('rations an unreadable state in a batch of a fanned-out run too: one listing per batch', async () => {
+    const { deps, store, sns, events, clock } = setup({ root: ['a'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    const target = { principal: 'root', listed: false, configured: true, missing: false };
+    for (const [index, at] of [T0, T0 + HOUR].entries()) {
+      clock.set(at);
+      await runAudit(deps, { runId: `batch-${index}`, host: HOST, principals: [], targets: [target] });
+    }
+    expect(told(sns)).toEqual([['failed', 'root', iso(T0), iso(T0)]]);
+    expect(events.filter((event) => event === 'list-failures')).toHaveLength(2);
+  });
+
+  it('neither lists nor writes the failures kept aside in a dry run', async () => {
+    const { run, store, sns, events } = setup({ root: ['a'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    await run(T0, { dryRun: true });
+    expect(sns.attempts).toEqual([]);
+    expect(events).toEqual(['read-run', 'read:root']);
+    expect(store.sideFailures.size).toBe(0);
   });
 
   it('logs a failure record it cannot write, and still fails the run', async () => {
@@ -447,6 +632,7 @@ describe('failure records and the run deadlines', () => {
     expect(store.writes[0]?.signal?.aborted).toBe(false);
     expect(events).toEqual([
       'read-run',
+      'list-failures',
       'read:root',
       'sns:failed:root',
       'events:failed:root',
@@ -474,7 +660,7 @@ describe('failure records and the run deadlines', () => {
     expect(store.writes).toEqual([]);
     expect(store.snapshots.get('root')?.version).toBe(version);
     // Past the hard stop, not even the run-level record is read.
-    expect(events).toEqual(['read-run', 'read:root']);
+    expect(events).toEqual(['read-run', 'list-failures', 'read:root']);
     expect(logger.lines).toContainEqual({
       level: 'error',
       message: 'no time left to publish the failed notice',
@@ -492,7 +678,13 @@ describe('failure records and the run deadlines', () => {
     expect(sns.notices).toEqual([]);
     expect(store.writes).toEqual([]);
     expect(store.snapshots.get('root')?.version).toBe(version);
-    expect(events).toEqual(['read-run', 'read:root', 'sns:failed:root', 'events:failed:root']);
+    expect(events).toEqual([
+      'read-run',
+      'list-failures',
+      'read:root',
+      'sns:failed:root',
+      'events:failed:root',
+    ]);
   });
 });
 
@@ -817,7 +1009,10 @@ describe('a failure of the run itself: the API key cannot be read', () => {
     const summary = await run(T0);
     expect(summary.ok).toBe(true);
     expect(secret.reads).toBe(1);
-    expect(events.filter((event) => !event.endsWith('-run'))[0]).toBe('read:root');
+    // The run-level calls (where to start, the failures kept aside) aside, the first is a principal's.
+    expect(events.filter((event) => !event.endsWith('-run') && event !== 'list-failures')[0]).toBe(
+      'read:root',
+    );
   });
 
   it('names the secret in the reason, never its value', async () => {

@@ -485,3 +485,47 @@ describe('a dry run changes nothing, anywhere', () => {
     expect(metricNames.filter((name) => name !== 'ColdStart')).toEqual([]);
   });
 });
+
+describe('a state that cannot be read', () => {
+  it('a corrupt snapshot: one failed notice over two runs (kept in failures/), its state never written, then one recovered notice once it is repaired', async () => {
+    const { world } = e2e;
+    await e2e.baseline();
+    const bucket = world.resources.bucketName;
+    const good = world.fakes.s3.get(bucket, SNAPSHOT_KEY.root)?.text ?? '';
+    expect(good).not.toBe('');
+    world.fakes.s3.put(bucket, SNAPSHOT_KEY.root, '{"schemaVersion":2,', { contentType: 'application/json' });
+    const corrupt = world.versions(SNAPSHOT_KEY.root).length;
+
+    let mark = world.mark();
+    expect(failureOf(await world.invoke({})).errorMessage).toMatch(/1 of 3.*"root": reading the snapshot/);
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.failed, 'root']]);
+    expect(world.sns(mark).map((message) => message.subject)).toEqual(['BigState key audit FAILED for root']);
+    const kept = world.json('failures/root.json') as { principal: string; failure: { since: string } };
+    expect(kept).toMatchObject({
+      schemaVersion: 1,
+      principal: 'root',
+      failure: { stage: 'reading the snapshot' },
+    });
+
+    mark = world.mark();
+    expect(failureOf(await world.invoke({})).errorMessage).toMatch(/"root": reading the snapshot/);
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+    // The corrupt state is left as it is for a person to see: never rewritten.
+    expect(world.versions(SNAPSHOT_KEY.root)).toHaveLength(corrupt);
+
+    world.fakes.s3.put(bucket, SNAPSHOT_KEY.root, good, { contentType: 'application/json' });
+    mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(eventKinds(world.events(mark))).toEqual([[DETAIL_TYPE.recovered, 'root']]);
+    expect(eventsFor(world.events(mark), 'root')[0]?.detailJson).toMatchObject({
+      failingSince: kept.failure.since,
+    });
+    expect(world.fakes.s3.get(bucket, 'failures/root.json')).toBeUndefined();
+
+    mark = world.mark();
+    succeeded(await world.invoke({}));
+    expect(world.sns(mark)).toEqual([]);
+    expect(world.events(mark)).toEqual([]);
+  });
+});

@@ -439,10 +439,13 @@ describe('permissions', () => {
       [
         ...logs(),
         ...notices(),
+        `s3:DeleteObject on ${bucket()}/failures/*`,
         `s3:DeleteObject on ${bucket()}/snapshots/*`,
+        `s3:GetObject on ${bucket()}/failures/*`,
         `s3:GetObject on ${bucket()}/snapshots/*`,
         `s3:ListBucket on ${bucket()}`,
         `s3:PutObject on ${bucket()}/archive/*`,
+        `s3:PutObject on ${bucket()}/failures/*`,
         `s3:PutObject on ${bucket()}/history/*`,
         `s3:PutObject on ${bucket()}/snapshots/*`,
         `secretsmanager:DescribeSecret on <${id.secret}>`,
@@ -509,7 +512,7 @@ describe('permissions', () => {
       for (const grant of grantsOf(roleId)) {
         if (grant.endsWith(' on *')) expect(grant).toMatch(/^logs:\w+ on \*$/);
         if (/^s3:\w+Object/.test(grant))
-          expect(grant).toMatch(/Arn>\/(snapshots|history|archive|leases|runs|reports)\//);
+          expect(grant).toMatch(/Arn>\/(snapshots|history|archive|leases|runs|reports|failures)\//);
       }
     }
   });

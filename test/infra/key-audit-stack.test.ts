@@ -440,7 +440,7 @@ describe('permissions', () => {
     }
   });
 
-  it('grant the function exactly what it uses, and no delete but of its own run lease', () => {
+  it('grant the function exactly what it uses, and no delete but of its own run lease and failures kept aside', () => {
     const id = ids(main);
     const statements = policyStatements(main.template).filter((s) =>
       s.policy.startsWith(id.role.replace(/[A-F0-9]{8}$/, '')),
@@ -459,17 +459,23 @@ describe('permissions', () => {
       's3:PutObject',
     ]);
     expect(resources('s3:GetObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/failures/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
     expect(resources('s3:PutObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/failures/*`,
       `<${id.bucket}.Arn>/history/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/reports/*`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
-    // The one delete: the run lease, by its holder (If-Match). Never a state or a record.
-    expect(resources('s3:DeleteObject')).toEqual([`<${id.bucket}.Arn>/leases/run.json`]);
+    // The deletes: the run lease, by its holder (If-Match), and a principal's failure kept aside once it
+    // recovered (If-Match). Never a state or a record.
+    expect(resources('s3:DeleteObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/failures/*`,
+      `<${id.bucket}.Arn>/leases/run.json`,
+    ]);
     expect(resources('s3:ListBucket')).toEqual([`<${id.bucket}.Arn>`]);
     for (const statement of statements.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')))) {
       expect(statement.Effect).toBe('Allow');
@@ -504,16 +510,19 @@ describe('permissions', () => {
     ]);
     expect(resources('s3:PutObject').sort()).toEqual([
       `<${id.bucket}.Arn>/archive/*`,
+      `<${id.bucket}.Arn>/failures/*`,
       `<${id.bucket}.Arn>/history/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/reports/*`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
     expect(resources('s3:DeleteObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/failures/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);
     expect(resources('s3:GetObject').sort()).toEqual([
+      `<${id.bucket}.Arn>/failures/*`,
       `<${id.bucket}.Arn>/leases/run.json`,
       `<${id.bucket}.Arn>/snapshots/*`,
     ]);

@@ -21,6 +21,9 @@ import {
   principalOfStateKey,
   REPORT_KEYS,
   RUN_STATE_KEY,
+  SIDE_FAILURES_PREFIX,
+  segmentOfSideFailureKey,
+  sideFailureKey,
   snapshotKey,
 } from '../../core/layout.js';
 import type {
@@ -29,11 +32,19 @@ import type {
   Lease,
   LeaseStore,
   RunState,
+  SideFailure,
   Snapshot,
   SnapshotStore,
+  StoredSideFailure,
   StoredSnapshot,
 } from '../../core/ports.js';
-import { parseRunState, parseSnapshot, principalNamedIn, serialize } from '../../core/records.js';
+import {
+  parseRunState,
+  parseSideFailure,
+  parseSnapshot,
+  principalNamedIn,
+  serialize,
+} from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
   return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
@@ -111,6 +122,42 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
     return this.#put(RUN_STATE_KEY, serialize(state), expectedVersion, options);
   }
 
+  async readSideFailure(
+    principal: string,
+    options: CallOptions = {},
+  ): Promise<StoredSideFailure | undefined> {
+    const key = sideFailureKey(principal);
+    const found = await this.#get(key, options);
+    return (
+      found && {
+        record: parseSideFailure(found.text, principal, this.#location(key)),
+        version: found.version,
+      }
+    );
+  }
+
+  writeSideFailure(
+    principal: string,
+    record: SideFailure,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    return this.#put(sideFailureKey(principal), serialize(record), expectedVersion, options);
+  }
+
+  async deleteSideFailure(principal: string, version: string, options: CallOptions = {}): Promise<void> {
+    await this.#delete(sideFailureKey(principal), version, options, true);
+  }
+
+  async sideFailureSegments(options: CallOptions = {}): Promise<ReadonlySet<string>> {
+    const segments = new Set<string>();
+    for await (const key of this.#keys(SIDE_FAILURES_PREFIX, options)) {
+      const segment = segmentOfSideFailureKey(key);
+      if (segment !== undefined) segments.add(segment);
+    }
+    return segments;
+  }
+
   /** Where the latest inventory report is (for the notices). */
   reportLocation(): string {
     return this.#location(REPORT_KEYS.html);
@@ -153,34 +200,38 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
   }
 
   async *principalsWithState(options: CallOptions = {}): AsyncGenerator<string, void, undefined> {
+    for await (const key of this.#keys('snapshots/', options)) {
+      const named = principalOfStateKey(key);
+      if (named === undefined) continue;
+      if (named.principal !== undefined) {
+        yield named.principal;
+        continue;
+      }
+      // A hashed segment does not say its name: the state does.
+      const found = await this.#get(key, options);
+      const principal = found && principalNamedIn(found.text);
+      if (principal !== undefined) yield principal;
+    }
+  }
+
+  /** Every key under `prefix`, page by page. */
+  async *#keys(prefix: string, options: CallOptions): AsyncGenerator<string, void, undefined> {
     const abortSignal = options.signal;
     let token: string | undefined;
     do {
       let page: ListObjectsV2CommandOutput;
       try {
         page = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: 'snapshots/', ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }),
           { abortSignal },
         );
       } catch (error) {
         const cause = abortedBy(abortSignal, error);
-        throw new StorageError(`could not list ${this.#location('snapshots/')}: ${describeError(cause)}`, {
+        throw new StorageError(`could not list ${this.#location(prefix)}: ${describeError(cause)}`, {
           cause,
         });
       }
-      for (const object of page.Contents ?? []) {
-        const key = object.Key ?? '';
-        const named = principalOfStateKey(key);
-        if (named === undefined) continue;
-        if (named.principal !== undefined) {
-          yield named.principal;
-          continue;
-        }
-        // A hashed segment does not say its name: the state does.
-        const found = await this.#get(key, options);
-        const principal = found && principalNamedIn(found.text);
-        if (principal !== undefined) yield principal;
-      }
+      for (const object of page.Contents ?? []) yield object.Key ?? '';
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
@@ -218,27 +269,29 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
         );
       }
     }
+    await this.#delete(source, version, options);
+  }
+
+  /** Deletes an object only if it is still `version`; with `missingIsDone`, one already gone is no error. */
+  async #delete(key: string, version: string, options: CallOptions, missingIsDone = false): Promise<void> {
+    const location = this.#location(key);
+    const abortSignal = options.signal;
     try {
-      await this.#client.send(
-        new DeleteObjectCommand({ Bucket: this.#bucket, Key: source, IfMatch: version }),
-        {
-          abortSignal,
-        },
-      );
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key, IfMatch: version }), {
+        abortSignal,
+      });
     } catch (error) {
+      if (missingIsDone && status(error) === 404) return;
       if (isPreconditionFailure(error)) {
         throw new ConcurrentWriteError(
-          `${this.snapshotLocation(principal)} changed since this run read it (conditional delete refused)`,
-          { cause: error },
+          `${location} changed since this run read it (conditional delete refused)`,
+          {
+            cause: error,
+          },
         );
       }
       const cause = abortedBy(abortSignal, error);
-      throw new StorageError(
-        `could not delete ${this.snapshotLocation(principal)}: ${describeError(cause)}`,
-        {
-          cause,
-        },
-      );
+      throw new StorageError(`could not delete ${location}: ${describeError(cause)}`, { cause });
     }
   }
 

@@ -14,17 +14,28 @@ import {
   principalOfStateKey,
   REPORT_KEYS,
   RUN_STATE_KEY,
+  SIDE_FAILURES_PREFIX,
+  segmentOfSideFailureKey,
+  sideFailureKey,
   snapshotKey,
 } from '../../core/layout.js';
 import type {
   CallOptions,
   ChangeRecord,
   RunState,
+  SideFailure,
   Snapshot,
   SnapshotStore,
+  StoredSideFailure,
   StoredSnapshot,
 } from '../../core/ports.js';
-import { parseRunState, parseSnapshot, principalNamedIn, serialize } from '../../core/records.js';
+import {
+  parseRunState,
+  parseSideFailure,
+  parseSnapshot,
+  principalNamedIn,
+  serialize,
+} from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -132,6 +143,70 @@ export class FileSnapshotStore implements SnapshotStore {
     options: CallOptions = {},
   ): Promise<string> {
     return this.#writeIf(join(this.#root, RUN_STATE_KEY), serialize(state), expectedVersion, options);
+  }
+
+  async readSideFailure(
+    principal: string,
+    options: CallOptions = {},
+  ): Promise<StoredSideFailure | undefined> {
+    options.signal?.throwIfAborted();
+    const location = join(this.#root, sideFailureKey(principal));
+    const text = await this.#readText(location);
+    return text === undefined
+      ? undefined
+      : { record: parseSideFailure(text, principal, location), version: version(text) };
+  }
+
+  writeSideFailure(
+    principal: string,
+    record: SideFailure,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    return this.#writeIf(
+      join(this.#root, sideFailureKey(principal)),
+      serialize(record),
+      expectedVersion,
+      options,
+    );
+  }
+
+  async deleteSideFailure(
+    principal: string,
+    expectedVersion: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    options.signal?.throwIfAborted();
+    const location = join(this.#root, sideFailureKey(principal));
+    const text = await this.#readText(location);
+    if (text === undefined) return;
+    if (version(text) !== expectedVersion) {
+      throw new ConcurrentWriteError(`${location} changed since this run read it (delete refused)`);
+    }
+    try {
+      await rm(location);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw new StorageError(`could not delete ${location}: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  async sideFailureSegments(options: CallOptions = {}): Promise<ReadonlySet<string>> {
+    options.signal?.throwIfAborted();
+    const folder = join(this.#root, SIDE_FAILURES_PREFIX);
+    let files: string[];
+    try {
+      files = await readdir(folder);
+    } catch (error) {
+      if (isMissing(error)) return new Set();
+      throw new StorageError(`could not list ${folder}: ${describeError(error)}`, { cause: error });
+    }
+    const segments = new Set<string>();
+    for (const file of files) {
+      const segment = segmentOfSideFailureKey(`${SIDE_FAILURES_PREFIX}${file}`);
+      if (segment !== undefined) segments.add(segment);
+    }
+    return segments;
   }
 
   /** Replaces a file only if it is still `expectedVersion` (none: only if it does not exist). */

@@ -1,5 +1,12 @@
 import './support.js';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -8,7 +15,7 @@ import {
   S3SnapshotStore,
 } from '../../../functions/adapters/aws/s3-store.js';
 import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
-import type { FailureState, RunState } from '../../../functions/core/ports.js';
+import type { FailureState, RunState, SideFailure } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, recordOf, snapshotOf } from '../../core/support/fakes.js';
 import { changeRecord, objectBody, s3Error } from './support.js';
@@ -545,5 +552,125 @@ describe('S3SnapshotStore.acquireLease', () => {
     const error = await failure(store.acquireLease(mine, NOW));
     expect(error).toBeInstanceOf(StorageError);
     expect(error).not.toBeInstanceOf(LeaseHeldError);
+  });
+});
+
+describe('S3SnapshotStore: failures kept aside (an unreadable state)', () => {
+  const failure403: FailureState = {
+    stage: 'reading the snapshot',
+    errorName: 'StorageError',
+    status: 403,
+    reason:
+      'reading the snapshot: could not read s3://audit-bucket/snapshots/svc%20a%26b.json: Access Denied',
+    since: '2025-06-01T12:00:00.000Z',
+    lastNotifiedAt: '2025-06-01T12:00:00.000Z',
+    runId: 'run-1',
+  };
+  const record: SideFailure = {
+    schemaVersion: 1,
+    principal: 'svc a&b',
+    writeId: 'run-1/x',
+    failure: failure403,
+  };
+  const KEY = 'failures/svc%20a%26b.json';
+  const LOCATION = `s3://audit-bucket/${KEY}`;
+
+  it('reads failures/<segment>.json with its ETag; none is undefined (404)', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: objectBody(serialize(record)), ETag: '"f1"' });
+    await expect(store.readSideFailure('svc a&b')).resolves.toStrictEqual({ record, version: '"f1"' });
+    expect(s3).toReceiveCommandExactlyOnceWith(GetObjectCommand, { Bucket: 'audit-bucket', Key: KEY });
+    s3.on(GetObjectCommand).rejects(
+      new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } }),
+    );
+    await expect(store.readSideFailure('svc a&b')).resolves.toBeUndefined();
+  });
+
+  it('refuses a record that is corrupt, of another shape or of another principal, naming it', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":1,'), ETag: '"e"' });
+    expect((await failure(store.readSideFailure('svc a&b'))).message).toBe(
+      `failure record ${LOCATION} is not valid JSON`,
+    );
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":1}'), ETag: '"e"' });
+    expect((await failure(store.readSideFailure('svc a&b'))).message).toMatch(
+      new RegExp(`^failure record ${LOCATION.replace(/[.%]/g, '\\$&')} is not a failure record: `),
+    );
+    s3.on(GetObjectCommand).resolves({
+      Body: objectBody(serialize({ ...record, principal: 'root' })),
+      ETag: '"e"',
+    });
+    const other = await failure(store.readSideFailure('svc a&b'));
+    expect(other).toBeInstanceOf(StorageError);
+    expect(other.message).toBe(`failure record ${LOCATION} belongs to another principal`);
+  });
+
+  it('writes it conditionally, as a state', async () => {
+    s3.on(PutObjectCommand).resolves({ ETag: '"f2"' });
+    await expect(store.writeSideFailure('svc a&b', record, undefined)).resolves.toBe('"f2"');
+    await expect(store.writeSideFailure('svc a&b', record, '"f1"')).resolves.toBe('"f2"');
+    expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input)).toStrictEqual([
+      {
+        Bucket: 'audit-bucket',
+        Key: KEY,
+        Body: serialize(record),
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      },
+      {
+        Bucket: 'audit-bucket',
+        Key: KEY,
+        Body: serialize(record),
+        ContentType: 'application/json',
+        IfMatch: '"f1"',
+      },
+    ]);
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    expect(await failure(store.writeSideFailure('svc a&b', record, '"f1"'))).toBeInstanceOf(
+      ConcurrentWriteError,
+    );
+  });
+
+  it('deletes it only at the version read; one already gone is done, one changed is a concurrent write', async () => {
+    s3.on(DeleteObjectCommand).resolves({});
+    await store.deleteSideFailure('svc a&b', '"f1"');
+    expect(s3).toReceiveCommandExactlyOnceWith(DeleteObjectCommand, {
+      Bucket: 'audit-bucket',
+      Key: KEY,
+      IfMatch: '"f1"',
+    });
+    s3.on(DeleteObjectCommand).rejects(s3Error('NoSuchKey', 404));
+    await expect(store.deleteSideFailure('svc a&b', '"f1"')).resolves.toBeUndefined();
+    s3.on(DeleteObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    const changed = await failure(store.deleteSideFailure('svc a&b', '"f1"'));
+    expect(changed).toBeInstanceOf(ConcurrentWriteError);
+    expect(changed.message).toBe(`${LOCATION} changed since this run read it (conditional delete refused)`);
+    const denied = s3Error('AccessDenied', 403, 'Access Denied');
+    s3.on(DeleteObjectCommand).rejects(denied);
+    const error = await failure(store.deleteSideFailure('svc a&b', '"f1"'));
+    expect(error).not.toBeInstanceOf(ConcurrentWriteError);
+    expect(error.message).toBe(`could not delete ${LOCATION}: Access Denied`);
+    expect(error.cause).toBe(denied);
+  });
+
+  it('lists the segments under failures/ page by page, leaving out what is not a record', async () => {
+    const signal = new AbortController().signal;
+    s3.on(ListObjectsV2Command, { Prefix: 'failures/', ContinuationToken: undefined }).resolves({
+      Contents: [{ Key: KEY }, { Key: 'failures/nested/x.json' }, { Key: 'failures/.tmp' }],
+      IsTruncated: true,
+      NextContinuationToken: 't2',
+    });
+    s3.on(ListObjectsV2Command, { Prefix: 'failures/', ContinuationToken: 't2' }).resolves({
+      Contents: [{ Key: `failures/abc~${'0'.repeat(32)}.json` }],
+      IsTruncated: false,
+    });
+    const segments = await store.sideFailureSegments({ signal });
+    expect([...segments].sort()).toEqual([`abc~${'0'.repeat(32)}`, 'svc%20a%26b']);
+    expect(s3.commandCalls(ListObjectsV2Command).map((call) => (call.args as unknown[])[1])).toEqual([
+      { abortSignal: signal },
+      { abortSignal: signal },
+    ]);
+    s3.on(ListObjectsV2Command).rejects(s3Error('AccessDenied', 403, 'Access Denied'));
+    expect((await failure(store.sideFailureSegments())).message).toBe(
+      'could not list s3://audit-bucket/failures/: Access Denied',
+    );
   });
 });

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSnapshotStore } from '../../../functions/adapters/local/fs-store.js';
 import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
-import type { ChangeRecord, FailureState, RunState } from '../../../functions/core/ports.js';
+import type { ChangeRecord, FailureState, RunState, SideFailure } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, snapshotOf } from '../../core/support/fakes.js';
 
@@ -431,5 +431,83 @@ describe('FileSnapshotStore: the run-level record', () => {
     expect(error).toBeInstanceOf(StorageError);
     expect(error.message).toBe(`could not write ${location()}: EACCES: permission denied`);
     expect(await files(root)).toEqual([]);
+  });
+});
+
+describe('FileSnapshotStore: failures kept aside (an unreadable state)', () => {
+  const failure403: FailureState = {
+    stage: 'reading the snapshot',
+    errorName: 'StorageError',
+    status: null,
+    reason: 'reading the snapshot: snapshot is not valid JSON',
+    since: '2025-06-01T12:00:00.000Z',
+    lastNotifiedAt: '2025-06-01T12:00:00.000Z',
+    runId: 'run-1',
+  };
+  const recordOf = (principal: string): SideFailure => ({
+    schemaVersion: 1,
+    principal,
+    writeId: 'run-1/x',
+    failure: failure403,
+  });
+  const location = (segment: string) => join(root, 'failures', `${segment}.json`);
+
+  it('has none, and lists none, in a state folder that does not exist yet', async () => {
+    await expect(store.readSideFailure('root')).resolves.toBeUndefined();
+    expect([...(await store.sideFailureSegments())]).toEqual([]);
+  });
+
+  it('writes failures/<segment>.json conditionally, reads it back, lists it and deletes it at its version', async () => {
+    const long = 'x'.repeat(300);
+    const first = await store.writeSideFailure('svc a&b', recordOf('svc a&b'), undefined);
+    await store.writeSideFailure(long, recordOf(long), undefined);
+    expect(await readFile(location('svc%20a%26b'), 'utf8')).toBe(serialize(recordOf('svc a&b')));
+    await expect(store.readSideFailure('svc a&b')).resolves.toStrictEqual({
+      record: recordOf('svc a&b'),
+      version: first,
+    });
+    // A leftover temporary file is not a record.
+    await writeFile(join(root, 'failures', '.0b1c.tmp'), 'half');
+    const segments = [...(await store.sideFailureSegments())].sort();
+    expect(segments).toHaveLength(2);
+    expect(segments).toContain('svc%20a%26b');
+    expect(segments.find((segment) => segment.includes('~'))).toMatch(/^x+~[0-9a-f]{32}$/);
+
+    const again = await failure(store.writeSideFailure('svc a&b', recordOf('svc a&b'), undefined));
+    expect(again).toBeInstanceOf(ConcurrentWriteError);
+    const refused = await failure(store.deleteSideFailure('svc a&b', 'stale'));
+    expect(refused).toBeInstanceOf(ConcurrentWriteError);
+    expect(refused.message).toBe(
+      `${location('svc%20a%26b')} changed since this run read it (delete refused)`,
+    );
+    await store.deleteSideFailure('svc a&b', first);
+    await expect(store.readSideFailure('svc a&b')).resolves.toBeUndefined();
+    // Already gone: done.
+    await expect(store.deleteSideFailure('svc a&b', first)).resolves.toBeUndefined();
+  });
+
+  it('refuses a corrupt record or one of another principal, naming it', async () => {
+    await mkdir(join(root, 'failures'), { recursive: true });
+    await writeFile(location('root'), '{');
+    expect((await failure(store.readSideFailure('root'))).message).toBe(
+      `failure record ${location('root')} is not valid JSON`,
+    );
+    await writeFile(location('root'), serialize(recordOf('other')));
+    const other = await failure(store.readSideFailure('root'));
+    expect(other).toBeInstanceOf(StorageError);
+    expect(other.message).toBe(`failure record ${location('root')} belongs to another principal`);
+  });
+
+  it('starts no call once the signal ended', async () => {
+    const controller = new AbortController();
+    controller.abort(new TimeBudgetError("the run's hard stop ended"));
+    const signal = controller.signal;
+    await expect(store.readSideFailure('root', { signal })).rejects.toBeInstanceOf(TimeBudgetError);
+    await expect(store.sideFailureSegments({ signal })).rejects.toBeInstanceOf(TimeBudgetError);
+    await expect(store.deleteSideFailure('root', 'v', { signal })).rejects.toBeInstanceOf(TimeBudgetError);
+    await expect(
+      store.writeSideFailure('root', recordOf('root'), undefined, { signal }),
+    ).rejects.toBeInstanceOf(TimeBudgetError);
+    await expect(readdir(root)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -15,6 +15,7 @@ import {
   StorageError,
 } from '../../../functions/commons/errors.js';
 import { matchesPattern } from '../../../functions/commons/glob.js';
+import { principalSegment } from '../../../functions/core/layout.js';
 import { noticePrincipal } from '../../../functions/core/messages.js';
 import type {
   AuditLogger,
@@ -26,8 +27,10 @@ import type {
   NoticeChannel,
   PendingChange,
   RunState,
+  SideFailure,
   Snapshot,
   SnapshotStore,
+  StoredSideFailure,
   StoredSnapshot,
 } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
@@ -61,7 +64,11 @@ export type StoreOperation =
   | 'readRunState'
   | 'writeRunState'
   | 'principalsWithState'
-  | 'archive';
+  | 'archive'
+  | 'readSideFailure'
+  | 'writeSideFailure'
+  | 'deleteSideFailure'
+  | 'sideFailureSegments';
 
 /** What S3 returns as an ETag: a hash of the stored bytes. Equal content, equal version. */
 export function contentVersion(text: string): string {
@@ -186,6 +193,48 @@ export class MemoryStore implements SnapshotStore {
     const version = contentVersion(text);
     this.runState = { state: JSON.parse(text) as RunState, version };
     return version;
+  }
+
+  /** Side failures (a principal's failure while its state cannot be read), by principal. */
+  readonly sideFailures = new Map<string, StoredSideFailure>();
+
+  async readSideFailure(
+    principal: string,
+    options: CallOptions = {},
+  ): Promise<StoredSideFailure | undefined> {
+    await this.#enter('readSideFailure', principal, options.signal, `read-failure:${principal}`);
+    return this.sideFailures.get(principal);
+  }
+
+  async writeSideFailure(
+    principal: string,
+    record: SideFailure,
+    expectedVersion: string | undefined,
+    options: CallOptions = {},
+  ): Promise<string> {
+    await this.#enter('writeSideFailure', principal, options.signal, `write-failure:${principal}`);
+    if (this.sideFailures.get(principal)?.version !== expectedVersion) {
+      throw new ConcurrentWriteError(`mem://failures/${principal} changed since this run read it`);
+    }
+    const text = serialize(record);
+    const version = contentVersion(text);
+    this.sideFailures.set(principal, { record: JSON.parse(text) as SideFailure, version });
+    return version;
+  }
+
+  async deleteSideFailure(principal: string, version: string, options: CallOptions = {}): Promise<void> {
+    await this.#enter('deleteSideFailure', principal, options.signal, `delete-failure:${principal}`);
+    const stored = this.sideFailures.get(principal);
+    if (stored === undefined) return;
+    if (stored.version !== version) {
+      throw new ConcurrentWriteError(`mem://failures/${principal} changed since this run read it`);
+    }
+    this.sideFailures.delete(principal);
+  }
+
+  async sideFailureSegments(options: CallOptions = {}): Promise<ReadonlySet<string>> {
+    await this.#enter('sideFailureSegments', '*', options.signal, 'list-failures');
+    return new Set([...this.sideFailures.keys()].map(principalSegment));
   }
 
   /** States moved to the archive, by archive id. */
