@@ -107,6 +107,20 @@ const stateSchema = z.looseObject({
 
 const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
 
+/** The kinds of change this version delivers (its schema's). */
+const KNOWN_KINDS: ReadonlySet<string> = new Set(Object.keys(changeRecordSchema.shape.kind.def.entries));
+
+/** The first kind of an owed change that this version does not know (a newer version's), if any. */
+function laterKind(json: unknown): string | undefined {
+  const pending = (json as { pending?: unknown } | null)?.pending;
+  if (!Array.isArray(pending)) return undefined;
+  for (const entry of pending) {
+    const kind = (entry as { record?: { kind?: unknown } } | null)?.record?.kind;
+    if (typeof kind === 'string' && !KNOWN_KINDS.has(kind)) return kind;
+  }
+  return undefined;
+}
+
 /** `__proto__` is a name like any other: JSON.parse makes it an own property, and so must every copy. */
 function reviveAttributes(snapshot: Snapshot, json: unknown): Snapshot {
   const raw = (json as { keys?: Array<{ attributes?: Record<string, unknown> }> }).keys;
@@ -150,10 +164,13 @@ export function parseSnapshot(text: string, principal: string, location: string)
   } else {
     const result = stateSchema.safeParse(json);
     if (!result.success) {
+      const later = laterKind(json);
       const what =
         typeof version === 'number' && version > 2
           ? `schema version ${version} is newer than this code reads (2): deploy the newer version`
-          : issueText(result.error);
+          : later !== undefined
+            ? `it owes a change of kind ${JSON.stringify(later)}, which a newer version wrote and this one cannot deliver: deploy the newer version`
+            : issueText(result.error);
       throw new StorageError(`snapshot ${location} is not a snapshot: ${what}`);
     }
     snapshot = result.data as unknown as Snapshot;

@@ -166,6 +166,19 @@ describe('parseSnapshot', () => {
     );
   });
 
+  it('says a change of a kind a newer version wrote needs the newer deployment (a rollback), not a bare schema issue', () => {
+    const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
+    const owed = { record: { ...recordOf('p', 'chg-1'), kind: 'expiring' }, deliveredTo: [] };
+    expect(refusal(JSON.stringify({ ...valid, pending: [owed] })).message).toBe(
+      `${where} it owes a change of kind "expiring", which a newer version wrote and this one cannot deliver: deploy the newer version`,
+    );
+    // A known kind with another fault is still the schema's issue.
+    const broken = { record: { ...recordOf('p', 'chg-1'), counts: null }, deliveredTo: [] };
+    expect(refusal(JSON.stringify({ ...valid, pending: [broken] })).message).toMatch(
+      /invalid_type at pending\.0\.record\.counts$/,
+    );
+  });
+
   it('says a newer schema needs a newer deployment', () => {
     const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
     expect(refusal(JSON.stringify({ ...valid, schemaVersion: 3 })).message).toBe(
