@@ -8,12 +8,13 @@
  *   garbles every non-ASCII name; LibreOffice, Google Sheets, Python's `utf-8-sig` and `csv-parse` (`bom: true`)
  *   skip it. A lone surrogate in a name (not text, so not UTF-8) becomes U+FFFD when the file is written.
  * - **Names exact, formulas neutralised.** Names are written as BigState has them (control and bidi characters
- *   included: this file is data, not a page), except that any cell starting with `=`, `+`, `-`, `@`, a tab or a
- *   carriage return gets a leading `'`, so a spreadsheet shows it as text instead of running it as a formula (CSV
- *   injection). A key named `-foo` therefore reads `'-foo`. So that the exact name can always be told back, a cell
- *   that already starts with `'`s followed by one of those six characters gets one more `'` (`'-foo` reads
- *   `''-foo`); a script reading the file drops one leading `'` from a cell made of `'`s followed by one of the six
- *   ({@link unneutralise}).
+ *   included: this file is data, not a page), except that any cell starting with a formula character gets a
+ *   leading `'`, so a spreadsheet shows it as text instead of running it as a formula (CSV injection): `=`, `+`,
+ *   `-`, `@`, a tab, a carriage return and NUL (OWASP ASVS 5.0, 1.2.10, lists all but CR), and the full-width
+ *   `＝`, `＋`, `－`, `＠`, which spreadsheets in East Asian locales may take as their ASCII forms. A key named
+ *   `-foo` therefore reads `'-foo`. So that the exact name can always be told back, a cell that already starts
+ *   with `'`s followed by one of those characters gets one more `'` (`'-foo` reads `''-foo`); a script reading the
+ *   file drops one leading `'` from a cell made of `'`s followed by one of them ({@link unneutralise}).
  * - A principal with no keys has no row (the HTML page lists it).
  */
 import type { ReportModel } from './model.js';
@@ -42,10 +43,13 @@ export interface RenderCsvOptions {
   readonly bom?: boolean;
 }
 
-/** A cell a spreadsheet may read as a formula: one of `=`, `+`, `-`, `@`, tab, CR first (after any `'`s). */
-const FORMULA_START = /^'*[=+\-@\t\r]/;
-/** A neutralised cell: one or more `'`s, then one of the six. */
-const NEUTRALISED = /^'+[=+\-@\t\r]/;
+/** The characters that may start a formula (see the module's comment). */
+export const FORMULA_CHARACTERS = ['=', '+', '-', '@', '\t', '\r', '\0', '＝', '＋', '－', '＠'] as const;
+const FORMULA_CLASS = '[=+\\-@\\t\\r\\0＝＋－＠]';
+/** A cell a spreadsheet may read as a formula: one of them first (after any `'`s). */
+const FORMULA_START = new RegExp(`^'*${FORMULA_CLASS}`);
+/** A neutralised cell: one or more `'`s, then one of them. */
+const NEUTRALISED = new RegExp(`^'+${FORMULA_CLASS}`);
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /** A cell a spreadsheet shows as text: a leading `'` before a formula's first character. */

@@ -6,6 +6,7 @@ import {
   CSV_COLUMNS,
   csvChunks,
   csvField,
+  FORMULA_CHARACTERS,
   neutralise,
   renderCsv,
   renderCsvBytes,
@@ -107,6 +108,20 @@ describe('renderCsv', () => {
     expect(unneutralise("'plain")).toBe("'plain");
     expect(csvField('=1+1')).toBe("'=1+1");
     expect(csvField('\rleading-cr')).toBe('"\'\rleading-cr"');
+  });
+
+  it('neutralises NUL (OWASP ASVS 1.2.10) and the full-width signs too, and only at the start', () => {
+    for (const start of ['\0', '＝', '＋', '－', '＠']) {
+      expect(FORMULA_CHARACTERS).toContain(start);
+      expect(neutralise(`${start}HYPERLINK("http://evil")`)).toBe(`'${start}HYPERLINK("http://evil")`);
+      expect(neutralise(`'${start}x`)).toBe(`''${start}x`);
+      expect(unneutralise(`''${start}x`)).toBe(`'${start}x`);
+      expect(neutralise(`a${start}`)).toBe(`a${start}`);
+    }
+    for (const start of FORMULA_CHARACTERS) expect(unneutralise(neutralise(`${start}x`))).toBe(`${start}x`);
+    // Look-alikes that no spreadsheet reads as a formula stay as they are.
+    for (const plain of ['\u00A0=x', ' =x', '\u2212x', '\nx', '#x', '_x'])
+      expect(neutralise(plain)).toBe(plain);
   });
 
   it('round-trips hostile names through a real CSV parser, with formulas neutralised', () => {
