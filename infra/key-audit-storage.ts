@@ -25,6 +25,8 @@ export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
 export const ARCHIVE_PREFIX = prefixOf(archiveKey('p', 'a'));
 /** Where a principal's failure is kept while its state cannot be read (`functions/core/layout.ts`). */
 export const SIDE_FAILURES_PREFIX = prefixOf(sideFailureKey('p'));
+/** How long a failure kept aside outlives the last run that audited its principal. */
+export const ORPHANED_FAILURE_RETENTION = Duration.days(30);
 /** Why a role that audits principals may read, write and delete any object under {@link SIDE_FAILURES_PREFIX}. */
 export const SIDE_FAILURES_REASON =
   'A principal whose state cannot be read (corrupt, access denied, a newer schema) keeps its failure in failures/<principal>.json, so its notices are rationed (at most once a day) without writing the state; principals are known only at run time. GetObject, conditional PutObject, and DeleteObject once it recovers, under this one prefix of this one bucket.';
@@ -99,6 +101,13 @@ export function createSnapshotStorage(
         id: 'expire-history',
         prefix: HISTORY_PREFIX,
         expiration: options.historyRetention,
+      },
+      {
+        // A failure kept aside is rewritten by every run that audits its principal and deleted when it recovers:
+        // one untouched for 30 days belongs to a principal no run audits any more (dropped from the list).
+        id: 'expire-orphaned-failures',
+        prefix: SIDE_FAILURES_PREFIX,
+        expiration: ORPHANED_FAILURE_RETENTION,
       },
       {
         // The daily copies of the inventory report (`reports/<date>/`) go with the history they summarise; the

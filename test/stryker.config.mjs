@@ -8,14 +8,14 @@ export default {
   testRunner: 'vitest',
   // TypeScript 7 has no JS API for Stryker to read tsconfig with; vitest compiles the code itself.
   tsconfigFile: 'no-tsconfig-for-stryker.json',
-  vitest: { configFile: 'test/vitest.config.ts', related: true },
+  vitest: { configFile: 'test/vitest.mutate.config.ts', related: true },
   mutate: [
     'functions/**/*.ts',
     // Entry points whose module scope starts programs; covered by the e2e suite instead.
     '!functions/local/demo.ts',
     '!functions/bigstate/simulator-cli.ts',
   ],
-  // The e2e, infra and benchmark suites test the bundle and the stack, not these mutants.
+  // The e2e, infra and benchmark suites test the bundle and the stack, not these mutants: test/vitest.mutate.config.ts leaves them out.
   ignorePatterns: ['cdk.out', '.bigstate-audit', 'reports'],
   coverageAnalysis: 'perTest',
   concurrency: 2,

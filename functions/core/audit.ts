@@ -32,7 +32,7 @@ import {
   reconcile,
   removalCandidates,
 } from './diff.js';
-import { decideFailure, notified, recoveryIsNews, statusOf } from './failures.js';
+import { decideFailure, latestFailure, notified, recoveryIsNews, statusOf } from './failures.js';
 import { principalSegment } from './layout.js';
 import type {
   AuditLogger,
@@ -732,6 +732,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         principal,
         stateHost: state.host,
       });
+      if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
       return leftAlone(principal, redelivered, outbox);
     }
     if (target.missing && directory !== undefined) {
@@ -749,6 +750,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
             owed: outbox.length,
           });
           ctx.states.set(principal, state);
+          if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
           return leftAlone(principal, redelivered, outbox);
         }
         return await retire(ctx, { principal, state, version, redelivered });
@@ -1272,9 +1274,10 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
       await stage(ctx, 'archiving the state', () =>
         ctx.deps.store.archive(principal, version, removalId, { signal }),
       );
-      // A failure kept aside while its state could not be read ends with it, untold: the removal says more.
-      await endSideFailure(ctx, principal, true);
     }
+    // A failure kept aside while its state could not be read ends here, untold: the removal says more. Also when a
+    // deferring channel keeps the state until it is acknowledged, or it would outlive the principal.
+    await endSideFailure(ctx, principal, true);
   }
   ctx.logger.info('principal removed', {
     principal,
@@ -1391,7 +1394,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
   // predecessor (whether people were told, so that its recovery is told).
   const side = await readSideFailure(ctx, principal, known === undefined);
   const decision = decideFailure(
-    record.previous ?? side?.found?.record.failure,
+    latestFailure(record.previous, side?.found?.record?.failure),
     {
       stage: failure.stage,
       errorName: failure.errorName,
@@ -1501,6 +1504,13 @@ async function readSideFailure(
     const found = await ctx.deps.store.readSideFailure(principal, {
       signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS),
     });
+    if (found?.unreadable !== undefined) {
+      // Corrupt, or a newer release's: it says nothing of what was told, and is replaced (or deleted) at its version.
+      ctx.logger.warn('the failure kept aside is not one this version reads: it is replaced', {
+        principal,
+        reason: found.unreadable,
+      });
+    }
     return { found };
   } catch (error) {
     ctx.logger.warn('could not read the failure kept aside', { principal, reason: describeError(error) });
@@ -1508,26 +1518,30 @@ async function readSideFailure(
   }
 }
 
-/** Deletes a side failure that has served (best effort: the next run tries again). */
-async function deleteSideFailure(ctx: RunContext, principal: string, version: string): Promise<void> {
-  if (ctx.hardStop.expired) return;
+/** Deletes a side failure that has served; whether it is gone (best effort: the next run tries again). */
+async function deleteSideFailure(ctx: RunContext, principal: string, version: string): Promise<boolean> {
+  if (ctx.hardStop.expired) return false;
   try {
     await ctx.deps.store.deleteSideFailure(principal, version, {
       signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS),
     });
+    return true;
   } catch (error) {
     ctx.logger.warn('could not delete the failure kept aside', { principal, reason: describeError(error) });
+    return false;
   }
 }
 
 /**
- * A principal that succeeded again: a failure kept aside for it (its state could not be read) has ended. People
- * told of it are told it ended (unless `toldAlready`: the state's own failure was told ended), then it goes.
+ * A principal whose state was read and that is done: a failure kept aside for it (its state could not be read) has
+ * ended. It is deleted first, and only then are people told of it told it ended (unless `toldAlready`: the state's
+ * own failure was told ended): at most once, as the state's own recovery (its commit comes before the notice).
  */
 async function endSideFailure(ctx: RunContext, principal: string, toldAlready: boolean): Promise<void> {
   const found = (await readSideFailure(ctx, principal, false))?.found;
   if (found === undefined) return;
-  const failure = found.record.failure;
+  if (!(await deleteSideFailure(ctx, principal, found.version))) return;
+  const failure = found.record?.failure;
   if (!toldAlready && recoveryIsNews(failure)) {
     await publishNotice(ctx, {
       kind: 'recovered',
@@ -1537,7 +1551,6 @@ async function endSideFailure(ctx: RunContext, principal: string, toldAlready: b
       failingSince: failure.since,
     });
   }
-  await deleteSideFailure(ctx, principal, found.version);
 }
 
 /**

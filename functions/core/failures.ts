@@ -62,7 +62,7 @@ export function decideFailure(
     previous.errorName === signal.errorName &&
     previous.status === signal.status;
   if (!same) {
-    const told = previous !== undefined && (previous.lastNotifiedAt !== null || previous.toldBefore === true);
+    const told = previous !== undefined && wasTold(previous);
     return {
       notify: true,
       state: {
@@ -85,7 +85,32 @@ export function notified(state: FailureState, now: Date): FailureState {
   return { ...state, lastNotifiedAt: now.toISOString() };
 }
 
+/**
+ * Of a failure in the principal's state and one kept aside while the state could not be read, the one people heard
+ * of last (the later of when it began and when it was told; the state's on a tie): what a new failure is compared
+ * with. When only the other was told, the result says so (`toldBefore`), so that the end is told.
+ */
+export function latestFailure(
+  inState: FailureState | undefined,
+  aside: FailureState | undefined,
+): FailureState | undefined {
+  if (aside === undefined) return inState;
+  if (inState === undefined) return aside;
+  const heardAt = (failure: FailureState): number =>
+    Math.max(
+      Date.parse(failure.since) || 0,
+      failure.lastNotifiedAt === null ? 0 : Date.parse(failure.lastNotifiedAt) || 0,
+    );
+  const [latest, other] = heardAt(aside) > heardAt(inState) ? [aside, inState] : [inState, aside];
+  return wasTold(other) && !wasTold(latest) ? { ...latest, toldBefore: true } : latest;
+}
+
+/** Whether people were told of this failure, or of one it followed. */
+function wasTold(failure: FailureState): boolean {
+  return failure.lastNotifiedAt !== null || failure.toldBefore === true;
+}
+
 /** Whether a recovery is worth telling: only a failure people were told about. */
 export function recoveryIsNews(previous: FailureState | undefined): previous is FailureState {
-  return previous !== undefined && (previous.lastNotifiedAt !== null || previous.toldBefore === true);
+  return previous !== undefined && wasTold(previous);
 }

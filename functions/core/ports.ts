@@ -118,8 +118,14 @@ export interface SideFailure {
 
 /** A side failure with the store's version of it. */
 export interface StoredSideFailure {
-  readonly record: SideFailure;
+  /**
+   * `undefined` when the object there is not a record this version reads (corrupt, a newer release's): it says
+   * nothing of what was told, and is replaced or deleted at `version` like any other.
+   */
+  readonly record: SideFailure | undefined;
   readonly version: string;
+  /** Why `record` is `undefined`. */
+  readonly unreadable?: string | undefined;
 }
 
 /** A change in the outbox, with the channels that have already delivered it. */

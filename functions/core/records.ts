@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { StorageError } from '../commons/errors.js';
-import type { ChangeRecord, RunState, SideFailure, Snapshot } from './ports.js';
+import type { ChangeRecord, RunState, SideFailure, Snapshot, StoredSideFailure } from './ports.js';
 
 // Loose: a field a later version adds to a key survives a read by this one (and `buildSnapshot` carries it).
 const keyRecordSchema = z.looseObject({
@@ -255,6 +255,24 @@ export function parseSideFailure(text: string, principal: string, location: stri
     throw new StorageError(`failure record ${location} belongs to another principal`);
   }
   return record;
+}
+
+/**
+ * A side failure as a store found it at `version`: one that does not parse (corrupt, a newer release's, another
+ * principal's) is returned without its record, so the run replaces or deletes it instead of failing on it.
+ */
+export function storedSideFailure(
+  text: string,
+  principal: string,
+  location: string,
+  version: string,
+): StoredSideFailure {
+  try {
+    return { record: parseSideFailure(text, principal, location), version };
+  } catch (error) {
+    if (!(error instanceof StorageError)) throw error;
+    return { record: undefined, version, unreadable: error.message };
+  }
 }
 
 /**

@@ -241,6 +241,52 @@ describe('discovery with principalPattern', () => {
     ).toContain('staging-ci');
   });
 
+  it('a failure kept aside ends with the principal it belongs to: retired (a deferring channel too) or of another host', async () => {
+    const { simulator, store, sns, run } = await setup({
+      principals: { keep: { keys: ['k'] }, gone: { keys: ['g1'] }, 'staging-ci': { keys: ['s1'] } },
+    });
+    await run();
+    const aside = (principal: string) => ({
+      record: {
+        schemaVersion: 1 as const,
+        principal,
+        writeId: 'run-0/x',
+        failure: {
+          stage: 'reading the snapshot',
+          errorName: 'StorageError',
+          status: 403,
+          reason: 'reading the snapshot: access denied',
+          since: '2025-06-01T11:00:00.000Z',
+          lastNotifiedAt: '2025-06-01T11:00:00.000Z',
+          runId: 'run-0',
+        },
+      },
+      version: `"${principal}"`,
+    });
+    store.sideFailures.set('gone', aside('gone'));
+    // The CLI's --json defers the removal: the state stays until acknowledged, the record kept aside goes.
+    sns.defer = (notice) => notice.kind === 'principal-removed';
+    simulator.removePrincipal('gone');
+    await run();
+    expect(store.snapshots.has('gone')).toBe(true);
+    expect(store.sideFailures.has('gone')).toBe(false);
+    // Retired, the principal is told removed, not recovered.
+    expect(sns.notices.filter((n) => n.kind === 'recovered')).toEqual([]);
+
+    // A state of another host, left alone: it was read, so the failure kept aside has ended, and is told so.
+    sns.defer = undefined;
+    await run({
+      host: 'https://staging.bigstate.example',
+      principals: ['staging-ci'],
+      principalPattern: undefined,
+    });
+    store.sideFailures.set('staging-ci', aside('staging-ci'));
+    simulator.removePrincipal('staging-ci');
+    await run();
+    expect(store.sideFailures.has('staging-ci')).toBe(false);
+    expect(kinds(sns.notices.filter((n) => n.kind === 'recovered'))).toEqual([['recovered', 'staging-ci']]);
+  });
+
   it('a listing glitch (missing from the listing, but BigState still knows it) is audited as usual', async () => {
     const { simulator, store, sns, run } = await setup({
       principals: { a: { keys: ['a1'] }, b: { keys: ['b1', 'b2'] } },

@@ -445,9 +445,10 @@ describe('failure notices of a principal', () => {
       // The day's refresh of its last-seen times (the seeded state is older), then the record kept aside.
       'write:root',
       'read-failure:root',
+      // Deleted first, then told: at most once, as the state's own recovery.
+      'delete-failure:root',
       'sns:recovered:root',
       'events:recovered:root',
-      'delete-failure:root',
       'read-run',
     ]);
     // Ended: the next runs neither tell it nor look for it.
@@ -471,7 +472,7 @@ describe('failure notices of a principal', () => {
       ['failed', 'root', iso(T0), iso(T0)],
       ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
     ]);
-    expect(store.sideFailures.get('root')?.record.failure).toMatchObject({ status: 403, toldBefore: true });
+    expect(store.sideFailures.get('root')?.record?.failure).toMatchObject({ status: 403, toldBefore: true });
   });
 
   it('tells an unreadable state every run only when the failure kept aside cannot be read either', async () => {
@@ -502,7 +503,7 @@ describe('failure notices of a principal', () => {
     store.failOn('sideFailureSegments', '*', storageFailure('list denied', { always: true }));
     for (const at of [T0, T0 + HOUR, T0 + 2 * HOUR]) expectRunFails(await run(at));
     expect(told(sns)).toEqual([['failed', 'root', iso(T0), iso(T0)]]);
-    expect(store.sideFailures.get('root')?.record.failure.lastNotifiedAt).toBe(iso(T0));
+    expect(store.sideFailures.get('root')?.record?.failure.lastNotifiedAt).toBe(iso(T0));
   });
 
   it("looks for no failure kept aside when the listing names none, and for no other principal's", async () => {
@@ -563,6 +564,72 @@ describe('failure notices of a principal', () => {
       ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
       ['recovered', 'root', iso(T0), iso(T0 + 2 * HOUR)],
     ]);
+    expect(store.sideFailures.size).toBe(0);
+  });
+
+  it("tells at once a reason that goes back from the record kept aside to the state's older one", async () => {
+    let mode: 'forbidden' | 'unreadable' = 'forbidden';
+    const { run, store, sns } = setup({ root: ['a'] }, { walks: () => ({ error: forbidden() }) });
+    store.seed(snapshotOf('root', ['a']));
+    store.onCall = (operation, principal) => {
+      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
+        throw new StorageError('access denied');
+    };
+    expectRunFails(await run(T0));
+    mode = 'unreadable';
+    expectRunFails(await run(T0 + HOUR));
+    mode = 'forbidden';
+    expectRunFails(await run(T0 + 2 * HOUR));
+    // The last people heard was "reading the snapshot": the 403 back is news, not a reminder due in a day.
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['failed', 'root', iso(T0 + HOUR), iso(T0 + HOUR)],
+      ['failed', 'root', iso(T0 + 2 * HOUR), iso(T0 + 2 * HOUR)],
+    ]);
+    expect(store.sideFailures.size).toBe(0);
+  });
+
+  it('tells the end of a failure kept aside at most once: only after its record is gone', async () => {
+    const { run, store, sns } = setup({ root: ['a'] });
+    store.seed(snapshotOf('root', ['a']));
+    let unreadable = true;
+    store.onCall = (operation, principal) => {
+      if (unreadable && operation === 'read' && principal === 'root') throw new StorageError('access denied');
+    };
+    expectRunFails(await run(T0));
+    unreadable = false;
+    store.failOn('deleteSideFailure', 'root', storageFailure('delete throttled'));
+    expect((await run(T0 + HOUR)).ok).toBe(true);
+    expect(told(sns).map(([kind]) => kind)).toEqual(['failed']);
+    expect(store.sideFailures.size).toBe(1);
+    expect((await run(T0 + 2 * HOUR)).ok).toBe(true);
+    expect((await run(T0 + 3 * HOUR)).ok).toBe(true);
+    expect(told(sns)).toEqual([
+      ['failed', 'root', iso(T0), iso(T0)],
+      ['recovered', 'root', iso(T0), iso(T0 + 2 * HOUR)],
+    ]);
+    expect(store.sideFailures.size).toBe(0);
+  });
+
+  it("replaces a record kept aside that this version cannot read (a newer release's): told once, then rationed", async () => {
+    const { run, store, sns, logger } = setup({ root: ['a'] });
+    store.failOn('read', 'root', storageFailure('snapshot is not valid JSON', { always: true }));
+    store.sideFailures.set('root', { record: undefined, version: '"newer"', unreadable: 'schemaVersion 2' });
+    for (const at of [T0, T0 + HOUR, T0 + 2 * HOUR]) expectRunFails(await run(at));
+    expect(told(sns)).toEqual([['failed', 'root', iso(T0), iso(T0)]]);
+    expect(store.sideFailures.get('root')?.record?.failure.since).toBe(iso(T0));
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'the failure kept aside is not one this version reads: it is replaced',
+      extra: { principal: 'root', reason: 'schemaVersion 2' },
+    });
+  });
+
+  it('deletes a record kept aside that this version cannot read once the principal succeeds, telling no end it cannot vouch for', async () => {
+    const { run, store, sns } = setup({ root: ['a'] });
+    store.sideFailures.set('root', { record: undefined, version: '"newer"', unreadable: 'schemaVersion 2' });
+    expect((await run(T0)).ok).toBe(true);
+    expect(told(sns)).toEqual([]);
     expect(store.sideFailures.size).toBe(0);
   });
 

@@ -4,6 +4,7 @@ import { StorageError } from '../../functions/commons/errors.js';
 import {
   decideFailure,
   type FailureSignal,
+  latestFailure,
   notified,
   REMINDER_INTERVAL_MS,
   recoveryIsNews,
@@ -253,5 +254,50 @@ describe('a failing streak whose reason changed', () => {
     expect(recoveryIsNews(changed.state)).toBe(true);
     // A streak never told at all has no recovery to tell.
     expect(recoveryIsNews(first.state)).toBe(false);
+  });
+});
+
+describe('latestFailure', () => {
+  const inState = told({
+    stage: 'walking the keys',
+    since: T0.toISOString(),
+    lastNotifiedAt: T0.toISOString(),
+  });
+  const aside = told({
+    stage: 'reading the snapshot',
+    errorName: 'StorageError',
+    status: null,
+    since: at(HOUR).toISOString(),
+    lastNotifiedAt: at(HOUR).toISOString(),
+  });
+
+  it('is either one when the other is missing', () => {
+    expect(latestFailure(inState, undefined)).toBe(inState);
+    expect(latestFailure(undefined, aside)).toBe(aside);
+    expect(latestFailure(undefined, undefined)).toBeUndefined();
+  });
+
+  it('is the one people heard of last, whichever side it is on', () => {
+    expect(latestFailure(inState, aside)).toBe(aside);
+    const laterInState = { ...inState, lastNotifiedAt: at(2 * HOUR).toISOString() };
+    expect(latestFailure(laterInState, aside)).toBe(laterInState);
+    // Begun later but never told: heard of by when it began.
+    const newest = { ...inState, since: at(3 * HOUR).toISOString(), lastNotifiedAt: null };
+    expect(latestFailure(newest, aside)).toMatchObject({ since: newest.since, toldBefore: true });
+  });
+
+  it("keeps the state's on a tie", () => {
+    expect(
+      latestFailure(inState, { ...aside, since: inState.since, lastNotifiedAt: inState.lastNotifiedAt }),
+    ).toBe(inState);
+  });
+
+  it('says an earlier one was told when only the other was, so that its end is told', () => {
+    const untold = { ...aside, lastNotifiedAt: null };
+    expect(latestFailure(inState, untold)).toStrictEqual({ ...untold, toldBefore: true });
+    expect(recoveryIsNews(latestFailure(inState, untold))).toBe(true);
+    const neither = { ...inState, lastNotifiedAt: null };
+    expect(latestFailure(neither, untold)).toBe(untold);
+    expect(recoveryIsNews(latestFailure(neither, untold))).toBe(false);
   });
 });

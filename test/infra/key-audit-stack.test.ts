@@ -271,6 +271,14 @@ describe('the snapshot bucket', () => {
     );
   });
 
+  it('expires a failure kept aside that no run rewrote for 30 days (its principal is no longer audited)', () => {
+    const bucket = main.template.toJSON().Resources[ids(main).bucket];
+    const rules = bucket.Properties.LifecycleConfiguration.Rules as Array<Record<string, unknown>>;
+    expect(rules.filter((rule) => String(rule.Prefix).startsWith('failures'))).toEqual([
+      { Id: 'expire-orphaned-failures', Prefix: 'failures/', ExpirationInDays: 30, Status: 'Enabled' },
+    ]);
+  });
+
   it.each(['bucket', 'logsBucket'] as const)('%s refuses plain HTTP and old TLS', (which) => {
     const bucket = ids(main)[which];
     main.template.hasResourceProperties('AWS::S3::BucketPolicy', {

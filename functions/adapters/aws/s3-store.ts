@@ -40,10 +40,10 @@ import type {
 } from '../../core/ports.js';
 import {
   parseRunState,
-  parseSideFailure,
   parseSnapshot,
   principalNamedIn,
   serialize,
+  storedSideFailure,
 } from '../../core/records.js';
 
 function status(error: unknown): number | undefined {
@@ -128,12 +128,7 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
   ): Promise<StoredSideFailure | undefined> {
     const key = sideFailureKey(principal);
     const found = await this.#get(key, options);
-    return (
-      found && {
-        record: parseSideFailure(found.text, principal, this.#location(key)),
-        version: found.version,
-      }
-    );
+    return found && storedSideFailure(found.text, principal, this.#location(key), found.version);
   }
 
   writeSideFailure(

@@ -31,10 +31,10 @@ import type {
 } from '../../core/ports.js';
 import {
   parseRunState,
-  parseSideFailure,
   parseSnapshot,
   principalNamedIn,
   serialize,
+  storedSideFailure,
 } from '../../core/records.js';
 
 const version = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -152,9 +152,7 @@ export class FileSnapshotStore implements SnapshotStore {
     options.signal?.throwIfAborted();
     const location = join(this.#root, sideFailureKey(principal));
     const text = await this.#readText(location);
-    return text === undefined
-      ? undefined
-      : { record: parseSideFailure(text, principal, location), version: version(text) };
+    return text === undefined ? undefined : storedSideFailure(text, principal, location, version(text));
   }
 
   writeSideFailure(

@@ -585,22 +585,30 @@ describe('S3SnapshotStore: failures kept aside (an unreadable state)', () => {
     await expect(store.readSideFailure('svc a&b')).resolves.toBeUndefined();
   });
 
-  it('refuses a record that is corrupt, of another shape or of another principal, naming it', async () => {
+  it('returns a record that is corrupt, of another shape or of another principal without it, naming why, at its version', async () => {
     s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":1,'), ETag: '"e"' });
-    expect((await failure(store.readSideFailure('svc a&b'))).message).toBe(
-      `failure record ${LOCATION} is not valid JSON`,
-    );
-    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":1}'), ETag: '"e"' });
-    expect((await failure(store.readSideFailure('svc a&b'))).message).toMatch(
-      new RegExp(`^failure record ${LOCATION.replace(/[.%]/g, '\\$&')} is not a failure record: `),
-    );
+    await expect(store.readSideFailure('svc a&b')).resolves.toStrictEqual({
+      record: undefined,
+      version: '"e"',
+      unreadable: `failure record ${LOCATION} is not valid JSON`,
+    });
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":2}'), ETag: '"e2"' });
+    const shape = await store.readSideFailure('svc a&b');
+    expect(shape?.record).toBeUndefined();
+    expect(shape?.version).toBe('"e2"');
+    expect(shape?.unreadable?.startsWith(`failure record ${LOCATION} is not a failure record: `)).toBe(true);
     s3.on(GetObjectCommand).resolves({
       Body: objectBody(serialize({ ...record, principal: 'root' })),
-      ETag: '"e"',
+      ETag: '"e3"',
     });
-    const other = await failure(store.readSideFailure('svc a&b'));
-    expect(other).toBeInstanceOf(StorageError);
-    expect(other.message).toBe(`failure record ${LOCATION} belongs to another principal`);
+    await expect(store.readSideFailure('svc a&b')).resolves.toStrictEqual({
+      record: undefined,
+      version: '"e3"',
+      unreadable: `failure record ${LOCATION} belongs to another principal`,
+    });
+    // S3 failing is not that: it throws.
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403, 'Access Denied'));
+    expect(await failure(store.readSideFailure('svc a&b'))).toBeInstanceOf(StorageError);
   });
 
   it('writes it conditionally, as a state', async () => {

@@ -486,16 +486,21 @@ describe('FileSnapshotStore: failures kept aside (an unreadable state)', () => {
     await expect(store.deleteSideFailure('svc a&b', first)).resolves.toBeUndefined();
   });
 
-  it('refuses a corrupt record or one of another principal, naming it', async () => {
+  it('returns a corrupt record or one of another principal without it, naming why, at its version', async () => {
     await mkdir(join(root, 'failures'), { recursive: true });
     await writeFile(location('root'), '{');
-    expect((await failure(store.readSideFailure('root'))).message).toBe(
-      `failure record ${location('root')} is not valid JSON`,
-    );
+    await expect(store.readSideFailure('root')).resolves.toStrictEqual({
+      record: undefined,
+      version: sha256('{'),
+      unreadable: `failure record ${location('root')} is not valid JSON`,
+    });
     await writeFile(location('root'), serialize(recordOf('other')));
-    const other = await failure(store.readSideFailure('root'));
-    expect(other).toBeInstanceOf(StorageError);
-    expect(other.message).toBe(`failure record ${location('root')} belongs to another principal`);
+    const other = await store.readSideFailure('root');
+    expect(other?.record).toBeUndefined();
+    expect(other?.unreadable).toBe(`failure record ${location('root')} belongs to another principal`);
+    // Replaced at that version, it reads again.
+    await store.writeSideFailure('root', recordOf('root'), other?.version);
+    expect((await store.readSideFailure('root'))?.record).toStrictEqual(recordOf('root'));
   });
 
   it('starts no call once the signal ended', async () => {
