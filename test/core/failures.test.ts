@@ -67,6 +67,15 @@ describe('statusOf', () => {
     expect(statusOf(new HttpStatusError({ method: 'GET', path: '/v1/apikey/match', status: 503 }))).toBe(503);
   });
 
+  it('takes only a whole number as a status, and looks five levels down at most', () => {
+    expect(statusOf(Object.assign(new Error('x'), { status: '403' }))).toBeNull();
+    expect(statusOf(Object.assign(new Error('x'), { status: 403.5 }))).toBeNull();
+    let deep: Error = Object.assign(new Error('bottom'), { status: 500 });
+    for (let level = 0; level < 4; level++) deep = new Error(`level ${level}`, { cause: deep });
+    expect(statusOf(deep)).toBe(500);
+    expect(statusOf(new Error('too deep', { cause: deep }))).toBeNull();
+  });
+
   it('finds a status on a cause, a few levels down', () => {
     const cause = new HttpStatusError({ method: 'GET', path: '/x', status: 502 });
     expect(statusOf(new StorageError('could not read', { cause }))).toBe(502);
@@ -254,6 +263,24 @@ describe('a failing streak whose reason changed', () => {
     expect(recoveryIsNews(changed.state)).toBe(true);
     // A streak never told at all has no recovery to tell.
     expect(recoveryIsNews(first.state)).toBe(false);
+  });
+});
+
+describe('decideFailure: whether an earlier reason was told', () => {
+  const changed = (previous: FailureState) =>
+    decideFailure(previous, signal({ errorName: 'UnauthorizedError', status: 401 }), at(HOUR), 'run-2').state;
+
+  it('carries toldBefore through a reason never told itself, when one before it was', () => {
+    const carried = changed(told({ lastNotifiedAt: null, toldBefore: true }));
+    expect(carried).toMatchObject({ lastNotifiedAt: null, toldBefore: true });
+    // And once more: the chain of untold reasons still ends in a recovery worth telling.
+    expect(changed({ ...carried, errorName: 'Other' }).toldBefore).toBe(true);
+  });
+
+  it('sets no toldBefore when nothing before was told', () => {
+    const state = changed(told({ lastNotifiedAt: null }));
+    expect(state).not.toHaveProperty('toldBefore');
+    expect(recoveryIsNews(state)).toBe(false);
   });
 });
 

@@ -8,10 +8,14 @@ import {
   FILE_NAME_MAX_BYTES,
   HASHED_SEGMENT_MARK,
   principalDigest,
+  principalOfStateKey,
   principalSegment,
   S3_KEY_MAX_BYTES,
   SEGMENT_HASH_CHARS,
   SEGMENT_MAX_BYTES,
+  SIDE_FAILURES_PREFIX,
+  segmentOfSideFailureKey,
+  sideFailureKey,
   snapshotKey,
 } from '../../functions/core/layout.js';
 
@@ -183,5 +187,63 @@ describe('keys', () => {
 
   it('puts each change record under history/<principal>/', () => {
     expect(changeRecordKey('svc a&b', 'chg-1234')).toBe('history/svc%20a%26b/chg-1234.json');
+  });
+});
+
+describe('principalOfStateKey', () => {
+  it('names the principal of a plain segment, and says a hashed one must be read', () => {
+    expect(principalOfStateKey('snapshots/svc%20a%26b.json')).toStrictEqual({
+      principal: 'svc a&b',
+      hashed: false,
+    });
+    expect(principalOfStateKey(snapshotKey('x'.repeat(300)))).toStrictEqual({ hashed: true });
+  });
+
+  it('is undefined for anything that is not a principal state', () => {
+    for (const key of [
+      'snapshots/.run.json',
+      'snapshots/a.json.0b1c.tmp',
+      'snapshots/a.jsonx',
+      'snapshots/sub/a.json',
+      'archive/snapshots/a.json',
+      'xsnapshots/a.json',
+      'snapshots/%E0%A4.json',
+      'failures/a.json',
+    ]) {
+      expect(principalOfStateKey(key), key).toBeUndefined();
+    }
+  });
+});
+
+describe('side failure keys', () => {
+  it('round-trip the segment of every kind of name', () => {
+    for (const name of [
+      'root',
+      'svc a&b',
+      '../..',
+      'failures/x',
+      '~',
+      '',
+      'x'.repeat(300),
+      'bad\uD800',
+      'A',
+    ]) {
+      const key = sideFailureKey(name);
+      expect(key.startsWith(SIDE_FAILURES_PREFIX)).toBe(true);
+      expect(segmentOfSideFailureKey(key), name).toBe(principalSegment(name));
+    }
+  });
+
+  it('is undefined for anything that is not a side failure record', () => {
+    for (const key of [
+      'failures/.json',
+      'failures/x/y.json',
+      'failures/.0b1c.tmp',
+      'failures/a.json.0b1c.tmp',
+      'snapshots/a.json',
+      'xfailures/a.json',
+    ]) {
+      expect(segmentOfSideFailureKey(key), key).toBeUndefined();
+    }
   });
 });

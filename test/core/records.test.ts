@@ -5,6 +5,7 @@ import {
   laterKeyFields,
   parseChangeRecord,
   parseSnapshot,
+  principalNamedIn,
   serialize,
 } from '../../functions/core/records.js';
 import { legacySnapshotOf, recordOf, snapshotOf } from './support/fakes.js';
@@ -172,6 +173,11 @@ describe('parseSnapshot', () => {
     expect(refusal(JSON.stringify({ ...valid, pending: [owed] })).message).toBe(
       `${where} it owes a change of kind "expiring", which a newer version wrote and this one cannot deliver: deploy the newer version`,
     );
+    // A kind that is no text at all is a fault, not a newer version's change.
+    const odd = { record: { ...recordOf('p', 'chg-1'), kind: 7 }, deliveredTo: [] };
+    expect(refusal(JSON.stringify({ ...valid, pending: [odd] })).message).toMatch(
+      /invalid_value at pending\.0\.record\.kind$/,
+    );
     // A known kind with another fault is still the schema's issue.
     const broken = { record: { ...recordOf('p', 'chg-1'), counts: null }, deliveredTo: [] };
     expect(refusal(JSON.stringify({ ...valid, pending: [broken] })).message).toMatch(
@@ -230,5 +236,18 @@ describe('parseChangeRecord', () => {
 describe('serialize', () => {
   it('writes compact JSON with a final newline', () => {
     expect(serialize({ a: 1, b: ['x'] })).toBe('{"a":1,"b":["x"]}\n');
+  });
+});
+
+describe('principalNamedIn', () => {
+  it('is the principal a state names, whatever else the text holds', () => {
+    expect(principalNamedIn('{"principal":"svc a&b","keys":"not even a list"}')).toBe('svc a&b');
+    expect(principalNamedIn('{"principal":""}')).toBe('');
+  });
+
+  it('is undefined for a text that names none', () => {
+    for (const text of ['{"principal":3}', '{}', 'null', '[]', '{', '']) {
+      expect(principalNamedIn(text), text).toBeUndefined();
+    }
   });
 });
