@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Write } from '../adapters/local/console.js';
 import { demoPrincipals, startSimulator } from '../bigstate/simulator.js';
+import { quotedName } from '../commons/text.js';
+import { CliUsageError, usageErrorLine } from './args.js';
 import { runCli } from './cli.js';
 import { NOT_A_TERMINAL, type Terminal, terminalOf } from './palette.js';
 
@@ -121,8 +123,43 @@ export async function runDemo(write: Write, stateDir?: string, options: DemoOpti
   }
 }
 
+/** What `npm start -- --help` prints. */
+export const DEMO_HELP = `npm start: the whole audit job on a built-in BigState simulator, in a fresh state folder, with no
+account: a baseline that discovers every principal, a dry run showing the plan, changes, a new principal and a
+removed one, then a run that finds nothing. It takes no options.
+
+The audit itself: npm run audit -- --help
+The inventory report: npm run report -- --help
+The simulator on its own: npm run simulator -- --help
+`;
+
+/**
+ * `npm start [-- --help]`: the demo, or its help; any other argument is a usage error of one line (exit 2), never
+ * a demo run that ignored it.
+ */
+export async function demoMain(
+  args: readonly string[],
+  io: { readonly stdout: Write; readonly stderr: Write; readonly terminal?: Terminal },
+): Promise<number> {
+  if (args.length === 0) return runDemo(io.stdout, undefined, { terminal: io.terminal ?? NOT_A_TERMINAL });
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+    io.stdout(DEMO_HELP);
+    return 0;
+  }
+  io.stderr(
+    usageErrorLine(
+      new CliUsageError(
+        `npm start takes no options, got ${quotedName(args[0] ?? '')}: the audit itself is npm run audit`,
+      ),
+    ),
+  );
+  return 2;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await runDemo((text) => process.stdout.write(text), undefined, {
+  process.exitCode = await demoMain(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
     terminal: terminalOf(process.stdout),
   });
 }

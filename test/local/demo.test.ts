@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runDemo } from '../../functions/local/demo.js';
+import { DEMO_HELP, demoMain, runDemo } from '../../functions/local/demo.js';
 
 let state: string;
 
@@ -114,5 +114,37 @@ describe('runDemo', () => {
     const text = out.join('');
     expect(text).toContain('\u001b[32m  + unknown-laptop\u001b[39m');
     expect(text).toContain('\u001b[31m  - tram-device-042\u001b[39m');
+  });
+});
+
+describe('demoMain (npm start)', () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, stdout: (text: string) => out.push(text), stderr: (text: string) => err.push(text) };
+  };
+
+  it('prints what it does and where the real commands are on --help or -h, and runs nothing', async () => {
+    for (const flag of ['--help', '-h']) {
+      const streams = io();
+      await expect(demoMain([flag], streams)).resolves.toBe(0);
+      expect(streams.out.join('')).toBe(DEMO_HELP);
+      expect(DEMO_HELP).toContain('npm run audit -- --help');
+      expect(streams.err).toEqual([]);
+    }
+  });
+
+  it('refuses any other argument in one line, naming it (exit 2), instead of running the demo without it', async () => {
+    for (const args of [['--principal', 'root'], ['--help', '--json'], ['x\u001b[31m']]) {
+      const streams = io();
+      await expect(demoMain(args, streams)).resolves.toBe(2);
+      expect(streams.out).toEqual([]);
+      expect(streams.err).toHaveLength(1);
+      expect(streams.err[0]).toMatch(
+        /^usage error: npm start takes no options, got ".*": the audit itself is npm run audit \(see --help\)\n$/,
+      );
+      // The name is quoted and escaped: no terminal control character gets through.
+      expect(streams.err[0]).not.toContain('\u001b');
+    }
   });
 });
