@@ -1,10 +1,11 @@
 /**
  * Progress of a CLI run, on stderr. On a terminal: one line redrawn in place (principals done / total, and the
- * keys read so far in each walk under way), taken down before anything else is printed and at the end. Otherwise
- * (a pipe, a file, CI logs): one plain line per principal as it finishes, `[3/5] svc a&b: ok, 3 keys, +1 -0`.
+ * keys and pages read so far for each principal under way), taken down before anything else is printed and at the
+ * end. Otherwise (a pipe, a file, CI logs): one plain line per principal as it finishes,
+ * `[3/5] svc a&b: ok, 3 keys, +1 -0`.
  *
- * The core reports no pages: keys are counted as the walks yield them (a wrapper around the client's
- * `listApiKeys`), and a principal is done when the core logs `principal audited`, `principal removed` or
+ * Keys are counted as the walks yield them and pages as the client reads them (`onPage`), by a wrapper around the
+ * client's `listApiKeys`; a principal is done when the core logs `principal audited`, `principal removed` or
  * `principal failed`. With discovery the total is unknown until the end: `[3/?]`.
  */
 import { type Palette, PLAIN, type Write } from '../adapters/local/console.js';
@@ -51,8 +52,8 @@ export class Progress {
   readonly #total: number | undefined;
   readonly #palette: Palette;
   readonly #now: () => number;
-  /** Keys read per principal under way, in the order their walks started. */
-  readonly #reading = new Map<string, number>();
+  /** Keys and pages read per principal under way, in the order their walks started. */
+  readonly #reading = new Map<string, { keys: number; pages: number }>();
   readonly #finished = new Set<string>();
   #shown = false;
   #drawnAt = Number.NEGATIVE_INFINITY;
@@ -101,12 +102,22 @@ export class Progress {
     options: Parameters<ApiKeyLister['listApiKeys']>[1],
   ): AsyncGenerator<ApiKeyEntry, void, undefined> {
     if (!this.#reading.has(principal) && !this.#finished.has(principal)) {
-      this.#reading.set(principal, 0);
+      this.#reading.set(principal, { keys: 0, pages: 0 });
       this.#draw(true);
     }
-    for await (const entry of lister.listApiKeys(principal, options)) {
-      if (this.#reading.has(principal)) {
-        this.#reading.set(principal, (this.#reading.get(principal) ?? 0) + 1);
+    // The pages as the client reads them (a walk that re-reads, or a second walk, counts on).
+    const onPage = (pageIndex: number): void => {
+      options?.onPage?.(pageIndex);
+      const reading = this.#reading.get(principal);
+      if (reading === undefined) return;
+      reading.pages += 1;
+      // A page is worth a redraw (one per page, not one per key).
+      this.#draw(true);
+    };
+    for await (const entry of lister.listApiKeys(principal, { ...options, onPage })) {
+      const reading = this.#reading.get(principal);
+      if (reading !== undefined) {
+        reading.keys += 1;
         this.#draw(false);
       }
       yield entry;
@@ -184,7 +195,8 @@ export class Progress {
   /** The progress line: done / total, then each walk under way with the keys it has read. */
   #line(): string {
     const walks = [...this.#reading].map(
-      ([principal, keys]) => `${displayName(principal)} ${keys} ${keys === 1 ? 'key' : 'keys'} read`,
+      ([principal, { keys, pages }]) =>
+        `${displayName(principal)} ${keys} ${keys === 1 ? 'key' : 'keys'} read${pages > 0 ? ` (${pages} ${pages === 1 ? 'page' : 'pages'})` : ''}`,
     );
     const done =
       this.#total === undefined

@@ -133,6 +133,39 @@ describe('Progress, stderr a terminal', () => {
     expect(out.at(-1)).toBe(`${ERASE}1/2 principals done · svc a&b 1 key read`);
   });
 
+  it('shows the pages each principal has read when the client reports them, and passes them on to the caller', async () => {
+    const { out, progress, advance } = terminalProgress();
+    /** Two keys a page, reported as the client reports pages (onPage after each page). */
+    const paged: ApiKeyLister = {
+      async *listApiKeys(principal, options) {
+        const names = principal === 'root' ? ['a', 'b', 'c'] : [];
+        for (let page = 0; page * 2 < Math.max(1, names.length); page++) {
+          for (const name of names.slice(page * 2, page * 2 + 2)) yield { name };
+          options?.onPage?.(page);
+        }
+      },
+    };
+    const seen: number[] = [];
+    const iterator = progress
+      .count(paged)
+      .listApiKeys('root', { onPage: (index) => seen.push(index) })
+      [Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.next();
+    advance(150);
+    await iterator.next();
+    // The first page was done (two keys) when the third key came: the redraw is for the page.
+    expect(out.at(-1)).toBe(`${ERASE}0/2 principals done · root 2 keys read (1 page)`);
+    advance(150);
+    await iterator.next();
+    expect(seen).toEqual([0, 1]);
+    advance(150);
+    await drain(progress.count(paged).listApiKeys('empty'));
+    expect(out.at(-1)).toBe(
+      `${ERASE}0/2 principals done · root 3 keys read (2 pages) · empty 0 keys read (1 page)`,
+    );
+  });
+
   it('takes the line down around other output, and for good at the end', async () => {
     const { out, progress } = terminalProgress();
     const stdout: string[] = [];
