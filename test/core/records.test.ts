@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../functions/commons/errors.js';
+import type { Snapshot } from '../../functions/core/ports.js';
 import {
   laterFields,
   laterKeyFields,
@@ -249,5 +250,76 @@ describe('principalNamedIn', () => {
     for (const text of ['{"principal":3}', '{}', 'null', '[]', '{', '']) {
       expect(principalNamedIn(text), text).toBeUndefined();
     }
+  });
+});
+
+describe('parseSnapshot: every field a state keeps, through serialize and back', () => {
+  it('reads back a state using every optional field exactly as it was written', () => {
+    const stale = recordOf('p', 'chg-stale', {
+      kind: 'stale',
+      added: [],
+      stale: [
+        { name: 'old', ageDays: 400, ageFrom: 'created', createdAt: '2024-01-01T00:00:00.000Z' },
+        { name: 'older', ageDays: 500, ageFrom: 'first-seen', createdAt: null },
+      ],
+      maxKeyAgeDays: 365,
+      reportLocation: 's3://b/reports/latest.html',
+      info: { type: 2, displayName: 'Pat' },
+      newPrincipal: false,
+    });
+    const baseline = recordOf('p', 'chg-base', {
+      kind: 'baseline',
+      added: [],
+      info: { type: null, displayName: null },
+    });
+    const state: Snapshot = {
+      ...snapshotOf('p', ['old', 'older'], {
+        pending: [
+          { record: stale, deliveredTo: ['sns'] },
+          { record: baseline, deliveredTo: [] },
+        ],
+      }),
+      failure: {
+        stage: 'walking the keys',
+        errorName: 'ForbiddenError',
+        status: 403,
+        reason: 'walking the keys: HTTP 403',
+        since: '2025-06-01T12:00:00.000Z',
+        lastNotifiedAt: null,
+        toldBefore: true,
+        runId: 'run-2',
+      },
+      info: { type: 1, displayName: 'Billing' },
+      series: [
+        { at: '2025-05-31T12:00:00.000Z', count: 1 },
+        { at: '2025-06-01T12:00:00.000Z', count: 2 },
+      ],
+      recentRemovals: [{ name: 'gone', removedAt: '2025-06-01T12:00:00.000Z' }],
+      staleReported: ['old', 'older'],
+    };
+    expect(parseSnapshot(serialize(state), 'p', 's3://b/snapshots/p.json')).toStrictEqual(state);
+  });
+
+  it('refuses a state whose failure says toldBefore false: the flag is only ever true', () => {
+    const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
+    const failure = {
+      stage: 's',
+      errorName: 'E',
+      status: null,
+      reason: 'r',
+      since: 'x',
+      lastNotifiedAt: null,
+      runId: 'r',
+    };
+    expect(() =>
+      parseSnapshot(JSON.stringify({ ...valid, failure: { ...failure, toldBefore: false } }), 'p', 'here'),
+    ).toThrow(/invalid_value at failure\.toldBefore$/);
+  });
+
+  it('takes a schema version that is no number as a fault, not as a newer version', () => {
+    const valid = JSON.parse(serialize(snapshotOf('p', ['a'])));
+    expect(() => parseSnapshot(JSON.stringify({ ...valid, schemaVersion: '3' }), 'p', 'here')).toThrow(
+      /^snapshot here is not a snapshot: invalid_value at schemaVersion$/,
+    );
   });
 });
