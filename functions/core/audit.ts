@@ -1428,19 +1428,14 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
   if (unrecorded || ctx.hardStop.expired) return;
   const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
   if (known === undefined) {
-    try {
-      await ctx.deps.store.writeSideFailure(
+    await bestEffort(ctx, principal, 'could not keep the failure aside; the next run may tell it again', () =>
+      ctx.deps.store.writeSideFailure(
         principal,
         { schemaVersion: 1, principal, writeId: writeId(ctx.request.runId), failure: kept },
         side?.found?.version,
         { signal },
-      );
-    } catch (error) {
-      ctx.logger.warn('could not keep the failure aside; the next run may tell it again', {
-        principal,
-        reason: describeError(error),
-      });
-    }
+      ),
+    );
     return;
   }
   const base: Snapshot = known.state ?? {
@@ -1456,22 +1451,36 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
     pending: [],
     awaitingBaseline: true,
   };
-  try {
-    await ctx.deps.store.write(
-      principal,
-      { ...base, failure: kept, writeId: writeId(ctx.request.runId) },
-      known.version,
-      { signal },
-    );
-  } catch (error) {
-    ctx.logger.warn('could not record the failure; the next run may tell it again', {
-      principal,
-      reason: describeError(error),
-    });
-    return;
-  }
+  const recorded = await bestEffort(
+    ctx,
+    principal,
+    'could not record the failure; the next run may tell it again',
+    () =>
+      ctx.deps.store.write(
+        principal,
+        { ...base, failure: kept, writeId: writeId(ctx.request.runId) },
+        known.version,
+        { signal },
+      ),
+  );
   // The state holds the failure now: the one kept aside has served.
-  if (side?.found !== undefined) await deleteSideFailure(ctx, principal, side.found.version);
+  if (recorded && side?.found !== undefined) await deleteSideFailure(ctx, principal, side.found.version);
+}
+
+/** Runs one write of the failure records: whether it succeeded; a failure of it is logged as `warning`. */
+async function bestEffort(
+  ctx: RunContext,
+  principal: string,
+  warning: string,
+  work: () => Promise<unknown>,
+): Promise<boolean> {
+  try {
+    await work();
+    return true;
+  } catch (error) {
+    ctx.logger.warn(warning, { principal, reason: describeError(error) });
+    return false;
+  }
 }
 
 /** Lists the principals with a side failure, once before the principals of a run or batch that writes. */
@@ -1521,15 +1530,11 @@ async function readSideFailure(
 /** Deletes a side failure that has served; whether it is gone (best effort: the next run tries again). */
 async function deleteSideFailure(ctx: RunContext, principal: string, version: string): Promise<boolean> {
   if (ctx.hardStop.expired) return false;
-  try {
-    await ctx.deps.store.deleteSideFailure(principal, version, {
+  return bestEffort(ctx, principal, 'could not delete the failure kept aside', () =>
+    ctx.deps.store.deleteSideFailure(principal, version, {
       signal: ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS),
-    });
-    return true;
-  } catch (error) {
-    ctx.logger.warn('could not delete the failure kept aside', { principal, reason: describeError(error) });
-    return false;
-  }
+    }),
+  );
 }
 
 /**

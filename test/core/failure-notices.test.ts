@@ -97,6 +97,24 @@ const told = (channel: RecordingChannel) =>
 const expectRunFails = (summary: AuditSummary) =>
   expect(() => assertAuditSucceeded(summary)).toThrow(/principal\(s\) failed/);
 
+/** How `root` fails, if it does: its state cannot be read (access denied), or its walk gets a 403. */
+type Mode = 'unreadable' | 'forbidden' | 'ok';
+
+/** `root` with a state, failing as the mode the test sets says. */
+function switchable(initial: Mode) {
+  let mode = initial;
+  const context = setup(
+    { root: ['a'] },
+    { walks: () => (mode === 'forbidden' ? { error: forbidden() } : undefined) },
+  );
+  context.store.seed(snapshotOf('root', ['a']));
+  context.store.onCall = (operation, principal) => {
+    if (mode === 'unreadable' && operation === 'read' && principal === 'root')
+      throw new StorageError('access denied');
+  };
+  return { ...context, set: (next: Mode) => (mode = next) };
+}
+
 describe('failure notices of a principal', () => {
   it('tells a 403 once over three runs, again a day later, at once when it turns 401, and its end once', async () => {
     let mode: 'forbidden' | 'unauthorized' | 'ok' = 'forbidden';
@@ -422,15 +440,10 @@ describe('failure notices of a principal', () => {
   });
 
   it('tells the end of an unreadable state once, and drops the failure kept aside', async () => {
-    const { run, store, sns, events } = setup({ root: ['a'] });
-    store.seed(snapshotOf('root', ['a']));
-    let corrupt = true;
-    store.onCall = (operation, principal) => {
-      if (corrupt && operation === 'read' && principal === 'root') throw new StorageError('access denied');
-    };
+    const { run, store, sns, events, set } = switchable('unreadable');
     expectRunFails(await run(T0));
     expectRunFails(await run(T0 + HOUR));
-    corrupt = false;
+    set('ok');
     events.length = 0;
     expect((await run(T0 + 2 * HOUR)).ok).toBe(true);
     expect(told(sns)).toEqual([
@@ -517,23 +530,14 @@ describe('failure notices of a principal', () => {
   });
 
   it('moves a failure kept aside into the state once the state reads again and fails otherwise', async () => {
-    let mode: 'unreadable' | 'forbidden' | 'ok' = 'unreadable';
-    const { run, store, sns } = setup(
-      { root: ['a'] },
-      { walks: () => (mode === 'forbidden' ? { error: forbidden() } : undefined) },
-    );
-    store.seed(snapshotOf('root', ['a']));
-    store.onCall = (operation, principal) => {
-      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
-        throw new StorageError('access denied');
-    };
+    const { run, store, sns, set } = switchable('unreadable');
     expectRunFails(await run(T0));
-    mode = 'forbidden';
+    set('forbidden');
     expectRunFails(await run(T0 + HOUR));
     expectRunFails(await run(T0 + 2 * HOUR));
     expect(store.sideFailures.size).toBe(0);
     expect(store.state('root').failure).toMatchObject({ errorName: 'ForbiddenError', toldBefore: true });
-    mode = 'ok';
+    set('ok');
     expect((await run(T0 + 3 * HOUR)).ok).toBe(true);
     // Each reason once, and one end: not one for the record kept aside and another for the state's.
     expect(told(sns)).toEqual([
@@ -544,20 +548,11 @@ describe('failure notices of a principal', () => {
   });
 
   it('tells one end when both the state and the record kept aside hold a failure people were told', async () => {
-    let mode: 'forbidden' | 'unreadable' | 'ok' = 'forbidden';
-    const { run, store, sns } = setup(
-      { root: ['a'] },
-      { walks: () => (mode === 'forbidden' ? { error: forbidden() } : undefined) },
-    );
-    store.seed(snapshotOf('root', ['a']));
-    store.onCall = (operation, principal) => {
-      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
-        throw new StorageError('access denied');
-    };
+    const { run, store, sns, set } = switchable('forbidden');
     expectRunFails(await run(T0));
-    mode = 'unreadable';
+    set('unreadable');
     expectRunFails(await run(T0 + HOUR));
-    mode = 'ok';
+    set('ok');
     expect((await run(T0 + 2 * HOUR)).ok).toBe(true);
     expect(told(sns)).toEqual([
       ['failed', 'root', iso(T0), iso(T0)],
@@ -568,17 +563,11 @@ describe('failure notices of a principal', () => {
   });
 
   it("tells at once a reason that goes back from the record kept aside to the state's older one", async () => {
-    let mode: 'forbidden' | 'unreadable' = 'forbidden';
-    const { run, store, sns } = setup({ root: ['a'] }, { walks: () => ({ error: forbidden() }) });
-    store.seed(snapshotOf('root', ['a']));
-    store.onCall = (operation, principal) => {
-      if (mode === 'unreadable' && operation === 'read' && principal === 'root')
-        throw new StorageError('access denied');
-    };
+    const { run, store, sns, set } = switchable('forbidden');
     expectRunFails(await run(T0));
-    mode = 'unreadable';
+    set('unreadable');
     expectRunFails(await run(T0 + HOUR));
-    mode = 'forbidden';
+    set('forbidden');
     expectRunFails(await run(T0 + 2 * HOUR));
     // The last people heard was "reading the snapshot": the 403 back is news, not a reminder due in a day.
     expect(told(sns)).toEqual([
@@ -590,14 +579,9 @@ describe('failure notices of a principal', () => {
   });
 
   it('tells the end of a failure kept aside at most once: only after its record is gone', async () => {
-    const { run, store, sns } = setup({ root: ['a'] });
-    store.seed(snapshotOf('root', ['a']));
-    let unreadable = true;
-    store.onCall = (operation, principal) => {
-      if (unreadable && operation === 'read' && principal === 'root') throw new StorageError('access denied');
-    };
+    const { run, store, sns, set } = switchable('unreadable');
     expectRunFails(await run(T0));
-    unreadable = false;
+    set('ok');
     store.failOn('deleteSideFailure', 'root', storageFailure('delete throttled'));
     expect((await run(T0 + HOUR)).ok).toBe(true);
     expect(told(sns).map(([kind]) => kind)).toEqual(['failed']);
