@@ -565,15 +565,7 @@ async function recordRun(
   if (failure === undefined) {
     const previous = known?.state.failure;
     if (previous === undefined && known?.state.resumeFrom === undefined) return;
-    if (previous !== undefined && recoveryIsNews(previous)) {
-      await publishNotice(ctx, {
-        kind: 'recovered',
-        runId: ctx.request.runId,
-        principal: null,
-        detectedAt: now.toISOString(),
-        failingSince: previous.since,
-      });
-    }
+    await tellRecovered(ctx, null, previous);
     next = { schemaVersion: 1, writeId: writeId(ctx.request.runId) };
   } else {
     const errorName = failure.errorName;
@@ -893,16 +885,8 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       }
     }
     if (deliveryErrors.length > 0) throw deliveryErrors[0];
-    if (!ctx.dryRun && recoveryIsNews(failedBefore)) {
-      // The commit dropped the failure; people who were told it are told it ended (best effort).
-      await publishNotice(ctx, {
-        kind: 'recovered',
-        runId: ctx.request.runId,
-        principal,
-        detectedAt: ctx.clock.now().toISOString(),
-        failingSince: failedBefore.since,
-      });
-    }
+    // The commit dropped the failure; people who were told it are told it ended (best effort).
+    if (!ctx.dryRun) await tellRecovered(ctx, principal, failedBefore);
     if (!ctx.dryRun) await endSideFailure(ctx, principal, recoveryIsNews(failedBefore));
     if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
@@ -1546,16 +1530,23 @@ async function endSideFailure(ctx: RunContext, principal: string, toldAlready: b
   const found = (await readSideFailure(ctx, principal, false))?.found;
   if (found === undefined) return;
   if (!(await deleteSideFailure(ctx, principal, found.version))) return;
-  const failure = found.record?.failure;
-  if (!toldAlready && recoveryIsNews(failure)) {
-    await publishNotice(ctx, {
-      kind: 'recovered',
-      runId: ctx.request.runId,
-      principal,
-      detectedAt: ctx.clock.now().toISOString(),
-      failingSince: failure.since,
-    });
-  }
+  if (!toldAlready) await tellRecovered(ctx, principal, found.record?.failure);
+}
+
+/** Tells that a failure ended (`principal` null: the run's own), when people were told of it. */
+async function tellRecovered(
+  ctx: RunContext,
+  principal: string | null,
+  failure: FailureState | undefined,
+): Promise<void> {
+  if (!recoveryIsNews(failure)) return;
+  await publishNotice(ctx, {
+    kind: 'recovered',
+    runId: ctx.request.runId,
+    principal,
+    detectedAt: ctx.clock.now().toISOString(),
+    failingSince: failure.since,
+  });
 }
 
 /**
