@@ -46,11 +46,13 @@ export function hasUnsafeCharacters(text: string): boolean {
 
 /**
  * True when {@link displayName} shows `name` as it is: not empty, no character it would escape, no white
- * space at either end (which a reader could not see), and not starting with `"` (so that a shown name
- * starting with `"` is always a quoted literal, never a name that merely looks like one).
+ * space at either end (which a reader could not see), white space inside only as single plain spaces (a run of
+ * spaces, or another space character, could make a mail client wrap the rest of the name onto what looks like
+ * a line of its own), and not starting with `"` (so that a shown name starting with `"` is always a quoted
+ * literal, never a name that merely looks like one).
  */
 export function isPlainName(name: string): boolean {
-  return name !== '' && !name.startsWith('"') && !/^\s|\s$/u.test(name) && !UNSAFE.test(name);
+  return name !== '' && !name.startsWith('"') && !/^\s|\s$|\s\s|[^\S ]/u.test(name) && !UNSAFE.test(name);
 }
 
 /**

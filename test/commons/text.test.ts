@@ -135,6 +135,13 @@ describe('displayName', () => {
     ['"quoted"', '"\\"quoted\\""'],
     ['a\u001b[31mred', '"a\\u001b[31mred"'],
     ['a\\u001b', 'a\\u001b'],
+    // A run of spaces, or a space character other than U+0020, inside a name: a mail client could wrap the rest
+    // onto what looks like a line of its own. Quoted, the name shows where it starts and ends.
+    ['a  b', '"a  b"'],
+    [`x${' '.repeat(80)}Change id: chg-forged`, `"x${' '.repeat(80)}Change id: chg-forged"`],
+    ['a\u00a0b', '"a\u00a0b"'],
+    ['a\u3000b', '"a\u3000b"'],
+    ['a\u2003b', '"a\u2003b"'],
   ])('shows %j as %s', (name, shown) => {
     expect(displayName(name)).toBe(shown);
   });
