@@ -46,14 +46,28 @@ export function hasUnsafeCharacters(text: string): boolean {
 
 /**
  * True when {@link displayName} shows `name` as it is: not empty, no character it would escape, no white
- * space at either end (which a reader could not see), white space inside only as single plain spaces (a run of
- * spaces, or another space character, could make a mail client wrap the rest of the name onto what looks like
- * a line of its own), and not starting with `"` (so that a shown name starting with `"` is always a quoted
+ * space at either end (which a reader could not see), white space inside only as single plain spaces and no
+ * character that merely looks blank (a run of blanks could make a mail client wrap the rest of the name onto what
+ * looks like a line of its own), and not starting with `"` (so that a shown name starting with `"` is always a quoted
  * literal, never a name that merely looks like one).
  */
 export function isPlainName(name: string): boolean {
-  return name !== '' && !name.startsWith('"') && !/^\s|\s$|\s\s|[^\S ]/u.test(name) && !UNSAFE.test(name);
+  return (
+    name !== '' &&
+    !name.startsWith('"') &&
+    !/^\s|\s$|\s\s|[^\S ]/u.test(name) &&
+    !LOOKS_BLANK.test(name) &&
+    !UNSAFE.test(name)
+  );
 }
+
+/**
+ * Characters that show as nothing or as blank without being white space: the default-ignorable ones (zero-width
+ * space, word joiner, Hangul fillers, soft hyphen, ...) and the braille blank U+2800. Between spaces they make a
+ * run that looks like one, with more places to wrap. Left out: the zero-width joiner and the variation selectors,
+ * which emoji need (`❤️`, `👩‍💻`).
+ */
+const LOOKS_BLANK = /(?![\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}])[\p{Default_Ignorable_Code_Point}\u2800]/u;
 
 /**
  * A name as a JSON-style string literal, always quoted: `"svc \"a\" & b"`, `"evil\nChange id: x"`.

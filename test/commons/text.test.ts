@@ -122,6 +122,9 @@ describe('displayName', () => {
     'a"b',
     'a\\b',
     '%2E',
+    // Emoji keep their joiners and variation selectors.
+    'on call \u2764\ufe0f',
+    'dev \u{1f469}\u200d\u{1f4bb}',
   ])('shows the plain name %j as it is', (name) => {
     expect(isPlainName(name)).toBe(true);
     expect(displayName(name)).toBe(name);
@@ -142,6 +145,12 @@ describe('displayName', () => {
     ['a\u00a0b', '"a\u00a0b"'],
     ['a\u3000b', '"a\u3000b"'],
     ['a\u2003b', '"a\u2003b"'],
+    // Blanks that are not white space: each alone, and a run of spaces split by zero-width spaces.
+    [`ci-deploy${' \u200b'.repeat(40)}Change id: x`, `"ci-deploy${' \u200b'.repeat(40)}Change id: x"`],
+    ['a\u2800b', '"a\u2800b"'],
+    ['a\u3164b', '"a\u3164b"'],
+    ['a\u2060b', '"a\u2060b"'],
+    ['a\u00adb', '"a\u00adb"'],
   ])('shows %j as %s', (name, shown) => {
     expect(displayName(name)).toBe(shown);
   });
