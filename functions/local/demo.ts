@@ -142,14 +142,16 @@ export async function demoMain(
   io: { readonly stdout: Write; readonly stderr: Write; readonly terminal?: Terminal },
 ): Promise<number> {
   if (args.length === 0) return runDemo(io.stdout, undefined, { terminal: io.terminal ?? NOT_A_TERMINAL });
-  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+  const isHelp = (arg: string): boolean => arg === '--help' || arg === '-h';
+  const other = args.find((arg) => !isHelp(arg));
+  if (other === undefined) {
     io.stdout(DEMO_HELP);
     return 0;
   }
   io.stderr(
     usageErrorLine(
       new CliUsageError(
-        `npm start takes no options, got ${quotedName(args[0] ?? '')}: the audit itself is npm run audit`,
+        `npm start takes no options, got ${quotedName(other)}: the audit itself is npm run audit`,
       ),
     ),
   );

@@ -135,7 +135,11 @@ describe('demoMain (npm start)', () => {
   });
 
   it('refuses any other argument in one line, naming it (exit 2), instead of running the demo without it', async () => {
-    for (const args of [['--principal', 'root'], ['--help', '--json'], ['x\u001b[31m']]) {
+    for (const args of [
+      ['--principal', 'root'],
+      ['--help', '--json'],
+      ['-h', 'x\u001b[31m'],
+    ]) {
       const streams = io();
       await expect(demoMain(args, streams)).resolves.toBe(2);
       expect(streams.out).toEqual([]);
@@ -145,6 +149,9 @@ describe('demoMain (npm start)', () => {
       );
       // The name is quoted and escaped: no terminal control character gets through.
       expect(streams.err[0]).not.toContain('\u001b');
+      // It names what it refuses, not the --help beside it.
+      expect(streams.err[0]).not.toContain('got "--help"');
+      expect(streams.err[0]).not.toContain('got "-h"');
     }
   });
 });
