@@ -110,6 +110,11 @@ const legacySchema = z.object({ schemaVersion: z.literal(1), ...common });
 /** The kinds of change this version delivers (its schema's). */
 const KNOWN_KINDS: ReadonlySet<string> = new Set(Object.keys(changeRecordSchema.shape.kind.def.entries));
 
+/** Whether an issue is about the kind of an owed change (`pending.N.record.kind`). */
+function isKindPath(path: readonly PropertyKey[]): boolean {
+  return path.length === 4 && path[0] === 'pending' && path[2] === 'record' && path[3] === 'kind';
+}
+
 /** The first kind of an owed change that this version does not know (a newer version's), if any. */
 function laterKind(json: unknown): string | undefined {
   const pending = (json as { pending?: unknown } | null)?.pending;
@@ -164,7 +169,9 @@ export function parseSnapshot(text: string, principal: string, location: string)
   } else {
     const result = stateSchema.safeParse(json);
     if (!result.success) {
-      const later = laterKind(json);
+      // Only when nothing else is wrong: a state corrupt elsewhere must say so, not send people to a deployment.
+      const onlyKinds = result.error.issues.every((issue) => isKindPath(issue.path));
+      const later = onlyKinds ? laterKind(json) : undefined;
       const what =
         typeof version === 'number' && version > 2
           ? `schema version ${version} is newer than this code reads (2): deploy the newer version`

@@ -174,6 +174,10 @@ describe('parseSnapshot', () => {
     expect(refusal(JSON.stringify({ ...valid, pending: [owed] })).message).toBe(
       `${where} it owes a change of kind "expiring", which a newer version wrote and this one cannot deliver: deploy the newer version`,
     );
+    // Corrupt elsewhere too: the corruption is what it says, not "deploy the newer version".
+    expect(refusal(JSON.stringify({ ...valid, keyCount: -1, pending: [owed] })).message).toBe(
+      `${where} too_small at keyCount`,
+    );
     // A kind that is no text at all is a fault, not a newer version's change.
     const odd = { record: { ...recordOf('p', 'chg-1'), kind: 7 }, deliveredTo: [] };
     expect(refusal(JSON.stringify({ ...valid, pending: [odd] })).message).toMatch(
