@@ -8,6 +8,8 @@
  * client's `listApiKeys`; a principal is done when the core logs `principal audited`, `principal removed` or
  * `principal failed`. With discovery the total is unknown until the end: `[3/?]`.
  */
+
+import stringWidth from 'string-width';
 import { type Palette, PLAIN, type Write } from '../adapters/local/console.js';
 import type { ApiKeyEntry, ApiKeyLister } from '../bigstate/types.js';
 import { displayName, displayText } from '../commons/text.js';
@@ -43,6 +45,27 @@ interface Outcome {
   readonly reason?: unknown;
   readonly errorName?: unknown;
   readonly newPrincipal?: unknown;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * `text` cut to `columns` terminal columns, whole characters (graphemes) only, ending with `…` when cut: so the
+ * progress line never wraps and `\r` still reaches its start. Columns, not characters: a CJK character or an
+ * emoji takes two (string-width, the terminal's East Asian width rules; the CLI only, never in the Lambda bundle).
+ */
+export function fitColumns(text: string, columns: number): string {
+  const room = Math.max(1, columns);
+  if (stringWidth(text) <= room) return text;
+  let fitted = '';
+  let width = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    const next = stringWidth(segment);
+    if (width + next > room - 1) break;
+    fitted += segment;
+    width += next;
+  }
+  return `${fitted}…`;
 }
 
 /** Progress of one run; see the module's comment. */
@@ -203,10 +226,7 @@ export class Progress {
         ? `${this.done} principals done`
         : `${this.done}/${this.#total} principals done`;
     const text = [done, ...walks].join(' · ');
-    // Cut to the width (by code point), so the line never wraps and `\r` still reaches its start.
-    const room = Math.max(10, (this.#terminal.columns ?? 80) - 1);
-    const characters = [...text];
-    return characters.length <= room ? text : `${characters.slice(0, room - 1).join('')}…`;
+    return fitColumns(text, (this.#terminal.columns ?? 80) - 1);
   }
 
   #draw(now: boolean): void {

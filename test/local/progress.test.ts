@@ -1,8 +1,9 @@
+import stringWidth from 'string-width';
 import { describe, expect, it } from 'vitest';
 import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../functions/bigstate/types.js';
 import { quotedName } from '../../functions/commons/text.js';
 import type { AuditLogger } from '../../functions/core/ports.js';
-import { Progress } from '../../functions/local/progress.js';
+import { fitColumns, Progress } from '../../functions/local/progress.js';
 
 const ERASE = '\r\u001b[2K';
 
@@ -206,5 +207,25 @@ describe('Progress, stderr a terminal', () => {
     expect(line.endsWith('…')).toBe(true);
     expect(line).toContain('"a\\u001b[31m');
     expect(line.slice(1)).not.toContain('\u001b');
+  });
+});
+
+describe('fitColumns', () => {
+  it('counts terminal columns, not characters: CJK and emoji take two', () => {
+    expect(fitColumns('abc', 3)).toBe('abc');
+    expect(fitColumns('abcd', 3)).toBe('ab…');
+    expect(fitColumns('日本日本', 8)).toBe('日本日本');
+    expect(fitColumns('日本日本', 7)).toBe('日本日…');
+    expect(fitColumns('日本日本', 6)).toBe('日本…');
+    expect(fitColumns('key 😀😀', 7)).toBe('key 😀…');
+  });
+
+  it('never splits a character of several code points, and always fits a narrow terminal', () => {
+    const family = '\u{1f469}\u200d\u{1f4bb}';
+    expect(fitColumns(`${family}${family}x`, 4)).toBe(`${family}…`);
+    for (const columns of [1, 2, 5, 9]) {
+      const fitted = fitColumns('2/5 principals done · 日本 340 keys read', columns);
+      expect(stringWidth(fitted), String(columns)).toBeLessThanOrEqual(columns);
+    }
   });
 });
