@@ -350,10 +350,7 @@ export async function recordRunOutcome(
   );
   const failure =
     outcome.runFailure !== undefined
-      ? new StageError(
-          outcome.runFailure.stage,
-          Object.assign(new Error(outcome.runFailure.reason), { name: outcome.runFailure.errorName }),
-        )
+      ? stageErrorOf(outcome.runFailure)
       : waited.length > 0
         ? new StageError(
             WAITING_TO_START,
@@ -363,6 +360,16 @@ export async function recordRunOutcome(
           )
         : undefined;
   await recordRun(ctx, failure, waited[0]?.principal);
+}
+
+/**
+ * A failure the plan step passed on (see {@link failureOf}), as the StageError it was: the same stage, error name
+ * and reason (its text already names the stage, which is not named twice).
+ */
+function stageErrorOf(failure: NonNullable<RunPlan['runFailure']>): StageError {
+  const prefix = `${failure.stage}: `;
+  const text = failure.reason.startsWith(prefix) ? failure.reason.slice(prefix.length) : failure.reason;
+  return new StageError(failure.stage, Object.assign(new Error(text), { name: failure.errorName }));
 }
 
 function failureOf(failure: StageError): { reason: string; errorName: string; stage: string } {
