@@ -864,7 +864,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       fresh.length === 0 &&
       previous !== undefined &&
       !ages.changed &&
-      !worthWriting(previous, next, { info, now, failedBefore, outbox });
+      !worthWriting(previous, next, { info, now });
     if (!ctx.dryRun && !unchanged) {
       // 3. The inventory and its changes, committed together in one conditional write.
       const pending = [...outbox, ...fresh.map((entry) => ({ record: entry, deliveredTo: [] }))];
@@ -986,23 +986,17 @@ function staleKeys(
 const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Whether a run that found no added or removed key must still rewrite the state: a failure to clear, an outbox
- * that changed, a state from before hosts were recorded, new listing metadata, a key whose fields BigState changed,
- * or last-seen times more than a day old.
+ * Whether a run that found no added or removed key must still rewrite the state (`previous`, as this run last
+ * read or wrote it: its outbox already marked): a failure to clear, a state from before hosts were recorded, new
+ * listing metadata, a key whose fields BigState changed (or a name a hand-edited state listed twice), or last-seen
+ * times more than a day old. (A state awaiting its baseline gets one, which is always written.)
  */
 function worthWriting(
   previous: Snapshot,
   next: Snapshot,
-  context: {
-    readonly info: PrincipalInfo | undefined;
-    readonly now: Date;
-    readonly failedBefore: FailureState | undefined;
-    readonly outbox: readonly PendingChange[];
-  },
+  context: { readonly info: PrincipalInfo | undefined; readonly now: Date },
 ): boolean {
-  if (context.failedBefore !== undefined || previous.failure !== undefined) return true;
-  if (context.outbox !== previous.pending) return true;
-  if (previous.host === null || previous.awaitingBaseline === true) return true;
+  if (previous.failure !== undefined || previous.host === null) return true;
   if (context.info !== undefined && JSON.stringify(context.info) !== JSON.stringify(previous.info ?? null))
     return true;
   const written = Date.parse(previous.auditedAt);

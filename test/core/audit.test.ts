@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileSnapshotStore } from '../../functions/adapters/local/fs-store.js';
 import { ForbiddenError } from '../../functions/bigstate/errors.js';
+import type { PrincipalEntry, PrincipalLister } from '../../functions/bigstate/types.js';
 import { Deadline } from '../../functions/commons/deadline.js';
 import { AuditRunFailedError, StorageError, TimeBudgetError } from '../../functions/commons/errors.js';
 import {
@@ -1143,6 +1144,62 @@ describe('runAudit: a principal with nothing new writes nothing', () => {
     await run();
     expect(store.writes.length).toBe(before + 1);
     expect(store.state('root').host).toBe(HOST.replace(/\/$/, ''));
+  });
+});
+
+describe('runAudit: a principal with nothing new, on a state written within the day', () => {
+  it('rewrites a hand-edited state that lists a name twice, once, and reports nothing', async () => {
+    const store = new MemoryStore();
+    const sns = new RecordingChannel('sns');
+    const deps: AuditDeps = {
+      bigstate: new FakeLister({ root: ['a', 'b'] }),
+      store,
+      channels: [sns],
+      clock: { now: () => new Date(T0) },
+    };
+    const run = (runId: string) => runAudit(deps, { runId, host: HOST, principals: ['root'] });
+    await run('run-1');
+    const state = store.state('root');
+    const [a, b] = state.keys;
+    if (a === undefined || b === undefined) throw new Error('expected two keys');
+    store.seed({ ...state, keys: [a, a, b], keyCount: 3 });
+    const written = store.writes.length;
+    const summary = await run('run-2');
+    expect(summary.principals[0]).toMatchObject({ status: 'ok', added: [], removed: [], keyCount: 2 });
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').keys.map((key) => key.name)).toEqual(['a', 'b']);
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline']);
+  });
+
+  it("rewrites it when the listing's description of the principal changed, and only then", async () => {
+    const store = new MemoryStore();
+    const sns = new RecordingChannel('sns');
+    let listed: PrincipalEntry = { principal: 'root', type: 1, name: 'Billing' };
+    const directory: PrincipalLister = {
+      async *listPrincipals() {
+        yield listed;
+      },
+      getPrincipal: async () => listed,
+    };
+    const deps: AuditDeps = {
+      bigstate: new FakeLister({ root: ['a'] }),
+      directory,
+      store,
+      channels: [sns],
+      clock: { now: () => new Date(T0) },
+    };
+    let runs = 0;
+    const run = () =>
+      runAudit(deps, { runId: `run-${++runs}`, host: HOST, principals: [], principalPattern: '*' });
+    await run();
+    const written = store.writes.length;
+    await run();
+    expect(store.writes.length).toBe(written);
+    listed = { principal: 'root', type: 1, name: 'Billing & invoicing' };
+    await run();
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').info).toStrictEqual({ type: 1, displayName: 'Billing & invoicing' });
+    expect(sns.notices.map((notice) => notice.kind)).toEqual(['baseline']);
   });
 });
 

@@ -146,6 +146,44 @@ describe('key-age notices', () => {
   });
 });
 
+describe('key-age notices: the limit and what is written', () => {
+  it('tells a key of exactly the limit nothing; one day more, it is stale', async () => {
+    const { at, run, staleNotices } = setup([{ name: 'k', createdAt: daysAgo(90) }]);
+    await run(90);
+    expect(staleNotices()).toEqual([]);
+    at.now = new Date(T0 + DAY);
+    await run(90);
+    expect(
+      staleNotices().map((notice) => notice.record.stale?.map((key) => [key.name, key.ageDays])),
+    ).toEqual([[['k', 91]]]);
+  });
+
+  it('writes nothing on a run that finds the same stale keys (within the day), and nothing is told again', async () => {
+    const { store, run, staleNotices } = setup([{ name: 'old', createdAt: daysAgo(500) }, 'young']);
+    await run(90);
+    const written = store.writes.length;
+    await run(90);
+    expect(store.writes.length).toBe(written);
+    expect(staleNotices()).toHaveLength(1);
+  });
+
+  it('rewrites the state the same day when a raised limit leaves fewer keys stale, telling nothing', async () => {
+    const { store, run, staleNotices } = setup([
+      { name: 'old', createdAt: daysAgo(100) },
+      { name: 'older', createdAt: daysAgo(300) },
+    ]);
+    await run(90);
+    expect(store.state('root').staleReported).toEqual(['old', 'older']);
+    const written = store.writes.length;
+    await run(200);
+    expect(store.writes.length).toBe(written + 1);
+    expect(store.state('root').staleReported).toEqual(['older']);
+    await run(1000);
+    expect(store.state('root').staleReported).toBeUndefined();
+    expect(staleNotices()).toHaveLength(1);
+  });
+});
+
 describe('what the state keeps for the report', () => {
   it('a key-count series (one point per write) and the removals of the last 30 days', async () => {
     const { at, store, bigstate, run } = setup(['a', 'b', 'c']);
