@@ -1,0 +1,250 @@
+/**
+ * Edges of one run that the broader suites reach only behind another reason to act (found by mutation testing):
+ * the states a run hands to the report, what a state keeps for it (the key-count series, the last 30 days of
+ * removals), which baselines are new principals, delivery of owed changes at the edges (nothing owed, no time
+ * left, a record that cannot be written), and where a run starts when the run-level record cannot be read.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PrincipalEntry, PrincipalLister } from '../../functions/bigstate/types.js';
+import { Deadline } from '../../functions/commons/deadline.js';
+import { TimeBudgetError } from '../../functions/commons/errors.js';
+import { type AuditDeps, type AuditRequest, runAudit } from '../../functions/core/audit.js';
+import type { ChangeRecord, Notice } from '../../functions/core/ports.js';
+import {
+  FakeLister,
+  HOST,
+  MemoryStore,
+  RecordingChannel,
+  RecordingLogger,
+  recordOf,
+  snapshotOf,
+  storageFailure,
+} from './support/fakes.js';
+
+const T0 = Date.parse('2025-06-01T12:00:00.000Z');
+const DAY = 24 * 60 * 60 * 1000;
+
+function setup(inventory: Record<string, string[]>, extra: Partial<AuditDeps> = {}) {
+  const events: string[] = [];
+  const store = new MemoryStore(events);
+  const sns = new RecordingChannel('sns', events);
+  const bus = new RecordingChannel('events', events);
+  const bigstate = new FakeLister(inventory);
+  const logger = new RecordingLogger();
+  const at = { now: T0 };
+  const deps: AuditDeps = {
+    bigstate,
+    store,
+    channels: [sns, bus],
+    clock: { now: () => new Date(at.now) },
+    logger,
+    ...extra,
+  };
+  let runs = 0;
+  const run = (request: Partial<AuditRequest> = {}) =>
+    runAudit(deps, { runId: `run-${++runs}`, host: HOST, principals: Object.keys(inventory), ...request });
+  return { events, store, sns, bus, bigstate, logger, at, run };
+}
+
+const records = (notices: readonly Notice[]): ChangeRecord[] =>
+  notices.flatMap((notice) => ('record' in notice ? [notice.record] : []));
+
+describe('the states a run hands to the report', () => {
+  it('is each principal state after the run: the new one, the last good one, and nothing for one not read', async () => {
+    const store = new MemoryStore();
+    store.seed(snapshotOf('failing', ['b']));
+    store.seed(snapshotOf('unreadable', ['d']));
+    store.failOn('read', 'unreadable', storageFailure('corrupt', { always: true }));
+    const lister = new FakeLister(
+      { fine: ['a'], fresh: ['c'] },
+      { walks: (principal) => (principal === 'failing' ? { error: new Error('HTTP 500') } : undefined) },
+    );
+    const summary = await runAudit(
+      { bigstate: lister, store, channels: [], clock: { now: () => new Date(T0) } },
+      { runId: 'r', host: HOST, principals: ['fine', 'failing', 'fresh', 'unreadable'] },
+    );
+    const states = summary.states ?? new Map();
+    expect(states.get('fine')?.keys.map((key: { name: string }) => key.name)).toEqual(['a']);
+    // Its last good state (with the failure recorded), not nothing.
+    expect(states.get('failing')?.keys.map((key: { name: string }) => key.name)).toEqual(['b']);
+    expect(states.get('fresh')?.keys.map((key: { name: string }) => key.name)).toEqual(['c']);
+    // A state that could not be read is left out: the report says what it last knew, never "no keys".
+    expect([...states.keys()].sort()).toEqual(['failing', 'fine', 'fresh']);
+  });
+
+  it('is null for a principal read with no state that failed before writing one (a dry run)', async () => {
+    const store = new MemoryStore();
+    const summary = await runAudit(
+      {
+        bigstate: new FakeLister({}, { walks: () => ({ error: new Error('HTTP 500') }) }),
+        store,
+        channels: [],
+        clock: { now: () => new Date(T0) },
+      },
+      { runId: 'r', host: HOST, principals: ['nobody'], dryRun: true },
+    );
+    expect(summary.states?.get('nobody')).toBeNull();
+  });
+});
+
+describe('what a state keeps for the report', () => {
+  it('keeps the last 400 points of the key-count series, newest last', async () => {
+    const { store, run } = setup({ root: ['a', 'b'] });
+    const series = Array.from({ length: 400 }, (_, i) => ({
+      at: new Date(T0 - (400 - i) * DAY).toISOString(),
+      count: i,
+    }));
+    store.seed({ ...snapshotOf('root', ['a']), series });
+    await run();
+    const kept = store.state('root').series ?? [];
+    expect(kept).toHaveLength(400);
+    expect(kept[0]).toStrictEqual(series[1]);
+    expect(kept.at(-1)).toStrictEqual({ at: new Date(T0).toISOString(), count: 2 });
+  });
+
+  it('keeps removals of the last 30 days, newest first, and lets older ones go', async () => {
+    const { store, run } = setup({ root: ['a'] });
+    store.seed({
+      ...snapshotOf('root', ['a', 'gone']),
+      recentRemovals: [
+        { name: 'recent', removedAt: new Date(T0 - 29 * DAY).toISOString() },
+        { name: 'edge', removedAt: new Date(T0 - 30 * DAY).toISOString() },
+        { name: 'old', removedAt: new Date(T0 - 31 * DAY).toISOString() },
+      ],
+    });
+    await run();
+    expect(store.state('root').recentRemovals).toStrictEqual([
+      { name: 'gone', removedAt: new Date(T0).toISOString() },
+      { name: 'recent', removedAt: new Date(T0 - 29 * DAY).toISOString() },
+    ]);
+  });
+});
+
+describe('which baselines are new principals', () => {
+  function discovering(entries: PrincipalEntry[]): PrincipalLister {
+    return {
+      async *listPrincipals() {
+        yield* entries;
+      },
+      getPrincipal: async (principal) => entries.find((entry) => entry.principal === principal),
+    };
+  }
+
+  it('a listed principal whose first audit failed is new once it gets its baseline; a change later is not', async () => {
+    const lister = new FakeLister(
+      { found: ['k'] },
+      { walks: (_principal, index) => (index === 0 ? { error: new Error('HTTP 500') } : undefined) },
+    );
+    const { store, sns, run } = setup(
+      {},
+      { bigstate: lister, directory: discovering([{ principal: 'found' }]) },
+    );
+    await run({ principalPattern: '*' });
+    expect(store.state('found').awaitingBaseline).toBe(true);
+    await run({ principalPattern: '*' });
+    lister.inventory.found = ['k', 'k2'];
+    await run({ principalPattern: '*' });
+    expect(records(sns.notices).map((record) => [record.kind, record.newPrincipal])).toEqual([
+      ['baseline', true],
+      ['changed', undefined],
+    ]);
+  });
+
+  it('a listed principal that is also configured, or that starts over (another pattern), is no new principal', async () => {
+    const lister = new FakeLister({ both: ['k'], old: ['k'] });
+    const { store, sns, run } = setup(
+      {},
+      { bigstate: lister, directory: discovering([{ principal: 'both' }, { principal: 'old' }]) },
+    );
+    store.seed(snapshotOf('old', ['k'], { pattern: 'x*' }));
+    await run({ principals: ['both'], principalPattern: '*' });
+    expect(
+      records(sns.notices).map((record) => [record.principal, record.kind, record.newPrincipal ?? false]),
+    ).toEqual([
+      ['both', 'baseline', false],
+      ['old', 'baseline', false],
+    ]);
+  });
+});
+
+describe('delivering what earlier runs owe, at the edges', () => {
+  const owed = (principal: string, changeId: string, deliveredTo: string[] = []) => ({
+    record: recordOf(principal, changeId),
+    deliveredTo,
+  });
+
+  it('drops a change every channel already has (left by a crash after the last publish), publishing nothing', async () => {
+    const { store, sns, bus, run } = setup({ root: ['a'] });
+    store.seed(snapshotOf('root', ['a'], { pending: [owed('root', 'chg-1', ['sns', 'events'])] }));
+    const summary = await run();
+    expect(summary.ok).toBe(true);
+    expect(sns.attempts).toEqual([]);
+    expect(bus.attempts).toEqual([]);
+    expect(store.state('root').pending).toEqual([]);
+  });
+
+  it('keeps every owed change and fails the principal when no time is left to deliver them', async () => {
+    const controller = new AbortController();
+    const { store, sns, run } = setup({ root: ['a'] });
+    store.seed(snapshotOf('root', ['a'], { pending: [owed('root', 'chg-1'), owed('root', 'chg-2')] }));
+    store.afterCall = (operation) => {
+      if (operation === 'read') controller.abort(new TimeBudgetError("the run's work deadline ended"));
+    };
+    const summary = await run({
+      deadline: Deadline.none({ signal: controller.signal }),
+      hardStop: Deadline.none(),
+    });
+    expect(summary.principals[0]).toMatchObject({
+      status: 'failed',
+      errorName: 'TimeBudgetError',
+      reason: expect.stringContaining("the run's work deadline ended"),
+    });
+    expect(sns.attempts.map((notice) => notice.kind)).toEqual(['failed']);
+    expect(store.state('root').pending.map((entry) => entry.record.changeId)).toEqual(['chg-1', 'chg-2']);
+    expect(store.recordWrites).toEqual([]);
+  });
+
+  it('sends no channel anything newer once a change record could not be written, keeping both owed', async () => {
+    const { store, sns, bus, run } = setup({ root: ['a'] });
+    store.seed(
+      snapshotOf('root', ['a'], { pending: [owed('root', 'chg-1'), owed('root', 'chg-2', ['sns'])] }),
+    );
+    store.failOn('writeChangeRecord', 'root', storageFailure('history unavailable'));
+    const summary = await run();
+    expect(summary.principals[0]).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('history unavailable'),
+    });
+    expect([...sns.attempts, ...bus.attempts].filter((notice) => notice.kind !== 'failed')).toEqual([]);
+    expect(store.state('root').pending).toStrictEqual([
+      owed('root', 'chg-1'),
+      owed('root', 'chg-2', ['sns']),
+    ]);
+  });
+});
+
+describe('where a run starts', () => {
+  it('audits in the given order, warning, when the run-level record cannot be read', async () => {
+    const { store, logger, run, bigstate } = setup({ a: ['1'], b: ['2'] });
+    store.failOn('readRunState', '*', storageFailure('bucket unavailable'));
+    const summary = await run({ concurrency: 1 });
+    expect(summary.ok).toBe(true);
+    expect(bigstate.calls.map((call) => call.principal)).toEqual(['a', 'b']);
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'could not read the run-level record',
+      extra: { reason: 'bucket unavailable' },
+    });
+  });
+
+  it('does not read where to start when the work deadline has already ended', async () => {
+    const controller = new AbortController();
+    controller.abort(new TimeBudgetError("the run's work deadline ended"));
+    const { store, run } = setup({ a: ['1'] });
+    await run({ deadline: Deadline.none({ signal: controller.signal }), hardStop: Deadline.none() });
+    const workReads = store.calls.filter(
+      (call) => call.operation === 'readRunState' && call.signal === controller.signal,
+    );
+    expect(workReads).toEqual([]);
+  });
+});
