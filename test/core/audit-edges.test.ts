@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import type { PrincipalEntry, PrincipalLister } from '../../functions/bigstate/types.js';
 import { Deadline } from '../../functions/commons/deadline.js';
 import { TimeBudgetError } from '../../functions/commons/errors.js';
-import { type AuditDeps, type AuditRequest, runAudit } from '../../functions/core/audit.js';
+import {
+  type AuditDeps,
+  type AuditRequest,
+  acknowledgeRemoval,
+  runAudit,
+} from '../../functions/core/audit.js';
 import type { ChangeRecord, Notice } from '../../functions/core/ports.js';
 import {
   FakeLister,
@@ -167,6 +172,32 @@ describe('which baselines are new principals', () => {
   });
 });
 
+describe("the listing's description of a principal", () => {
+  it('keeps a numeric type and a non-empty name, and null for anything else', async () => {
+    const entries = [
+      { principal: 'typed', type: 2, name: 'Pat' },
+      { principal: 'odd', type: '2', name: '' },
+      { principal: 'bare' },
+    ] as unknown as PrincipalEntry[];
+    const directory: PrincipalLister = {
+      async *listPrincipals() {
+        yield* entries;
+      },
+      getPrincipal: async () => undefined,
+    };
+    const { store, run } = setup(
+      {},
+      { bigstate: new FakeLister({ typed: ['a'], odd: ['b'], bare: ['c'] }), directory },
+    );
+    await run({ principals: [], principalPattern: '*' });
+    expect(['typed', 'odd', 'bare'].map((principal) => store.state(principal).info)).toStrictEqual([
+      { type: 2, displayName: 'Pat' },
+      { type: null, displayName: null },
+      { type: null, displayName: null },
+    ]);
+  });
+});
+
 describe('delivering what earlier runs owe, at the edges', () => {
   const owed = (principal: string, changeId: string, deliveredTo: string[] = []) => ({
     record: recordOf(principal, changeId),
@@ -246,5 +277,121 @@ describe('where a run starts', () => {
       (call) => call.operation === 'readRunState' && call.signal === controller.signal,
     );
     expect(workReads).toEqual([]);
+  });
+});
+
+describe('retiring a principal BigState no longer knows', () => {
+  /** Lists only `keep`; looks up nothing else (404). */
+  const directory: PrincipalLister = {
+    async *listPrincipals() {
+      yield { principal: 'keep' };
+    },
+    getPrincipal: async (principal) => (principal === 'keep' ? { principal } : undefined),
+  };
+  const retiring = () => {
+    const context = setup({}, { bigstate: new FakeLister({ keep: ['k'] }), directory });
+    const run = (request: Partial<AuditRequest> = {}) =>
+      context.run({ principals: [], principalPattern: '*', ...request });
+    return { ...context, run };
+  };
+  const removals = (channel: RecordingChannel) =>
+    channel.notices.flatMap((notice) => (notice.kind === 'principal-removed' ? [notice] : []));
+
+  it('tells each one once, with its keys and listing description, and archives it under its own removal id', async () => {
+    const { store, sns, bus, run } = retiring();
+    store.seed({ ...snapshotOf('gone-1', ['a', 'b']), info: { type: 2, displayName: 'Pat' } });
+    store.seed({ ...snapshotOf('gone-2', []), awaitingBaseline: true });
+    const summary = await run();
+    expect(summary.ok).toBe(true);
+    const told = removals(sns);
+    expect(told.map((notice) => [notice.principal, notice.keys, notice.info])).toEqual([
+      ['gone-1', ['a', 'b'], { type: 2, displayName: 'Pat' }],
+      ['gone-2', [], undefined],
+    ]);
+    expect(removals(bus)).toStrictEqual(told);
+    const [first, second] = told;
+    expect(first?.removalId).toMatch(/^prm-[0-9a-f]{32}$/);
+    expect(first?.removalId).not.toBe(second?.removalId);
+    expect([...store.archived.keys()].sort()).toEqual([first?.removalId, second?.removalId].sort());
+    expect(store.snapshots.has('gone-1')).toBe(false);
+    const result = summary.principals.find((principal) => principal.principal === 'gone-1');
+    expect(result).toMatchObject({ status: 'ok', info: { type: 2, displayName: 'Pat' } });
+    expect(result?.principalRemoved).toStrictEqual(first);
+    expect(result?.removalAwaitingAcknowledgement).toBeUndefined();
+    // On the run's signal, as every call of the work.
+    const archives = store.calls.filter((call) => call.operation === 'archive');
+    for (const call of archives) expect(call.signal).toBeInstanceOf(AbortSignal);
+    expect(sns.signals.every((signal) => signal instanceof AbortSignal)).toBe(true);
+  });
+
+  it('keeps the state and fails the principal when a channel refuses the removal; the next run tells it again, same id', async () => {
+    const { store, sns, bus, run } = retiring();
+    store.seed(snapshotOf('gone', ['a']));
+    sns.fail = (notice) => notice.kind === 'principal-removed';
+    const first = await run();
+    expect(first.principals.find((principal) => principal.principal === 'gone')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/^publishing the principal removal: /),
+    });
+    expect(store.snapshots.has('gone')).toBe(true);
+    expect(store.archived.size).toBe(0);
+    sns.fail = undefined;
+    expect((await run()).ok).toBe(true);
+    const ids = removals(bus).map((notice) => notice.removalId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(1);
+    expect(removals(sns).map((notice) => notice.removalId)).toEqual([ids[0]]);
+    expect(store.snapshots.has('gone')).toBe(false);
+  });
+
+  it('leaves the state for acknowledgeRemoval when a channel defers the removal, which then archives it', async () => {
+    const { store, sns, run } = retiring();
+    const version = store.seed(snapshotOf('gone', ['a']));
+    sns.defer = (notice) => notice.kind === 'principal-removed';
+    const summary = await run();
+    const result = summary.principals.find((principal) => principal.principal === 'gone');
+    expect(result?.removalAwaitingAcknowledgement).toStrictEqual({ version });
+    expect(store.snapshots.has('gone')).toBe(true);
+    // Nothing to acknowledge for the others.
+    for (const other of summary.principals.filter((principal) => principal !== result)) {
+      await acknowledgeRemoval(store, other);
+    }
+    expect(store.archived.size).toBe(0);
+    if (result === undefined) throw new Error('expected a result for gone');
+    const controller = new AbortController();
+    await acknowledgeRemoval(store, result, { deadline: Deadline.none({ signal: controller.signal }) });
+    expect([...store.archived.keys()]).toEqual([result.principalRemoved?.removalId]);
+    expect(store.calls.at(-1)).toMatchObject({
+      operation: 'archive',
+      principal: 'gone',
+      signal: controller.signal,
+    });
+    // A result with a removal but no pending acknowledgement archives nothing more.
+    await acknowledgeRemoval(store, { ...result, removalAwaitingAcknowledgement: undefined });
+    expect(store.calls.filter((call) => call.operation === 'archive')).toHaveLength(1);
+  });
+});
+
+describe('the report location in a change record', () => {
+  it('points at the latest report when the store keeps one', async () => {
+    class ReportingStore extends MemoryStore {
+      reportLocation(): string {
+        return 'mem://reports/latest.html';
+      }
+    }
+    const store = new ReportingStore();
+    const sns = new RecordingChannel('sns');
+    await runAudit(
+      {
+        bigstate: new FakeLister({ root: ['a'] }),
+        store,
+        channels: [sns],
+        clock: { now: () => new Date(T0) },
+      },
+      { runId: 'r', host: HOST, principals: ['root'] },
+    );
+    expect(records(sns.notices).map((record) => record.reportLocation)).toEqual([
+      'mem://reports/latest.html',
+    ]);
   });
 });
