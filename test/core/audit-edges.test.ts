@@ -395,3 +395,64 @@ describe('the report location in a change record', () => {
     ]);
   });
 });
+
+describe('discovery: which principals a run takes', () => {
+  const listing = (principals: string[]): PrincipalLister => ({
+    async *listPrincipals() {
+      for (const principal of principals) yield { principal };
+    },
+    getPrincipal: async (principal) => (principals.includes(principal) ? { principal } : undefined),
+  });
+
+  it('audits a principal the listing repeats (offset cursors) once', async () => {
+    const { run } = setup(
+      {},
+      { bigstate: new FakeLister({ a: ['1'], b: ['2'] }), directory: listing(['a', 'b', 'a']) },
+    );
+    const summary = await run({ principals: [], principalPattern: '*' });
+    expect(summary.principals.map((principal) => principal.principal)).toEqual(['a', 'b']);
+  });
+
+  it('audits a configured principal that has a state and is not listed once, as configured, never as missing', async () => {
+    const lister = new FakeLister({ a: ['1'], c: ['3'] });
+    const { store, sns, run } = setup({}, { bigstate: lister, directory: listing(['a']) });
+    store.seed(snapshotOf('c', ['3']));
+    const summary = await run({ principals: ['c'], principalPattern: '*' });
+    expect(summary.principals.map((principal) => principal.principal)).toEqual(['a', 'c']);
+    expect(lister.walksOf('c')).toBe(1);
+    expect(sns.notices.filter((notice) => notice.kind === 'principal-removed')).toEqual([]);
+    expect(store.snapshots.has('c')).toBe(true);
+  });
+
+  it('fails the run, naming why, when a pattern is given without a principal listing', async () => {
+    const { run } = setup({ a: ['1'] });
+    const summary = await run({ principalPattern: '*' });
+    expect(summary.runFailure?.reason).toBe(
+      'listing the principals: discovery needs the BigState principal directory',
+    );
+    expect(summary.principals.map((principal) => [principal.principal, principal.status])).toEqual([
+      ['a', 'ok'],
+    ]);
+  });
+
+  it('fails the run, taking none as missing, when the stored states cannot be listed', async () => {
+    const { store, logger, run } = setup(
+      {},
+      { bigstate: new FakeLister({ a: ['1'] }), directory: listing(['a']) },
+    );
+    store.seed(snapshotOf('gone', ['g']));
+    store.failOn('principalsWithState', '*', storageFailure('list denied'));
+    const summary = await run({ principals: [], principalPattern: '*' });
+    expect(summary.runFailure).toStrictEqual({
+      reason: 'listing the principals that have a state: list denied',
+      errorName: 'StorageError',
+    });
+    expect(summary.principals.map((principal) => principal.principal)).toEqual(['a']);
+    expect(store.snapshots.has('gone')).toBe(true);
+    expect(logger.lines).toContainEqual({
+      level: 'error',
+      message: 'could not list the stored states: no principal is taken as missing',
+      extra: { reason: 'listing the principals that have a state: list denied' },
+    });
+  });
+});
