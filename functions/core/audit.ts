@@ -895,7 +895,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     // The commit dropped the failure; people who were told it are told it ended (best effort).
     if (!ctx.dryRun) await tellRecovered(ctx, principal, failedBefore);
     if (!ctx.dryRun) await endSideFailure(ctx, principal, recoveryIsNews(failedBefore));
-    if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
+    ctx.states.set(principal, state ?? null);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
       principal,
@@ -929,7 +929,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     const reason = failure.message;
     const errorName = failure.errorName;
     ctx.logger.error('principal failed', { principal, reason, errorName });
-    if (stateRead || state !== undefined) ctx.states.set(principal, state ?? null);
+    if (stateRead) ctx.states.set(principal, state ?? null);
     // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
     if (!ctx.dryRun && failure.stage !== WAITING_TO_START) {
       await recordFailure(ctx, {

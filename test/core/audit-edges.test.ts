@@ -456,3 +456,83 @@ describe('discovery: which principals a run takes', () => {
     });
   });
 });
+
+describe('looking a principal up, only when its keys cannot tell', () => {
+  function lookups(entries: PrincipalEntry[]) {
+    const asked: string[] = [];
+    const directory: PrincipalLister = {
+      async *listPrincipals() {
+        yield* entries.filter((entry) => entry.principal !== 'glitch');
+      },
+      getPrincipal: async (principal) => {
+        asked.push(principal);
+        return entries.find((entry) => entry.principal === principal);
+      },
+    };
+    return { asked, directory };
+  }
+
+  it('asks nothing of a configured principal with keys; takes the description of one with none from its lookup', async () => {
+    const { asked, directory } = lookups([{ principal: 'empty', type: 1, name: 'Quiet app' }]);
+    const { store, run } = setup({}, { bigstate: new FakeLister({ keyed: ['k'], empty: [] }), directory });
+    const summary = await run({ principals: ['keyed', 'empty'] });
+    expect(summary.ok).toBe(true);
+    expect(asked).toEqual(['empty']);
+    expect(store.state('empty').info).toStrictEqual({ type: 1, displayName: 'Quiet app' });
+    expect(summary.principals.find((principal) => principal.principal === 'empty')?.info).toStrictEqual({
+      type: 1,
+      displayName: 'Quiet app',
+    });
+  });
+
+  it('takes the description of a principal the listing missed (a glitch) from its lookup', async () => {
+    const { asked, directory } = lookups([{ principal: 'a' }, { principal: 'glitch', type: 2, name: 'Pat' }]);
+    const { store, run } = setup({}, { bigstate: new FakeLister({ a: ['1'], glitch: ['2'] }), directory });
+    store.seed({ ...snapshotOf('glitch', ['2']), info: { type: 2, displayName: 'Old name' } });
+    const summary = await run({ principals: [], principalPattern: '*' });
+    expect(summary.ok).toBe(true);
+    expect(asked).toEqual(['glitch']);
+    expect(store.state('glitch').info).toStrictEqual({ type: 2, displayName: 'Pat' });
+  });
+});
+
+describe('a stale record', () => {
+  it('names no added or removed key and no new principal, and follows the state it was found in', async () => {
+    const store = new MemoryStore();
+    const sns = new RecordingChannel('sns');
+    const deps: AuditDeps = {
+      bigstate: new FakeLister({
+        root: [{ name: 'old', createdAt: new Date(T0 - 400 * DAY).toISOString() }],
+      }),
+      store,
+      channels: [sns],
+      clock: { now: () => new Date(T0) },
+    };
+    await runAudit(deps, { runId: 'r1', host: HOST, principals: ['root'] });
+    const version = store.snapshots.get('root')?.version;
+    await runAudit(deps, { runId: 'r2', host: HOST, principals: ['root'], maxKeyAgeDays: 90 });
+    const stale = records(sns.notices).find((record) => record.kind === 'stale');
+    expect(stale).toMatchObject({
+      added: [],
+      removed: [],
+      counts: { added: 0, removed: 0, total: 1 },
+      previousSnapshotVersion: version,
+      maxKeyAgeDays: 90,
+    });
+    expect(stale).not.toHaveProperty('newPrincipal');
+  });
+});
+
+describe('writes when every channel refuses a change', () => {
+  it('commits the change once and records the failure, never a marking that marks nothing', async () => {
+    const { store, sns, bus, run } = setup({ root: ['a', 'b'] });
+    store.seed(snapshotOf('root', ['a']));
+    sns.fail = (notice) => notice.kind === 'changed';
+    bus.fail = (notice) => notice.kind === 'changed';
+    const summary = await run();
+    expect(summary.principals[0]?.status).toBe('failed');
+    // The commit, then the failure recorded over it.
+    expect(store.writes).toHaveLength(2);
+    expect(store.state('root').pending.map((entry) => entry.deliveredTo)).toEqual([[]]);
+  });
+});
