@@ -11,6 +11,7 @@ import { TimeBudgetError } from '../../functions/commons/errors.js';
 import {
   type AuditDeps,
   type AuditRequest,
+  acknowledgeDelivery,
   acknowledgeRemoval,
   runAudit,
 } from '../../functions/core/audit.js';
@@ -534,5 +535,79 @@ describe('writes when every channel refuses a change', () => {
     // The commit, then the failure recorded over it.
     expect(store.writes).toHaveLength(2);
     expect(store.state('root').pending.map((entry) => entry.deliveredTo)).toEqual([[]]);
+  });
+});
+
+describe('no time left between the commit and its delivery', () => {
+  it('fails the principal, naming the delivery, and keeps the change owed for the next run', async () => {
+    const controller = new AbortController();
+    const { store, sns, bus, run } = setup({ root: ['a', 'b'] });
+    store.seed(snapshotOf('root', ['a']));
+    store.afterCall = (operation) => {
+      if (operation === 'write') controller.abort(new TimeBudgetError("the run's work deadline ended"));
+    };
+    const summary = await run({
+      deadline: Deadline.none({ signal: controller.signal }),
+      hardStop: Deadline.none(),
+    });
+    expect(summary.principals[0]).toMatchObject({
+      status: 'failed',
+      errorName: 'TimeBudgetError',
+      reason: "publishing the change: the run's work deadline ended",
+    });
+    expect([...sns.attempts, ...bus.attempts].map((notice) => notice.kind)).toEqual(['failed', 'failed']);
+    expect(store.recordWrites).toEqual([]);
+    expect(store.state('root').pending.map((entry) => [entry.record.added, entry.deliveredTo])).toEqual([
+      [['b'], []],
+    ]);
+  });
+});
+
+describe('the signals of the calls that record failures and acknowledgements', () => {
+  it('gives every call of a failure kept aside a live signal of its own', async () => {
+    const store = new MemoryStore();
+    store.failOn('read', 'root', storageFailure('corrupt', { always: true }));
+    const deadline = Deadline.after(60_000);
+    const deps: AuditDeps = {
+      bigstate: new FakeLister({}),
+      store,
+      channels: [],
+      clock: { now: () => new Date(T0) },
+    };
+    await runAudit(deps, { runId: 'r1', host: HOST, principals: ['root'], deadline });
+    await runAudit(deps, { runId: 'r2', host: HOST, principals: ['root'], deadline });
+    store.sideFailures.clear();
+    const side = store.calls.filter((call) => /SideFailure$/.test(call.operation));
+    expect(side.map((call) => call.operation)).toEqual([
+      'writeSideFailure',
+      'readSideFailure',
+      'writeSideFailure',
+    ]);
+    for (const call of side) {
+      expect(call.signal).toBeInstanceOf(AbortSignal);
+      expect(call.signal?.aborted).toBe(false);
+    }
+    deadline.dispose();
+  });
+
+  it("acknowledgeDelivery reads and writes on the caller's deadline", async () => {
+    const store = new MemoryStore();
+    store.seed(
+      snapshotOf('root', ['a'], { pending: [{ record: recordOf('root', 'chg-1'), deliveredTo: [] }] }),
+    );
+    const deadline = Deadline.none({ signal: new AbortController().signal });
+    await acknowledgeDelivery(store, {
+      principal: 'root',
+      channel: 'cli',
+      channels: ['cli'],
+      changeIds: ['chg-1'],
+      runId: 'ack',
+      deadline,
+    });
+    expect(store.calls.map((call) => [call.operation, call.signal === deadline.signal])).toEqual([
+      ['read', true],
+      ['write', true],
+    ]);
+    expect(store.state('root').pending).toEqual([]);
   });
 });
