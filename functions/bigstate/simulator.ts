@@ -261,8 +261,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const newCursor = (state: CursorState): string => {
     let cursor: string;
     do {
-      // 2^62 <= cursor < 2^63: always beyond Number.MAX_SAFE_INTEGER, never an offset or a page number.
-      cursor = (BigInt.asUintN(62, randomBytes(8).readBigUInt64BE()) | (1n << 62n)).toString();
+      // 2^62 <= cursor < 2^63: always beyond Number.MAX_SAFE_INTEGER, never an offset or a page number; and odd,
+      // so a double never holds it exactly (above 2^53 doubles are even): a client that parses it as a number
+      // always sends another value back, not only 1,023 times in 1,024.
+      cursor = (BigInt.asUintN(62, randomBytes(8).readBigUInt64BE()) | (1n << 62n) | 1n).toString();
     } while (cursors.has(cursor));
     if (cursors.size >= MAX_CURSORS) {
       const oldest = cursors.keys().next();
