@@ -52,6 +52,18 @@ function setup(inventory: Record<string, string[]>, extra: Partial<AuditDeps> = 
   return { events, store, sns, bus, bigstate, logger, at, run };
 }
 
+/** A work deadline that ends once `store` completes its first call of `operation` (the hard stop never ends). */
+function endingAfter(
+  store: MemoryStore,
+  operation: 'read' | 'write',
+): Pick<AuditRequest, 'deadline' | 'hardStop'> {
+  const controller = new AbortController();
+  store.afterCall = (done) => {
+    if (done === operation) controller.abort(new TimeBudgetError("the run's work deadline ended"));
+  };
+  return { deadline: Deadline.none({ signal: controller.signal }), hardStop: Deadline.none() };
+}
+
 const records = (notices: readonly Notice[]): ChangeRecord[] =>
   notices.flatMap((notice) => ('record' in notice ? [notice.record] : []));
 
@@ -216,16 +228,9 @@ describe('delivering what earlier runs owe, at the edges', () => {
   });
 
   it('keeps every owed change and fails the principal when no time is left to deliver them', async () => {
-    const controller = new AbortController();
     const { store, sns, run } = setup({ root: ['a'] });
     store.seed(snapshotOf('root', ['a'], { pending: [owed('root', 'chg-1'), owed('root', 'chg-2')] }));
-    store.afterCall = (operation) => {
-      if (operation === 'read') controller.abort(new TimeBudgetError("the run's work deadline ended"));
-    };
-    const summary = await run({
-      deadline: Deadline.none({ signal: controller.signal }),
-      hardStop: Deadline.none(),
-    });
+    const summary = await run(endingAfter(store, 'read'));
     expect(summary.principals[0]).toMatchObject({
       status: 'failed',
       errorName: 'TimeBudgetError',
@@ -539,16 +544,9 @@ describe('writes when every channel refuses a change', () => {
 
 describe('no time left between the commit and its delivery', () => {
   it('fails the principal, naming the delivery, and keeps the change owed for the next run', async () => {
-    const controller = new AbortController();
     const { store, sns, bus, run } = setup({ root: ['a', 'b'] });
     store.seed(snapshotOf('root', ['a']));
-    store.afterCall = (operation) => {
-      if (operation === 'write') controller.abort(new TimeBudgetError("the run's work deadline ended"));
-    };
-    const summary = await run({
-      deadline: Deadline.none({ signal: controller.signal }),
-      hardStop: Deadline.none(),
-    });
+    const summary = await run(endingAfter(store, 'write'));
     expect(summary.principals[0]).toMatchObject({
       status: 'failed',
       errorName: 'TimeBudgetError',
