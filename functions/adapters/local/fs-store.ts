@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConcurrentWriteError, describeError, StorageError } from '../../commons/errors.js';
+import { quotedName } from '../../commons/text.js';
 import {
   archiveKey,
   changeRecordKey,
@@ -118,6 +119,13 @@ export class FileSnapshotStore implements SnapshotStore {
     const location = this.snapshotLocation(principal);
     const text = await this.#readText(location);
     if (text === undefined) return undefined;
+    const named = principalNamedIn(text);
+    if (named !== undefined && named !== principal && named.toLowerCase() === principal.toLowerCase()) {
+      // macOS and Windows folders ignore case by default: `Root` and `root` are one file there.
+      throw new StorageError(
+        `snapshot ${location} belongs to principal ${quotedName(named)}, whose name differs only by case: this state folder is on a file system that ignores case, where the two cannot be kept apart; use a case-sensitive folder (e.g. a case-sensitive APFS volume) for --state`,
+      );
+    }
     return { snapshot: parseSnapshot(text, principal, location), version: version(text) };
   }
 

@@ -516,3 +516,19 @@ describe('FileSnapshotStore: failures kept aside (an unreadable state)', () => {
     await expect(readdir(root)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
+
+describe('FileSnapshotStore on a file system that ignores case', () => {
+  it('says so when the state it finds is of a principal whose name differs only by case', async () => {
+    // What a case-insensitive folder (macOS, Windows) gives `root` once `Root` has a state: Root's file.
+    await mkdir(join(root, 'snapshots'), { recursive: true });
+    await writeFile(join(root, 'snapshots', 'root.json'), serialize(snapshotOf('Root', ['k'])));
+    const error = await failure(store.read('root'));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.message).toMatch(
+      /belongs to principal "Root", whose name differs only by case: this state folder is on a file system that ignores case/,
+    );
+    // Another principal altogether is still just another principal's state.
+    await writeFile(join(root, 'snapshots', 'root.json'), serialize(snapshotOf('other', ['k'])));
+    expect((await failure(store.read('root'))).message).toMatch(/belongs to another principal$/);
+  });
+});
