@@ -16,6 +16,7 @@ import {
   sortNames,
   unionOf,
 } from '../../functions/core/diff.js';
+import type { KeyRecord } from '../../functions/core/ports.js';
 import { HOST, recordOf, snapshotOf } from './support/fakes.js';
 
 /** An inventory of plain names, or of entries with fields. */
@@ -329,6 +330,33 @@ describe('needsBaseline', () => {
 
 describe('buildSnapshot', () => {
   const meta = { principal: 'p', pattern: null, host: HOST, runId: 'run-2', now: NOW };
+
+  it("carries over a field a later version keeps on a key, under the walk's own fields, and only for a key still there", () => {
+    const previous = snapshotOf('p', ['a', 'b'], {
+      keys: [
+        // `rotationDue` and `lastSeen` as a later release wrote them: the field it added stays, its lastSeen does not.
+        {
+          name: 'a',
+          firstSeen: 't0',
+          lastSeen: 't1',
+          rotationDue: '2026-01-01',
+          attributes: { scope: 'old' },
+        },
+        { name: 'b', firstSeen: 't0', lastSeen: 't1', rotationDue: '2026-02-01' },
+      ] as unknown as KeyRecord[],
+    });
+    const snapshot = buildSnapshot(previous, inventory({ name: 'a', scope: 'new' }, 'c'), meta);
+    expect(snapshot.keys).toStrictEqual([
+      {
+        rotationDue: '2026-01-01',
+        name: 'a',
+        firstSeen: 't0',
+        lastSeen: '2025-06-01T12:00:00.000Z',
+        attributes: { scope: 'new' },
+      },
+      { name: 'c', firstSeen: '2025-06-01T12:00:00.000Z', lastSeen: '2025-06-01T12:00:00.000Z' },
+    ]);
+  });
 
   it('builds a sorted state with the run, the host, the time and the key count, and an empty outbox', () => {
     const snapshot = buildSnapshot(undefined, inventory('b', 'a', 'c'), meta);
