@@ -179,41 +179,56 @@ function subjectParts(notice: Notice): [string, string] {
 
 const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
-/** Lists stale keys with their ages until `budget` bytes are used, then points at the full record. */
+/** The stale keys with their ages, under a heading, until `budget` bytes are used. */
 function listStale(stale: readonly StaleKey[], budget: number, where: string): string {
-  const lines = [`Stale (${stale.length}):`];
-  let used = bytes(lines[0] ?? '') + 1;
-  let shown = 0;
-  for (const key of stale) {
-    const age =
-      key.ageFrom === 'created'
-        ? `${key.ageDays} days old (created ${displayText(key.createdAt ?? '?')})`
-        : `at least ${key.ageDays} days old (from first seen)`;
-    const line = `  ! ${displayName(key.name)}  ${age}`;
-    if (used + bytes(line) + 1 > budget) break;
-    lines.push(line);
-    used += bytes(line) + 1;
-    shown += 1;
-  }
-  if (shown < stale.length)
-    lines.push(`  ... and ${stale.length - shown} more: the full list is in ${where}`);
-  return lines.join('\n');
+  return listWithin(
+    `Stale (${stale.length}):`,
+    stale,
+    (key) =>
+      `  ! ${displayName(key.name)}  ${
+        key.ageFrom === 'created'
+          ? `${key.ageDays} days old (created ${displayText(key.createdAt ?? '?')})`
+          : `at least ${key.ageDays} days old (from first seen)`
+      }`,
+    budget,
+    where,
+  );
 }
 
 /** Lists names under a heading until `budget` bytes are used, then points at the full record. */
 function listNames(heading: string, marker: string, names: readonly string[], budget: number, where: string) {
-  const lines = [`${heading} (${names.length}):`];
-  let used = bytes(lines[0] ?? '') + 1;
+  return listWithin(
+    `${heading} (${names.length}):`,
+    names,
+    (name) => `  ${marker} ${displayName(name)}`,
+    budget,
+    where,
+  );
+}
+
+/**
+ * `heading`, then one line per item (made only as far as they fit) until `budget` bytes are used, then how many
+ * more there are and `where` the full list is.
+ */
+function listWithin<T>(
+  heading: string,
+  items: readonly T[],
+  lineOf: (item: T) => string,
+  budget: number,
+  where: string,
+): string {
+  const lines = [heading];
+  let used = bytes(heading) + 1;
   let shown = 0;
-  for (const name of names) {
-    const line = `  ${marker} ${displayName(name)}`;
+  for (const item of items) {
+    const line = lineOf(item);
     if (used + bytes(line) + 1 > budget) break;
     lines.push(line);
     used += bytes(line) + 1;
     shown += 1;
   }
-  if (shown < names.length)
-    lines.push(`  ... and ${names.length - shown} more: the full list is in ${where}`);
+  if (shown < items.length)
+    lines.push(`  ... and ${items.length - shown} more: the full list is in ${where}`);
   return lines.join('\n');
 }
 
@@ -379,10 +394,7 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
       counts: { total: keys.length },
       archiveLocation,
     };
-    const full = JSON.stringify({ ...common, keys, truncated: false });
-    if (bytes(full) + bytes(EVENT_SOURCE) + bytes(detailType) <= maxBytes)
-      return { detailType, detail: full };
-    return { detailType, detail: JSON.stringify({ ...common, keys: [], truncated: true }) };
+    return fitted(detailType, maxBytes, { ...common, keys }, { ...common, keys: [] });
   }
   const record = notice.record;
   const common = {
@@ -407,13 +419,22 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
       maxKeyAgeDays: record.maxKeyAgeDays ?? null,
       counts: { stale: stale.length },
     };
-    const whole = JSON.stringify({ ...staleCommon, stale, truncated: false });
-    if (bytes(whole) + bytes(EVENT_SOURCE) + bytes(detailType) <= maxBytes)
-      return { detailType, detail: whole };
-    return { detailType, detail: JSON.stringify({ ...staleCommon, stale: [], truncated: true }) };
+    return fitted(detailType, maxBytes, { ...staleCommon, stale }, { ...staleCommon, stale: [] });
   }
-  const full = JSON.stringify({ ...common, added: record.added, removed: record.removed, truncated: false });
-  const overhead = bytes(EVENT_SOURCE) + bytes(detailType);
-  if (bytes(full) + overhead <= maxBytes) return { detailType, detail: full };
-  return { detailType, detail: JSON.stringify({ ...common, added: [], removed: [], truncated: true }) };
+  return fitted(
+    detailType,
+    maxBytes,
+    { ...common, added: record.added, removed: record.removed },
+    { ...common, added: [], removed: [] },
+  );
+}
+
+/**
+ * The whole detail (`truncated: false`) when the entry fits in `maxBytes` (source and detail-type included), else
+ * the one without its name lists (`truncated: true`): the counts and the record's location always say the rest.
+ */
+function fitted(detailType: string, maxBytes: number, whole: object, cut: object): EventParts {
+  const detail = JSON.stringify({ ...whole, truncated: false });
+  if (bytes(detail) + bytes(EVENT_SOURCE) + bytes(detailType) <= maxBytes) return { detailType, detail };
+  return { detailType, detail: JSON.stringify({ ...cut, truncated: true }) };
 }

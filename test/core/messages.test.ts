@@ -766,3 +766,88 @@ describe('eventParts', () => {
     expect(JSON.parse(eventParts(notice, limit - 1).detail).truncated).toBe(true);
   });
 });
+
+describe('the principal-removed and stale notices at their limits', () => {
+  const removed = (keys: string[], info?: { type: number | null; displayName: string | null }): Notice => ({
+    kind: 'principal-removed',
+    removalId: 'prm-0123456789abcdef0123456789abcdef',
+    runId: 'run-1',
+    principal: 'svc a&b',
+    ...(info === undefined ? {} : { info }),
+    keys,
+    detectedAt: '2025-06-01T12:00:00.000Z',
+    archiveLocation: 's3://bucket/archive/svc%20a%26b/prm-0123456789abcdef0123456789abcdef.json',
+  });
+
+  it('describes a removed principal for machines: its keys, its description when known, and where it was archived', () => {
+    const parts = eventParts(removed(['k1', 'k2'], { type: 7, displayName: 'Pat' }));
+    expect(parts.detailType).toBe('BigState Principal Removed');
+    expect(JSON.parse(parts.detail)).toStrictEqual({
+      removalId: 'prm-0123456789abcdef0123456789abcdef',
+      runId: 'run-1',
+      principal: 'svc a&b',
+      principalInfo: { type: 7, displayName: 'Pat' },
+      detectedAt: '2025-06-01T12:00:00.000Z',
+      counts: { total: 2 },
+      archiveLocation: 's3://bucket/archive/svc%20a%26b/prm-0123456789abcdef0123456789abcdef.json',
+      keys: ['k1', 'k2'],
+      truncated: false,
+    });
+    expect(JSON.parse(eventParts(removed([])).detail)).not.toHaveProperty('principalInfo');
+  });
+
+  it('drops the key list of a removed principal that does not fit, keeping its count, and fits exactly at the limit', () => {
+    const keys = Array.from({ length: 20 }, (_, i) => `key-${i}`);
+    const whole = eventParts(removed(keys));
+    const limit = bytes(whole.detail) + bytes(EVENT_SOURCE) + bytes(whole.detailType);
+    expect(eventParts(removed(keys), limit)).toStrictEqual(whole);
+    const cut = JSON.parse(eventParts(removed(keys), limit - 1).detail);
+    expect(cut).toMatchObject({ keys: [], truncated: true, counts: { total: 20 } });
+  });
+
+  it('drops the stale list that does not fit, keeping its count and limit', () => {
+    const stale: Notice = {
+      kind: 'stale',
+      record: record({
+        kind: 'stale',
+        added: [],
+        removed: [],
+        maxKeyAgeDays: 90,
+        stale: Array.from({ length: 30 }, (_, i) => ({
+          name: `old-${i}`,
+          ageDays: 100 + i,
+          ageFrom: 'first-seen' as const,
+          createdAt: null,
+        })),
+      }),
+    };
+    const whole = JSON.parse(eventParts(stale).detail);
+    expect(whole).toMatchObject({ truncated: false, maxKeyAgeDays: 90, counts: { stale: 30 } });
+    expect(whole.stale).toHaveLength(30);
+    const cut = JSON.parse(eventParts(stale, 1_000).detail);
+    expect(cut).toMatchObject({ stale: [], truncated: true, maxKeyAgeDays: 90, counts: { stale: 30 } });
+  });
+
+  it('lists stale keys with how each age is known, and says how many more there are when the body is full', () => {
+    const keys = [
+      { name: 'made', ageDays: 120, ageFrom: 'created' as const, createdAt: '2025-02-01T00:00:00.000Z' },
+      { name: 'seen', ageDays: 95, ageFrom: 'first-seen' as const, createdAt: null },
+      ...Array.from({ length: 400 }, (_, i) => ({
+        name: `filler-${i}`,
+        ageDays: 91,
+        ageFrom: 'first-seen' as const,
+        createdAt: null,
+      })),
+    ];
+    const notice: Notice = {
+      kind: 'stale',
+      record: record({ kind: 'stale', added: [], removed: [], maxKeyAgeDays: 90, stale: keys }),
+    };
+    const body = snsBody(notice, 4_000);
+    expect(body).toContain('  ! made  120 days old (created 2025-02-01T00:00:00.000Z)');
+    expect(body).toContain('  ! seen  at least 95 days old (from first seen)');
+    expect(bytes(body)).toBeLessThanOrEqual(4_000);
+    const shown = body.split('\n').filter((line) => line.startsWith('  ! ')).length;
+    expect(body).toContain(`  ... and ${keys.length - shown} more: the full list is in `);
+  });
+});
