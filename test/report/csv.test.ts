@@ -168,6 +168,16 @@ describe('renderCsv', () => {
     const chunks = [...csvChunks(big)];
     expect(chunks[0]).toBe(CSV_BOM);
     expect(chunks.length).toBeGreaterThan(3);
+    // Chunks of about 64 Ki characters: each full one just past the mark (by less than a row), the last the rest,
+    // never an empty one, and every chunk ends with a whole record.
+    const rows = chunks.slice(1);
+    for (const chunk of rows.slice(0, -1)) {
+      expect(chunk.length).toBeGreaterThanOrEqual(64 * 1024);
+      expect(chunk.length).toBeLessThan(64 * 1024 + 200);
+    }
+    expect(rows.at(-1)?.length).toBeGreaterThan(0);
+    expect(rows.at(-1)?.length).toBeLessThan(64 * 1024);
+    for (const chunk of rows) expect(chunk.endsWith('\r\n')).toBe(true);
     const bytes = renderCsvBytes(big);
     expect(bytes.equals(Buffer.from(renderCsv(big), 'utf8'))).toBe(true);
     expect(records(bytes.toString('utf8'))).toHaveLength(names.length + 1);
