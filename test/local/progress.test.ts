@@ -1,5 +1,6 @@
 import stringWidth from 'string-width';
 import { describe, expect, it } from 'vitest';
+import type { Palette } from '../../functions/adapters/local/console.js';
 import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../functions/bigstate/types.js';
 import { quotedName } from '../../functions/commons/text.js';
 import type { AuditLogger } from '../../functions/core/ports.js';
@@ -71,6 +72,50 @@ describe('Progress, stderr not a terminal', () => {
       `[3/3] ${quotedName('bad\nx')}: FAILED (BadRequestError) walking the keys: HTTP 400 \\u001b[31m\n`,
     ]);
     expect(progress.done).toBe(3);
+  });
+
+  it('says what each principal came to, marking what needs a look, with a total unknown under discovery', () => {
+    const out: string[] = [];
+    const mark = (tag: string) => (text: string) => `<${tag}>${text}</${tag}>`;
+    const palette: Palette = {
+      added: mark('added'),
+      removed: mark('removed'),
+      failed: mark('failed'),
+      changed: mark('changed'),
+      quiet: mark('quiet'),
+      heading: mark('heading'),
+    };
+    const progress = new Progress({
+      write: (t) => out.push(t),
+      terminal: { isTTY: false, color: true },
+      total: undefined,
+      palette,
+    });
+    const logger = progress.logger(silent);
+    logger.info('principal audited', { principal: 'new', baseline: true, keyCount: 2, newPrincipal: true });
+    logger.info('principal audited', {
+      principal: 'same',
+      baseline: false,
+      keyCount: 1,
+      added: 0,
+      removed: 0,
+    });
+    logger.info('principal audited', {
+      principal: 'less',
+      baseline: false,
+      keyCount: 4,
+      added: 0,
+      removed: 2,
+    });
+    logger.info('principal removed', { principal: 'gone', keyCount: 7 });
+    logger.error('principal failed', { principal: 'odd' });
+    expect(out).toEqual([
+      '[1/?] new: <quiet>baseline, 2 keys (new principal)</quiet>\n',
+      '[2/?] same: ok, 1 key, +0 -0\n',
+      '[3/?] less: ok, 4 keys, <changed>+0 -2</changed>\n',
+      '[4/?] gone: <removed>removed from BigState, had 7 keys</removed>\n',
+      '[5/?] odd: <failed>FAILED</failed>\n',
+    ]);
   });
 
   it('passes warnings and errors on, info and debug only when verbose', () => {
