@@ -56,6 +56,22 @@ export class StorageError extends KeyAuditError {
   }
 }
 
+/**
+ * A stored record is there but is not one this version reads (corrupt, or a newer release's): unlike S3 failing,
+ * the caller knows it exists and at which `version`, and may replace it (only a record that holds no data worth
+ * keeping, such as the run-level record).
+ */
+export class RecordFormatError extends StorageError {
+  constructor(
+    message: string,
+    readonly version: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'RecordFormatError';
+  }
+}
+
 /** Publishing a notice failed (a rejected call or a failed entry: never silence). */
 export class PublishError extends KeyAuditError {
   constructor(message: string, options?: ErrorOptions) {

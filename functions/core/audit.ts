@@ -17,6 +17,7 @@ import {
   AuditRunFailedError,
   describeError,
   PrincipalNotFoundError,
+  RecordFormatError,
   TimeBudgetError,
 } from '../commons/errors.js';
 import { matchesPattern } from '../commons/glob.js';
@@ -544,7 +545,9 @@ function failedResult(principal: string, failure: StageError): PrincipalResult {
 /**
  * Keeps the run-level record beside the principals' states, under the same rules as a principal's failure:
  * the run's own failure is told when it starts or its reason changes, then once a day, and its end once. Best
- * effort: a record that cannot be read or written is logged, and a failure is then always told.
+ * effort: a record that cannot be read or written is logged, and a failure is then always told. A record that is
+ * there but is not one this version reads (corrupt, a newer release's) holds nothing worth keeping: it is
+ * replaced, at its version, so the rationing starts over instead of being lost for good.
  */
 async function recordRun(
   ctx: RunContext,
@@ -561,17 +564,26 @@ async function recordRun(
   const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
   let known: { readonly state: RunState; readonly version: string } | undefined;
   let readable = true;
+  /** The version of a record to replace (one this version cannot read). */
+  let replacing: string | undefined;
   try {
     known = await store.readRunState({ signal });
   } catch (error) {
-    readable = false;
-    ctx.logger.warn('could not read the run-level record', { reason: describeError(error) });
+    if (error instanceof RecordFormatError) {
+      replacing = error.version;
+      ctx.logger.warn('the run-level record is not one this version reads: it is replaced', {
+        reason: error.message,
+      });
+    } else {
+      readable = false;
+      ctx.logger.warn('could not read the run-level record', { reason: describeError(error) });
+    }
   }
   const now = ctx.clock.now();
   let next: RunState;
   if (failure === undefined) {
     const previous = known?.state.failure;
-    if (previous === undefined && known?.state.resumeFrom === undefined) return;
+    if (previous === undefined && known?.state.resumeFrom === undefined && replacing === undefined) return;
     await tellRecovered(ctx, null, previous);
     next = { schemaVersion: 1, writeId: writeId(ctx.request.runId) };
   } else {
@@ -606,7 +618,7 @@ async function recordRun(
   }
   if (!readable || ctx.hardStop.expired) return;
   try {
-    await store.writeRunState(next, known?.version, { signal });
+    await store.writeRunState(next, known?.version ?? replacing, { signal });
   } catch (error) {
     ctx.logger.warn('could not write the run-level record', { reason: describeError(error) });
   }

@@ -7,7 +7,7 @@
  * upgrade needs no new baseline.
  */
 import * as z from 'zod/mini';
-import { StorageError } from '../commons/errors.js';
+import { RecordFormatError, StorageError } from '../commons/errors.js';
 import type { ChangeRecord, RunState, SideFailure, Snapshot, StoredSideFailure } from './ports.js';
 
 // Loose: a field a later version adds to a key survives a read by this one (and `buildSnapshot` carries it).
@@ -250,6 +250,23 @@ export function parseChangeRecord(text: string, location: string): ChangeRecord 
  */
 export function parseRunState(text: string, location: string): RunState {
   return parseStored(text, runStateSchema, 'run record', location);
+}
+
+/**
+ * The run-level record as a store found it at `version`.
+ * @throws RecordFormatError (with the version) when the text is not one this version reads.
+ */
+export function storedRunState(
+  text: string,
+  location: string,
+  version: string,
+): { readonly state: RunState; readonly version: string } {
+  try {
+    return { state: parseRunState(text, location), version };
+  } catch (error) {
+    if (!(error instanceof StorageError)) throw error;
+    throw new RecordFormatError(error.message, version, { cause: error });
+  }
 }
 
 /**

@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { ForbiddenError, UnauthorizedError } from '../../functions/bigstate/errors.js';
 import { parseApiKeySecret } from '../../functions/commons/api-key.js';
 import { Deadline } from '../../functions/commons/deadline.js';
-import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../functions/commons/errors.js';
+import {
+  ConcurrentWriteError,
+  RecordFormatError,
+  StorageError,
+  TimeBudgetError,
+} from '../../functions/commons/errors.js';
 import {
   type AuditDeps,
   type AuditRequest,
@@ -876,6 +881,47 @@ describe('a failure of the run itself: the API key cannot be read', () => {
     const context = setup({ root: ['r1'], 'svc a&b': ['s1', 's2'], 'zürich #1': ['z1'] }, {}, { secret });
     return { secret, ...context, run: (at: number) => context.run(at, { principals: PRINCIPALS }) };
   }
+
+  it('replaces a run-level record this version cannot read, then rations as ever: told once, not every run', async () => {
+    const { run, store, sns, logger } = secretSetup();
+    store.runState = { state: { schemaVersion: 1, writeId: 'newer' }, version: '"newer"' };
+    let corrupt = true;
+    // Unreadable until a run replaces it (the write starts with the corrupt record still there).
+    store.onCall = (operation) => {
+      if (operation === 'writeRunState') corrupt = false;
+      if (corrupt && operation === 'readRunState')
+        throw new RecordFormatError(
+          'run record mem://.run is not a run record: invalid_value at schemaVersion',
+          '"newer"',
+        );
+    };
+    for (const at of [T0, T0 + HOUR, T0 + 2 * HOUR]) expectRunFails(await run(at));
+    expect(told(sns)).toEqual([['failed', null, iso(T0), iso(T0)]]);
+    expect(store.runStateWrites[0]?.failure).toMatchObject({
+      errorName: 'SecretError',
+      lastNotifiedAt: iso(T0),
+    });
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'the run-level record is not one this version reads: it is replaced',
+      extra: { reason: 'run record mem://.run is not a run record: invalid_value at schemaVersion' },
+    });
+  });
+
+  it('heals a run-level record it cannot read on a run that has nothing to tell', async () => {
+    const { store, sns, run } = setup({ root: ['a'] });
+    store.runState = { state: { schemaVersion: 1, writeId: 'newer' }, version: '"newer"' };
+    let corrupt = true;
+    store.onCall = (operation) => {
+      if (operation === 'writeRunState') corrupt = false;
+      if (corrupt && operation === 'readRunState') throw new RecordFormatError('not a run record', '"newer"');
+    };
+    expect((await run(T0)).ok).toBe(true);
+    expect(store.runStateWrites).toHaveLength(1);
+    expect(store.runStateWrites[0]).not.toHaveProperty('failure');
+    expect(corrupt).toBe(false);
+    expect(sns.attempts.map((notice) => notice.kind)).toEqual(['baseline']);
+  });
 
   it('fails every principal naming the secret, with one notice for the run and no BigState request', async () => {
     const { run, store, sns, bus, bigstate, events, secret } = secretSetup();

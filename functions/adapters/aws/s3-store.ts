@@ -39,10 +39,10 @@ import type {
   StoredSnapshot,
 } from '../../core/ports.js';
 import {
-  parseRunState,
   parseSnapshot,
   principalNamedIn,
   serialize,
+  storedRunState,
   storedSideFailure,
 } from '../../core/records.js';
 
@@ -109,9 +109,7 @@ export class S3SnapshotStore implements SnapshotStore, LeaseStore {
 
   async readRunState(options: CallOptions = {}): Promise<{ state: RunState; version: string } | undefined> {
     const found = await this.#get(RUN_STATE_KEY, options);
-    return (
-      found && { state: parseRunState(found.text, this.#location(RUN_STATE_KEY)), version: found.version }
-    );
+    return found && storedRunState(found.text, this.#location(RUN_STATE_KEY), found.version);
   }
 
   writeRunState(

@@ -31,10 +31,10 @@ import type {
   StoredSnapshot,
 } from '../../core/ports.js';
 import {
-  parseRunState,
   parseSnapshot,
   principalNamedIn,
   serialize,
+  storedRunState,
   storedSideFailure,
 } from '../../core/records.js';
 
@@ -142,7 +142,7 @@ export class FileSnapshotStore implements SnapshotStore {
     options.signal?.throwIfAborted();
     const location = join(this.#root, RUN_STATE_KEY);
     const text = await this.#readText(location);
-    return text === undefined ? undefined : { state: parseRunState(text, location), version: version(text) };
+    return text === undefined ? undefined : storedRunState(text, location, version(text));
   }
 
   writeRunState(

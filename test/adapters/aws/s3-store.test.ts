@@ -14,7 +14,12 @@ import {
   LeaseHeldError,
   S3SnapshotStore,
 } from '../../../functions/adapters/aws/s3-store.js';
-import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
+import {
+  ConcurrentWriteError,
+  RecordFormatError,
+  StorageError,
+  TimeBudgetError,
+} from '../../../functions/commons/errors.js';
 import type { FailureState, RunState, SideFailure } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, recordOf, snapshotOf } from '../../core/support/fakes.js';
@@ -427,6 +432,15 @@ describe('S3SnapshotStore: the run-level record', () => {
     const shape = await failure(store.readRunState());
     expect(shape).toBeInstanceOf(StorageError);
     expect(shape.message.startsWith(`run record ${LOCATION} is not a run record: `)).toBe(true);
+  });
+
+  it('says a record it cannot read is there, and at which version (so it can be replaced); S3 failing is not that', async () => {
+    s3.on(GetObjectCommand).resolves({ Body: objectBody('{"schemaVersion":3}'), ETag: '"newer"' });
+    const newer = await failure(store.readRunState());
+    expect(newer).toBeInstanceOf(RecordFormatError);
+    expect((newer as RecordFormatError).version).toBe('"newer"');
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403, 'Access Denied'));
+    expect(await failure(store.readRunState())).not.toBeInstanceOf(RecordFormatError);
   });
 
   it('fails with StorageError naming the location when S3 fails or returns no ETag', async () => {

@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSnapshotStore } from '../../../functions/adapters/local/fs-store.js';
-import { ConcurrentWriteError, StorageError, TimeBudgetError } from '../../../functions/commons/errors.js';
+import {
+  ConcurrentWriteError,
+  RecordFormatError,
+  StorageError,
+  TimeBudgetError,
+} from '../../../functions/commons/errors.js';
 import type { ChangeRecord, FailureState, RunState, SideFailure } from '../../../functions/core/ports.js';
 import { serialize } from '../../../functions/core/records.js';
 import { legacySnapshotOf, snapshotOf } from '../../core/support/fakes.js';
@@ -413,6 +418,17 @@ describe('FileSnapshotStore: the run-level record', () => {
     expect(shape.message.startsWith(`run record ${location()} is not a run record: `)).toBe(true);
     await writeFile(location(), JSON.stringify({ ...failing, failure: { ...secretFailure, status: 'x' } }));
     expect((await failure(store.readRunState())).message).toMatch(/is not a run record: /);
+  });
+
+  it('says a record it cannot read is there, and at which version, so it can be replaced', async () => {
+    await mkdir(join(root, 'snapshots'), { recursive: true });
+    await writeFile(location(), '{"schemaVersion":3}');
+    const newer = await failure(store.readRunState());
+    expect(newer).toBeInstanceOf(RecordFormatError);
+    const { version } = newer as RecordFormatError;
+    expect(version).toBe(sha256('{"schemaVersion":3}'));
+    await store.writeRunState(cleared, version);
+    expect((await store.readRunState())?.state).toStrictEqual(cleared);
   });
 
   it('starts no call once the signal ended, and writes nothing', async () => {
