@@ -732,6 +732,9 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         await markDelivered({ ...state, pending: delivery.pending }, 'marking earlier changes delivered');
         outbox = delivery.pending;
       }
+      // Out of time while delivering: nothing more can start, and the delivery is what the principal failed at
+      // (not the next stage, refused for the same deadline).
+      if (ctx.deadline.expired && deliveryErrors.length > 0) throw deliveryErrors[0];
     }
 
     // A principal with a state that a complete listing did not list: gone from BigState, or a listing glitch?
