@@ -746,6 +746,8 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         principal,
         stateHost: state.host,
       });
+      // Left alone, but what earlier runs owe was offered: a channel that refused it fails the principal, as anywhere.
+      if (deliveryErrors.length > 0) throw deliveryErrors[0];
       if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
       return leftAlone(principal, redelivered, outbox);
     }

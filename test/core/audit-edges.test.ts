@@ -608,3 +608,29 @@ describe('the signals of the calls that record failures and acknowledgements', (
     expect(store.state('root').pending).toEqual([]);
   });
 });
+
+describe('a state of another host, left alone', () => {
+  it('still fails when a channel refused what earlier runs owe, keeping it owed', async () => {
+    const directory: PrincipalLister = {
+      async *listPrincipals() {
+        yield { principal: 'keep' };
+      },
+      getPrincipal: async () => undefined,
+    };
+    const { store, sns, run } = setup({}, { bigstate: new FakeLister({ keep: ['k'] }), directory });
+    store.seed(
+      snapshotOf('staging-ci', ['a'], {
+        host: 'https://staging.bigstate.example',
+        pending: [{ record: recordOf('staging-ci', 'chg-1'), deliveredTo: ['events'] }],
+      }),
+    );
+    sns.fail = (notice) => notice.kind === 'changed';
+    const summary = await run({ principals: [], principalPattern: '*' });
+    expect(summary.principals.find((principal) => principal.principal === 'staging-ci')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/^delivering changes of earlier runs: /),
+    });
+    expect(store.state('staging-ci').pending.map((entry) => entry.deliveredTo)).toEqual([['events']]);
+    expect(store.archived.size).toBe(0);
+  });
+});
