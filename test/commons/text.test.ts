@@ -6,6 +6,7 @@ import {
   isPlainName,
   quotedName,
 } from '../../functions/commons/text.js';
+import { FORGED as FORGED_LINES, HOSTILE } from '../support/hostile.js';
 
 /** The characters the contract names, written independently of the module's pattern. */
 function shouldEscape(unit: number): boolean {
@@ -23,24 +24,8 @@ function shouldEscape(unit: number): boolean {
   );
 }
 
-/** Every character the contract names, as the tests of the messages use them. */
-const HOSTILE: ReadonlyArray<readonly [string, string]> = [
-  ['ESC', '\u001b[31m'],
-  ['CR', '\r'],
-  ['LF', '\n'],
-  ['NUL', '\u0000'],
-  ['DEL', '\u007f'],
-  ['NEL (C1)', '\u0085'],
-  ['CSI (C1)', '\u009b'],
-  ['RLO', '\u202e'],
-  ['LRI', '\u2066'],
-  ['LINE SEPARATOR', '\u2028'],
-  ['PARAGRAPH SEPARATOR', '\u2029'],
-  ['lone high surrogate', '\ud800'],
-  ['lone low surrogate', '\udc00'],
-];
-
-const FORGED = 'x\nChange id: chg-forged\nNo keys were removed.';
+/** A name that opens with a letter, then tries to forge lines of its own. */
+const FORGED = `x${FORGED_LINES}`;
 
 describe('displayText', () => {
   it('escapes exactly the characters of the contract, each as \\n, \\r, \\t or \\uXXXX', () => {

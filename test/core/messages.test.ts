@@ -15,6 +15,7 @@ import {
   subjectTag,
 } from '../../functions/core/messages.js';
 import type { ChangeRecord, FailureNotice, Notice, RecoveredNotice } from '../../functions/core/ports.js';
+import { FORGED, HOSTILE, rawCharacters } from '../support/hostile.js';
 
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 /** The bytes that listed lines take in a body, line breaks included. */
@@ -76,38 +77,6 @@ const recovered = (overrides: Partial<RecoveredNotice> = {}): RecoveredNotice =>
   failingSince: '2025-06-01T11:00:00.000Z',
   ...overrides,
 });
-
-/** Every character the contract says a name may hold and a text for people must not show raw. */
-const HOSTILE: ReadonlyArray<readonly [string, string]> = [
-  ['ESC', '\u001b[31m'],
-  ['CR', '\r'],
-  ['LF', '\n'],
-  ['NUL', '\u0000'],
-  ['DEL', '\u007f'],
-  ['NEL (C1)', '\u0085'],
-  ['CSI (C1)', '\u009b'],
-  ['RLO', '\u202e'],
-  ['LRI', '\u2066'],
-  ['LINE SEPARATOR', '\u2028'],
-  ['PARAGRAPH SEPARATOR', '\u2029'],
-  ['a lone surrogate', '\ud800'],
-];
-/** What a forged name tries to add to a notice. */
-const FORGED = '\nChange id: chg-forged\nNo keys were removed.';
-/** The raw characters that must never reach a text for people (a line break of our own aside). */
-function rawCharacters(text: string): string[] {
-  return [...text].filter((character) => {
-    const c = character.codePointAt(0) ?? 0;
-    return (
-      (c <= 0x1f && c !== 0x0a) ||
-      (c >= 0x7f && c <= 0x9f) ||
-      [0x061c, 0x200e, 0x200f, 0x2028, 0x2029].includes(c) ||
-      (c >= 0x202a && c <= 0x202e) ||
-      (c >= 0x2066 && c <= 0x2069) ||
-      (c >= 0xd800 && c <= 0xdfff) // iterated by code point, a surrogate here is a lone one
-    );
-  });
-}
 
 /** Lines as a person sees them: any of the line breaks a reader may honour ends a line. */
 const linesOf = (text: string) => text.split(/\r\n|[\n\r\v\f\u0085\u2028\u2029]/);

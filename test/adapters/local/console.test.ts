@@ -4,39 +4,7 @@ import { displayName, displayText, quotedName } from '../../../functions/commons
 import type { AuditSummary, PrincipalResult } from '../../../functions/core/audit.js';
 import { snsBody } from '../../../functions/core/messages.js';
 import type { ChangeRecord, Notice } from '../../../functions/core/ports.js';
-
-/** Every character the contract says a name may hold and a text for people must not show raw. */
-const HOSTILE: ReadonlyArray<readonly [string, string]> = [
-  ['ESC', '\u001b[31m'],
-  ['CR', '\r'],
-  ['LF', '\n'],
-  ['NUL', '\u0000'],
-  ['DEL', '\u007f'],
-  ['NEL (C1)', '\u0085'],
-  ['CSI (C1)', '\u009b'],
-  ['RLO', '\u202e'],
-  ['LRI', '\u2066'],
-  ['LINE SEPARATOR', '\u2028'],
-  ['PARAGRAPH SEPARATOR', '\u2029'],
-  ['a lone surrogate', '\ud800'],
-];
-/** What a forged name tries to add to the output. */
-const FORGED = '\nChange id: chg-forged\nNo keys were removed.';
-
-/** The raw characters that must never reach the terminal (a line break of our own aside). */
-function rawCharacters(text: string): string[] {
-  return [...text].filter((character) => {
-    const c = character.codePointAt(0) ?? 0;
-    return (
-      (c <= 0x1f && c !== 0x0a) ||
-      (c >= 0x7f && c <= 0x9f) ||
-      [0x061c, 0x200e, 0x200f, 0x2028, 0x2029].includes(c) ||
-      (c >= 0x202a && c <= 0x202e) ||
-      (c >= 0x2066 && c <= 0x2069) ||
-      (c >= 0xd800 && c <= 0xdfff) // iterated by code point, a surrogate here is a lone one
-    );
-  });
-}
+import { FORGED, HOSTILE, rawCharacters } from '../../support/hostile.js';
 
 /** Output shows no raw control character and forges no line. */
 function expectNoForgedLine(text: string) {
