@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, type Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { KeyAuditStack, type KeyAuditStackProps } from '../../infra/key-audit-stack.js';
 
@@ -87,4 +88,36 @@ export function policyStatements(
 /** Actions as a list. */
 export function actionsOf(statement: { Action: string | string[] }): string[] {
   return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+/** Every cdk-nag acknowledgement under `scope`, as `[rule id, reason]` (the `annotation::` prefix dropped). */
+export function acknowledgements(scope: IConstruct): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  for (const construct of scope.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY) {
+        for (const [key, reason] of Object.entries(entry.data as Record<string, string>)) {
+          found.push([key.replace(/^annotation::/i, ''), reason]);
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** The acknowledgements cdk-nag's AwsSolutions and Serverless packs consulted for a finding of `scope`. */
+export function usedAcknowledgements(scope: IConstruct): Set<string> {
+  const used = new Set<string>();
+  for (const pack of [new AwsSolutionsChecks(), new ServerlessChecks()]) {
+    // cdk-nag asks its (private) isAcknowledged for every finding; record which acknowledgements answered.
+    const spied = pack as unknown as { isAcknowledged: (node: IConstruct, ruleId: string) => boolean };
+    const original = spied.isAcknowledged.bind(pack);
+    spied.isAcknowledged = (node, ruleId) => {
+      const answer = original(node, ruleId);
+      if (answer) used.add(ruleId);
+      return answer;
+    };
+    pack.validateScope(scope);
+  }
+  return used;
 }
