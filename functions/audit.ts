@@ -13,9 +13,9 @@ import { leaseExpiry, releaseRunLease, skippedFor } from './adapters/aws/lease.j
 import { addRunMetrics } from './adapters/aws/metrics.js';
 import { writeReport } from './adapters/aws/report.js';
 import { LeaseHeldError } from './adapters/aws/s3-store.js';
-import { awsWiring } from './adapters/aws/wiring.js';
+import { awsWiring, settleOrExit } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
-import { Deadline, settleBy } from './commons/deadline.js';
+import { Deadline } from './commons/deadline.js';
 import { type AuditSummary, assertAuditSucceeded, runAudit } from './core/audit.js';
 import { parseInvocation } from './core/invocation.js';
 import { type AuditResult, toAuditResult } from './core/result.js';
@@ -106,14 +106,8 @@ export async function auditHandler(event: unknown, context: Context): Promise<Au
         hardStop,
       },
     );
-    // Every call honours the deadlines, so the run has stopped by the hard stop. Were some work still under
-    // way, returning would leave it running in the warm container, into the next invocation: end the process
-    // instead (Lambda then starts a fresh sandbox).
-    const summary = await settleBy(run, hardStop, () => {
-      logger.critical('the run did not stop by its hard stop: ending the process so no work outlives it');
-      metrics.publishStoredMetrics();
-      process.exit(1);
-    });
+    // No work of the run outlives the invocation (a warm container's next one): see settleOrExit.
+    const summary = await settleOrExit(run, hardStop, { logger, metrics });
     addRunMetrics(metrics, summary);
     // A full real run leaves an inventory report next to the states (a subset run would show only its part).
     if (invocation.full) {

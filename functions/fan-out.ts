@@ -21,7 +21,7 @@ import * as z from 'zod/mini';
 import { leaseExpiry, releaseRunLease, skippedFor } from './adapters/aws/lease.js';
 import { addRunMetrics } from './adapters/aws/metrics.js';
 import { readStatesForReport, writeReport } from './adapters/aws/report.js';
-import { awsWiring } from './adapters/aws/wiring.js';
+import { awsWiring, settleOrExit } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline } from './commons/deadline.js';
 import {
@@ -155,19 +155,36 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
     const lease = await store.acquireLease({ runId, expiresAt }, new Date(), { signal: planDeadline.signal });
     if (!lease.acquired)
       return { ...base, count: 0, runFailure: null, skipped: skippedFor(lease.holder, logger) };
+    return await planWithLease(runId, base, planDeadline);
+  } finally {
+    planDeadline.dispose();
+  }
+}
+
+/**
+ * The plan once the lease is held. A plan that fails (the listing or the items' put throws) releases the lease
+ * before it fails: the state machine ends the run there, with no finish step to release it, and the lease would
+ * otherwise skip every scheduled run until it expired (the run's timeout, hours).
+ */
+async function planWithLease(
+  runId: string,
+  base: Omit<PlanOutput, 'count' | 'runFailure' | 'skipped'>,
+  planDeadline: Deadline,
+): Promise<PlanOutput> {
+  try {
     const plan = await planRun(deps, {
       runId,
       principals: config.principals,
       principalPattern: config.principalPattern,
       host: config.host,
       pattern: config.pattern,
-      dryRun,
+      dryRun: base.dryRun,
       deadline: planDeadline,
     });
     await s3.send(
       new PutObjectCommand({
         Bucket: config.bucketName,
-        Key: itemsKey,
+        Key: base.itemsKey,
         Body: JSON.stringify(plan.targets),
         ContentType: 'application/json',
       }),
@@ -175,8 +192,9 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
     );
     logger.info('run planned', { principals: plan.targets.length, runFailure: plan.runFailure ?? null });
     return { ...base, count: plan.targets.length, runFailure: plan.runFailure ?? null, skipped: null };
-  } finally {
-    planDeadline.dispose();
+  } catch (error) {
+    await releaseRunLease(store, runId, logger);
+    throw error;
   }
 }
 
@@ -206,7 +224,7 @@ export async function workerHandler(event: unknown, context: Context): Promise<{
     label: "the run's work deadline",
   });
   try {
-    const summary = await runAudit(deps, {
+    const run = runAudit(deps, {
       runId: BatchInput.runId,
       principals: [],
       targets: Items as unknown as Target[],
@@ -217,6 +235,8 @@ export async function workerHandler(event: unknown, context: Context): Promise<{
       deadline: work,
       hardStop,
     });
+    // As the audit function: no work of the batch outlives the invocation, into the next batch of this sandbox.
+    const summary = await settleOrExit(run, hardStop, { logger, metrics });
     return { principals: summary.principals.map(rowOf) };
   } finally {
     work.dispose();

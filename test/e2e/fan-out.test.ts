@@ -323,6 +323,17 @@ describe('the fan-out state machine, run locally', () => {
     expect(failed.map((event) => event.detailJson.principal)).toContain(null);
   });
 
+  it('a plan that fails after taking the lease frees it, so the next tick is not skipped for hours', async () => {
+    world.fakes.s3.fail(
+      (call) => call.operation === 'PutObject' && String(call.input.key ?? '').endsWith('/principals.json'),
+      { status: 403, code: 'AccessDenied', message: 'denied' },
+    );
+    const outcome = await tick();
+    expect(outcome.status).toBe('FAILED');
+    expect(world.invocations.map((invocation) => invocation.step)).toEqual(['plan']);
+    expect(world.json(LEASE)).toBeUndefined();
+  });
+
   it('a tick that finds another run’s live lease does no audit and says so in its output', async () => {
     const holder = { runId: 'still-running', expiresAt: new Date(Date.now() + 600_000).toISOString() };
     world.fakes.s3.put(world.bucketName, LEASE, JSON.stringify(holder), { contentType: 'application/json' });

@@ -10,6 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BigStateClient, type BigStateLogger } from '../../bigstate/client.js';
 import type { LambdaConfig } from '../../commons/config.js';
+import { type Deadline, settleBy } from '../../commons/deadline.js';
 import type { CallOptions, Notice, NoticeChannel } from '../../core/ports.js';
 import { EventBridgePublisher } from './eventbridge-publisher.js';
 import { assertConditionalWrites, S3SnapshotStore } from './s3-store.js';
@@ -79,4 +80,31 @@ export async function awsWiring(config: LambdaConfig, logger: BigStateLogger): P
     }),
   ];
   return { secret, bigstate, store, s3, channels };
+}
+
+/** What {@link settleOrExit} tells and flushes before it ends the process. */
+export interface OverrunReporting {
+  readonly logger: { critical(message: string): void };
+  readonly metrics: { publishStoredMetrics(): void };
+}
+
+/**
+ * Awaits a run's work. Every call honours the run's deadlines, so it has stopped by the hard stop; were some work
+ * still under way, returning would leave it running in the warm container, into the next invocation. So the
+ * process ends instead (Lambda then starts a fresh sandbox), after a critical log line and the stored metrics.
+ * Every handler that runs an audit (the audit function, the fan-out worker) awaits its run through this.
+ */
+export function settleOrExit<T>(
+  run: Promise<T>,
+  hardStop: Deadline,
+  reporting: OverrunReporting,
+  exit: (code: number) => void = (code) => process.exit(code),
+): Promise<T> {
+  return settleBy(run, hardStop, () => {
+    reporting.logger.critical(
+      'the run did not stop by its hard stop: ending the process so no work outlives it',
+    );
+    reporting.metrics.publishStoredMetrics();
+    exit(1);
+  });
 }
