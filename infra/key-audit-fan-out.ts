@@ -342,7 +342,7 @@ export class KeyAuditFanOut extends Construct {
     const discovery = config.principalPattern !== undefined;
     // Plan: the key (read before the listing), the lease, the run-level record, the listing, the run's list.
     secret.grantRead(this.planFunction);
-    grantPlanAccess(bucket, this.planFunction);
+    grantPlanAccess(bucket, this.planFunction, { discovery });
     // Worker: exactly what a single run needs per principal, but no lease (the run holds it).
     secret.grantRead(this.workerFunction);
     grantSnapshotAccess(bucket, this.workerFunction, { discovery, lease: false });
@@ -365,7 +365,15 @@ export class KeyAuditFanOut extends Construct {
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':
         "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
     };
-    acknowledge(roleOf(this.planFunction), runs);
+    acknowledge(roleOf(this.planFunction), {
+      ...runs,
+      ...(discovery
+        ? {
+            [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
+              'Discovery lists the principals that have a state; a principal whose encoded name is too long for a key is stored under a hash, and its state is read (GetObject only, under this one prefix of this one bucket) for its name. The plan step never writes a state.',
+          }
+        : {}),
+    });
     acknowledge(roleOf(this.finishFunction), {
       ...runs,
       ...kms,

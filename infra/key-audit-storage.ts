@@ -239,9 +239,21 @@ function grantListing(bucket: Bucket, grantee: IGrantable): void {
  * The fan-out plan step's S3 access: the run lease (taken: created with If-None-Match or taken over with
  * If-Match; read to see who holds it), the run-level record (read, for where the last run ran out of time), the
  * listing (principals with a state, for discovery) and the run's list of principals (`runs/<runId>/...`, written
- * once for the Map's ItemReader).
+ * once for the Map's ItemReader). With discovery the listing also reads the state of a principal whose long name
+ * the key does not say (a hashed segment): GetObject on `snapshots/*`, never a write there.
  */
-export function grantPlanAccess(bucket: Bucket, grantee: IGrantable): void {
+export function grantPlanAccess(
+  bucket: Bucket,
+  grantee: IGrantable,
+  options: { readonly discovery: boolean },
+): void {
+  if (options.discovery) {
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [bucket.arnForObjects(`${SNAPSHOTS_PREFIX}*`)],
+    });
+  }
   Grant.addToPrincipal({
     grantee,
     actions: ['s3:GetObject', 's3:PutObject'],

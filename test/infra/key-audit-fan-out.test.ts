@@ -431,6 +431,8 @@ describe('permissions', () => {
         ...logs(),
         `s3:GetObject on ${bucket()}/${LEASE_KEY}`,
         `s3:GetObject on ${bucket()}/${RUN_STATE_KEY}`,
+        // Discovery: the state of a principal stored under a hash is read for its name.
+        `s3:GetObject on ${bucket()}/snapshots/*`,
         `s3:ListBucket on ${bucket()}`,
         `s3:PutObject on ${bucket()}/${LEASE_KEY}`,
         `s3:PutObject on ${bucket()}/${RUNS_PREFIX}*`,
