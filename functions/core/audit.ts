@@ -737,6 +737,16 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
       if (ctx.deadline.expired && deliveryErrors.length > 0) throw deliveryErrors[0];
     }
 
+    // A principal this run reads but does not walk (another host's state; one gone from BigState that still owes a
+    // change): what earlier runs owe was offered, so a channel that refused it fails the principal, as anywhere;
+    // its state goes to the report as it is; a failure kept aside for it has ended.
+    const leaveAlone = async (): Promise<PrincipalResult> => {
+      if (deliveryErrors.length > 0) throw deliveryErrors[0];
+      ctx.states.set(principal, state ?? null);
+      if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
+      return leftAlone(principal, redelivered, outbox);
+    };
+
     // A principal with a state that a complete listing did not list: gone from BigState, or a listing glitch?
     const directory = ctx.deps.directory;
     if (target.missing && state !== undefined && state.host !== null && state.host !== ctx.host) {
@@ -746,10 +756,7 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         principal,
         stateHost: state.host,
       });
-      // Left alone, but what earlier runs owe was offered: a channel that refused it fails the principal, as anywhere.
-      if (deliveryErrors.length > 0) throw deliveryErrors[0];
-      if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
-      return leftAlone(principal, redelivered, outbox);
+      return await leaveAlone();
     }
     if (target.missing && directory !== undefined) {
       const found = await stage(ctx, 'checking whether the principal still exists', () =>
@@ -759,15 +766,13 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
         // Never retire a principal that still owes a change: archived, its outbox would never be delivered.
         // A channel that failed fails the principal (as anywhere); one that defers (the CLI's --json) shows the
         // change in this run's document, and a later run retires it once the outbox is empty.
-        if (deliveryErrors.length > 0) throw deliveryErrors[0];
         if (outbox.length > 0) {
+          const left = await leaveAlone();
           ctx.logger.info('principal removed from BigState: retired once its owed changes are delivered', {
             principal,
             owed: outbox.length,
           });
-          ctx.states.set(principal, state);
-          if (!ctx.dryRun) await endSideFailure(ctx, principal, false);
-          return leftAlone(principal, redelivered, outbox);
+          return left;
         }
         return await retire(ctx, { principal, state, version, redelivered });
       }

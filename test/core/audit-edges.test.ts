@@ -610,6 +610,20 @@ describe('the signals of the calls that record failures and acknowledgements', (
 });
 
 describe('a state of another host, left alone', () => {
+  it('hands its state to the report as it is (the report lists it, never "no keys")', async () => {
+    const directory: PrincipalLister = {
+      async *listPrincipals() {
+        yield { principal: 'keep' };
+      },
+      getPrincipal: async () => undefined,
+    };
+    const { store, run } = setup({}, { bigstate: new FakeLister({ keep: ['k'] }), directory });
+    store.seed(snapshotOf('staging-ci', ['a', 'b'], { host: 'https://staging.bigstate.example' }));
+    const summary = await run({ principals: [], principalPattern: '*' });
+    expect(summary.ok).toBe(true);
+    expect(summary.states?.get('staging-ci')?.keys.map((key) => key.name)).toEqual(['a', 'b']);
+  });
+
   it('still fails when a channel refused what earlier runs owe, keeping it owed', async () => {
     const directory: PrincipalLister = {
       async *listPrincipals() {
