@@ -60,28 +60,32 @@ const none = (text: string, test: (unit: number) => boolean): boolean => {
  *   letters, and the "Trojan Source" trick that makes a reviewer read a configured name as another.
  * The bidi marks U+200E, U+200F and U+061C are accepted: zero-width marks that names in
  * Arabic and Hebrew legitimately hold, and that carry no state a later character could inherit.
+ * The checks are shared with every schema that takes a name (a manual invocation's `principals` too).
  */
-const principalName = z.string({ error: 'a principal name must be a string' }).check(
-  z.minLength(1, 'a principal name must not be empty'),
-  z.refine((value) => value.trim() !== '', 'a principal name must not be blank'),
-  z.refine(
+export const principalNameChecks = [
+  z.refine<string>((value) => value.trim() !== '', 'a principal name must not be blank'),
+  z.refine<string>(
     (value) => none(value, (unit) => unit < 0x20 || (unit >= 0x7f && unit <= 0x9f)),
     'a principal name must not hold control characters',
   ),
-  z.refine(
+  z.refine<string>(
     (value) => value.isWellFormed(),
     'a principal name must not hold a lone surrogate (invalid UTF-16)',
   ),
-  z.refine(
+  z.refine<string>(
     (value) => none(value, (unit) => unit === 0x2028 || unit === 0x2029),
     'a principal name must not hold a line or paragraph separator (U+2028, U+2029)',
   ),
-  z.refine(
+  z.refine<string>(
     (value) =>
       none(value, (unit) => (unit >= 0x202a && unit <= 0x202e) || (unit >= 0x2066 && unit <= 0x2069)),
     'a principal name must not hold bidi embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069)',
   ),
-);
+] as const;
+
+const principalName = z
+  .string({ error: 'a principal name must be a string' })
+  .check(z.minLength(1, 'a principal name must not be empty'), ...principalNameChecks);
 
 /** A non-empty list of distinct principal names. */
 export const principalListSchema = z

@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 import { InvalidRequestError } from '../commons/errors.js';
 import { matchesPattern } from '../commons/glob.js';
 import { quotedName } from '../commons/text.js';
+import { principalNameChecks } from '../commons/validation.js';
 
 /** The `source` of the input the stack's schedule sends. */
 export const SCHEDULE_SOURCE = 'bigstate.key-audit.schedule';
@@ -28,9 +29,14 @@ export interface Invocation {
 const manualSchema = z.strictObject({
   principals: z.optional(
     z
-      .array(z.string({ error: 'must hold strings' }).check(z.minLength(1, 'must not hold an empty name')), {
-        error: 'must be a list of principal names',
-      })
+      .array(
+        // The names a configuration may hold (no control, bidi or separator character, no lone surrogate): a
+        // payload reaches BigState, the states and every notice just as a configured name does.
+        z
+          .string({ error: 'must hold strings' })
+          .check(z.minLength(1, 'must not hold an empty name'), ...principalNameChecks),
+        { error: 'must be a list of principal names' },
+      )
       .check(z.minLength(1, 'must list at least one principal')),
   ),
   dryRun: z.optional(z.boolean({ error: 'must be true or false' })),
@@ -135,7 +141,7 @@ export function parseInvocation(
       issue?.code === 'unrecognized_keys'
         ? issue.keys.length > 1
           ? `fields ${issue.keys.map((key) => quotedName(key)).join(', ')} are not known fields (known: principals, dryRun)`
-          : `field "${field}" is not a known field (known: principals, dryRun)`
+          : `field ${quotedName(field)} is not a known field (known: principals, dryRun)`
         : `field "${field}" ${issue?.message}`;
     const near = nearSchedule(event);
     throw new InvalidRequestError(

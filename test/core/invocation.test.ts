@@ -135,6 +135,34 @@ describe('parseInvocation: refusals name the field', () => {
     expect(error.message).toBe('invalid invocation: field "principals.1" must not hold an empty name');
   });
 
+  it('refuses a name no configuration could hold (control, bidi, separator, lone surrogate), even under a pattern that covers it', () => {
+    for (const [index, name] of [
+      [0, 'evil\nChange id: x'],
+      [0, 'a\u202egnp.exe'],
+      [0, 'a\u2028b'],
+      [0, 'a\ud800'],
+      [0, '   '],
+    ] as const) {
+      let caught: unknown;
+      try {
+        parseInvocation({ principals: [name] }, CONFIGURED, '*');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, JSON.stringify(name)).toBeInstanceOf(InvalidRequestError);
+      const error = caught as InvalidRequestError;
+      expect(error.field).toBe(`principals.${index}`);
+      expect(error.message).toMatch(/^invalid invocation: field "principals\.0" a principal name must not /);
+    }
+  });
+
+  it('names an unknown field escaped, so a hostile key cannot forge a line of the error', () => {
+    const error = refusal({ 'x\ny': true });
+    expect(error.message).toBe(
+      'invalid invocation: field "x\\ny" is not a known field (known: principals, dryRun)',
+    );
+  });
+
   it('refuses a principal that is not a string', () => {
     const error = refusal({ principals: [7] });
     expect(error.field).toBe('principals.0');
