@@ -233,6 +233,13 @@ function listWithin<T>(
 }
 
 /**
+ * A failure's reason is evidence, not a payload: capped at 2,000 characters (the last an ellipsis, never splitting
+ * a surrogate pair) in the e-mail and the event alike, so that a huge server text or request path can never make
+ * SNS or EventBridge refuse the notice.
+ */
+export const REASON_MAX_CHARS = 2_000;
+
+/**
  * A readable plain-text body that stays under `maxBytes`. The principal is quoted (`"svc a&b"`), a key name
  * shown as it is unless it needs escaping (`  - ci-laptop`, `  - "evil\nChange id: x"`), the reason
  * escaped: no name or reason can start a line of its own.
@@ -250,7 +257,7 @@ export function snsBody(notice: Notice, maxBytes = SNS_MAX_BYTES): string {
     return [
       what,
       '',
-      `Reason: ${displayText(notice.reason)}`,
+      `Reason: ${displayText(cap(notice.reason, REASON_MAX_CHARS))}`,
       '',
       kept,
       'You are told again when the reason changes, once a day while it keeps failing, and when it recovers.',
@@ -371,9 +378,7 @@ export function eventParts(notice: Notice, maxBytes = EVENT_MAX_BYTES): EventPar
   const detailType = DETAIL_TYPES[notice.kind];
   if (notice.kind === 'failed') {
     const { runId, principal, errorName, detectedAt, failingSince } = notice;
-    // The reason is evidence, not a payload: capped at 2,000 characters (the last an ellipsis, never splitting a
-    // surrogate pair) so that a huge server text or request path can never make EventBridge refuse the entry.
-    const reason = cap(notice.reason, 2_000);
+    const reason = cap(notice.reason, REASON_MAX_CHARS);
     return {
       detailType,
       detail: JSON.stringify({ runId, principal, reason, errorName, detectedAt, failingSince }),

@@ -7,6 +7,7 @@ import {
   EVENT_MAX_BYTES,
   EVENT_SOURCE,
   eventParts,
+  REASON_MAX_CHARS,
   SNS_MAX_BYTES,
   SUBJECT_MAX_CHARS,
   snsAttributes,
@@ -818,5 +819,17 @@ describe('the principal-removed and stale notices at their limits', () => {
     expect(bytes(body)).toBeLessThanOrEqual(4_000);
     const shown = body.split('\n').filter((line) => line.startsWith('  ! ')).length;
     expect(body).toContain(`  ... and ${keys.length - shown} more: the full list is in `);
+  });
+});
+
+describe('a huge failure reason', () => {
+  it('is capped alike in the e-mail and the event, so neither channel refuses the notice', () => {
+    const reason = `walking the keys: ${'x'.repeat(300_000)}`;
+    const body = snsBody(failed({ reason }));
+    expect(bytes(body)).toBeLessThan(SNS_MAX_BYTES);
+    const shown = body.split('\n').find((line) => line.startsWith('Reason: ')) ?? '';
+    expect([...shown.slice('Reason: '.length)]).toHaveLength(REASON_MAX_CHARS);
+    expect(shown.endsWith('…')).toBe(true);
+    expect(JSON.parse(eventParts(failed({ reason })).detail).reason).toBe(shown.slice('Reason: '.length));
   });
 });
