@@ -78,6 +78,17 @@ export function parseCommandLine<const T extends ParseArgsOptionsConfig>(
   }
 }
 
+/**
+ * Refuses an empty path (`--state=`): `resolve('')` is the working folder, where a run would then write its
+ * states and reports. Every CLI checks its path options through this.
+ * @throws CliUsageError naming the option.
+ */
+export function requirePaths(values: Readonly<Record<string, unknown>>, flags: readonly string[]): void {
+  for (const flag of flags) {
+    if (values[flag] === '') throw new CliUsageError(`option --${flag} needs a path, got ""`);
+  }
+}
+
 /** An option as typed, escaped when it holds anything a terminal could act on. */
 function quotedOrPlain(raw: string): string {
   return /^[\x21-\x7e]+$/.test(raw) ? raw : quotedName(raw);

@@ -40,7 +40,7 @@ import {
   runAudit,
 } from '../core/audit.js';
 import type { ChangeRecord, NoticeChannel } from '../core/ports.js';
-import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, usageErrorLine } from './args.js';
+import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, requirePaths, usageErrorLine } from './args.js';
 import { toJsonDocument } from './json-document.js';
 import { NOT_A_TERMINAL, paletteFor, type Terminal, terminalOf } from './palette.js';
 import { formatPlan } from './plan.js';
@@ -145,6 +145,7 @@ function requested(argv: readonly string[]): 'help' | 'version' | undefined {
 /** @throws CliUsageError naming the argument. */
 function parseOptions(argv: readonly string[]): CliOptions {
   const values = parseCommandLine(argv, OPTIONS);
+  requirePaths(values, ['state']);
   const check = <S extends z.ZodMiniType>(flag: string, schema: S, value: unknown): z.output<S> => {
     if (value === undefined) throw new CliUsageError(`${flag} is required`);
     const result = schema.safeParse(value);

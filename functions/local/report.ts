@@ -22,7 +22,7 @@ import { buildReportModel, hostOfStates } from '../report/build.js';
 import { renderCsvBytes } from '../report/csv.js';
 import { HTML_MAX_ROWS, renderHtml } from '../report/html.js';
 import { reportTotals } from '../report/totals.js';
-import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, usageErrorLine } from './args.js';
+import { CliUsageError, DEFAULT_STATE_DIR, parseCommandLine, requirePaths, usageErrorLine } from './args.js';
 
 /** Where the report goes in a state folder, as in S3 next to the snapshots. */
 export const REPORT_HTML = join('reports', 'latest.html');
@@ -162,9 +162,7 @@ export async function runReportCli(argv: readonly string[], io: ReportIo): Promi
     if (values['max-key-age-days'] !== undefined) {
       maxKeyAgeDays = parseMaxKeyAgeDays(values['max-key-age-days']);
     }
-    for (const flag of ['state', 'out', 'csv'] as const) {
-      if (values[flag] === '') throw new CliUsageError(`option --${flag} needs a path, got ""`);
-    }
+    requirePaths(values, ['state', 'out', 'csv']);
   } catch (error) {
     if (error instanceof CliUsageError) {
       io.stderr(usageErrorLine(error));

@@ -296,6 +296,11 @@ describe('runCli usage errors', () => {
       ['--host', 'https://h.example', '--principal', ''],
       'usage error: --principal[0] a principal name must not be empty (see --help)',
     ],
+    [
+      'an empty state folder (the working folder, otherwise)',
+      ['--host', 'https://h.example', '--principal', 'p', '--state='],
+      'usage error: option --state needs a path, got "" (see --help)',
+    ],
   ])('exits 2 for %s, in one line naming it, without the usage', async (_what, argv, message) => {
     expect(await runCli(argv, io())).toBe(EXIT.error);
     expect(err()).toBe(`${message}\n`);
