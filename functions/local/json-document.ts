@@ -33,6 +33,8 @@ export interface JsonPrincipal {
   readonly newPrincipal: boolean;
   readonly principalRemoved: JsonPrincipalRemoval | null;
   readonly info: JsonPrincipalInfo | null;
+  /** Keys that crossed the key-age limit in this run (a stale notice: dry run, would be); empty when none. */
+  readonly staleKeys: NonNullable<ChangeRecord['stale']>;
 }
 
 /** What BigState's principal listing says of a principal (discovery): as the state keeps it. */
@@ -159,6 +161,7 @@ function toJsonPrincipal(result: PrincipalResult): JsonPrincipal {
             archiveLocation: result.principalRemoved.archiveLocation,
           },
     info: toJsonInfo(result.info),
+    staleKeys: (result.stale ?? []).map((key) => ({ ...key })),
   };
 }
 

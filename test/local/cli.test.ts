@@ -781,6 +781,7 @@ describe('runCli --json: schema 2', () => {
     'newPrincipal',
     'principalRemoved',
     'info',
+    'staleKeys',
   ];
 
   it('has every field on every row, null where it does not apply, and errorName on failed rows', async () => {
@@ -1106,6 +1107,20 @@ describe('runCli: --max-key-age-days', () => {
       /root: no change\n {2}a stale notice: 1 key past the key-age limit\n {2}! ancient {2}\d+ days old/,
     );
     expect(out()).toMatch(/Plan: .*1 stale key\./);
+    // The same names in the --json document of a dry run (its changes are empty: a dry run delivers nothing).
+    stdout = [];
+    expect(await cli(['--dry-run', '--json', '--max-key-age-days', '90'])).toBe(EXIT.unchanged);
+    const document = JSON.parse(out());
+    expect(document.principals[0].staleKeys).toEqual([
+      {
+        name: 'ancient',
+        ageDays: expect.any(Number),
+        ageFrom: 'created',
+        createdAt: '2020-01-01T00:00:00.000Z',
+      },
+    ]);
+    expect(document.principals[1].staleKeys).toEqual([]);
+    expect(document.changes).toEqual([]);
     // Nothing was recorded: the real run still tells it, once.
     stdout = [];
     await cli(['--max-key-age-days', '90']);
