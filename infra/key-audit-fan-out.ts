@@ -44,17 +44,15 @@ import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/
 import { Construct } from 'constructs';
 import { type AuditResourceNames, auditEnvironment, auditFunction, FAN_OUT_ENTRY } from './audit-function.js';
 import type { KeyAuditConfig } from './config.js';
+import { TOPIC_KEY_REASON } from './key-audit-notifications.js';
 import {
-  ARCHIVE_PREFIX,
   expireRunFiles,
   grantFinishAccess,
   grantPlanAccess,
   grantSnapshotAccess,
-  HISTORY_PREFIX,
   RUNS_PREFIX,
-  SIDE_FAILURES_PREFIX,
-  SIDE_FAILURES_REASON,
   SNAPSHOTS_PREFIX,
+  snapshotAccessAcknowledgements,
 } from './key-audit-storage.js';
 import { acknowledge } from './nag.js';
 
@@ -361,10 +359,7 @@ export class KeyAuditFanOut extends Construct {
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${RUNS_PREFIX}*]`]:
         'A fanned-out run keeps its working files under runs/<runId>/ (the list of principals, the Map results), named by a run id known only at run time; this one prefix of this one bucket, expired after 30 days.',
     };
-    const kms = {
-      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':
-        "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
-    };
+    const kms = { 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]': TOPIC_KEY_REASON };
     acknowledge(roleOf(this.planFunction), {
       ...runs,
       ...(discovery
@@ -383,17 +378,7 @@ export class KeyAuditFanOut extends Construct {
         "The inventory report: reports/latest.html and .csv, and the day's copy under reports/<date>/ (looked up with HeadObject, hence GetObject), named at run time; under this one prefix of this one bucket.",
     });
     acknowledge(roleOf(this.workerFunction), {
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
-        'One snapshot per principal (snapshots/<principal>.json): principals are many, and discovered ones are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-Match or If-None-Match.',
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
-        'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SIDE_FAILURES_PREFIX}*]`]: SIDE_FAILURES_REASON,
-      ...(discovery
-        ? {
-            [`AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`]:
-              'Discovery moves the state of a principal that no longer exists in BigState to archive/<principal>/<archiveId>.json, named at run time; PutObject only (a conditional copy), under this one prefix of this one bucket.',
-          }
-        : {}),
+      ...snapshotAccessAcknowledgements(bucketArn, { discovery }),
       ...kms,
     });
   }

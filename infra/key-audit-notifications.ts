@@ -78,3 +78,7 @@ export function createNotificationTopic(
   }
   return topic;
 }
+
+/** Why a role that publishes to the topic may use `kms:GenerateDataKey*` on the topic's key (cdk-nag IAM5). */
+export const TOPIC_KEY_REASON =
+  "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.";

@@ -28,7 +28,7 @@ export const SIDE_FAILURES_PREFIX = prefixOf(sideFailureKey('p'));
 /** How long a failure kept aside outlives the last run that audited its principal. */
 export const ORPHANED_FAILURE_RETENTION = Duration.days(30);
 /** Why a role that audits principals may read, write and delete any object under {@link SIDE_FAILURES_PREFIX}. */
-export const SIDE_FAILURES_REASON =
+const SIDE_FAILURES_REASON =
   'A principal whose state cannot be read (corrupt, access denied, a newer schema) keeps its failure in failures/<principal>.json, so its notices are rationed (at most once a day) without writing the state; principals are known only at run time. GetObject, conditional PutObject, and DeleteObject once it recovers, under this one prefix of this one bucket.';
 /**
  * Where a fanned-out run keeps its own files: the plan's list of principals (the Map's ItemReader) and the Map's
@@ -223,6 +223,29 @@ export function grantSnapshotAccess(
     });
     Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [snapshots] });
   }
+}
+
+/**
+ * The cdk-nag acknowledgements of what {@link grantSnapshotAccess} grants (with the same options), one by one: the
+ * wildcard resources under `snapshots/`, `history/`, `failures/` and (with discovery) `archive/`. `bucketArn` is the
+ * bucket's ARN as cdk-nag writes it (`<LogicalId.Arn>`).
+ */
+export function snapshotAccessAcknowledgements(
+  bucketArn: string,
+  options: { readonly discovery: boolean },
+): Record<string, string> {
+  return {
+    [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]: `One state per principal (snapshots/<principal>.json): one resource per principal would outgrow the role policy for long principal lists, and principals discovered at run time (principalPattern, in the contract) are unknown at deploy time; GetObject and conditional PutObject (the bucket policy refuses a put there without If-Match or If-None-Match)${options.discovery ? ', and the conditional DeleteObject that archives a principal BigState no longer knows' : ''}, under this one prefix of this one bucket.`,
+    [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
+      'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
+    [`AwsSolutions-IAM5[Resource::${bucketArn}/${SIDE_FAILURES_PREFIX}*]`]: SIDE_FAILURES_REASON,
+    ...(options.discovery
+      ? {
+          [`AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`]:
+            'Discovery moves the state of a principal that no longer exists in BigState to archive/<principal>/<archiveId>.json, named at run time; PutObject only (a conditional copy), under this one prefix of this one bucket.',
+        }
+      : {}),
+  };
 }
 
 /**

@@ -27,15 +27,13 @@ import { ConfigurationError, type KeyAuditConfig, resolveKeyAuditConfig } from '
 import { type AuditAlarms, createAuditAlarms, createFanOutAlarms } from './key-audit-alarms.js';
 import { createAuditDashboard } from './key-audit-dashboard.js';
 import { KeyAuditFanOut } from './key-audit-fan-out.js';
-import { createNotificationTopic } from './key-audit-notifications.js';
+import { createNotificationTopic, TOPIC_KEY_REASON } from './key-audit-notifications.js';
 import {
-  ARCHIVE_PREFIX,
   createSnapshotStorage,
   grantSnapshotAccess,
   HISTORY_PREFIX,
-  SIDE_FAILURES_PREFIX,
-  SIDE_FAILURES_REASON,
   SNAPSHOTS_PREFIX,
+  snapshotAccessAcknowledgements,
 } from './key-audit-storage.js';
 import { acknowledge } from './nag.js';
 import { type HeartbeatWindow, heartbeatWindow, type ParsedSchedule, parseSchedule } from './schedule.js';
@@ -298,23 +296,11 @@ export class KeyAudit extends Construct {
     logGroup.grantWrite(role);
     const bucketArn = `<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>`;
     acknowledge(role, {
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
-        'One snapshot per principal (snapshots/<principal>.json): one resource per principal would outgrow the role policy for long principal lists, and principals discovered at run time (principalPattern, in the contract) are unknown at deploy time; GetObject and PutObject only, under this one prefix of this one bucket.',
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${HISTORY_PREFIX}*]`]:
-        'Change records are named per principal and change id (history/<principal>/<changeId>.json), known only at run time; PutObject only, under this one prefix of this one bucket, and the bucket policy refuses any put there without If-None-Match.',
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/${SIDE_FAILURES_PREFIX}*]`]: SIDE_FAILURES_REASON,
+      ...snapshotAccessAcknowledgements(bucketArn, { discovery: config.principalPattern !== undefined }),
       [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
         "The inventory report after a full run: reports/latest.html and .csv, and the day's copy under reports/<date>/, named at run time; PutObject only, under this one prefix of this one bucket.",
-      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]':
-        "From topic.grantPublish (CDK's fixed grant for a KMS-encrypted topic, as AWS documents it): SNS needs a data key from the topic's key for each published message. The * also matches GenerateDataKeyWithoutPlaintext and the GenerateDataKeyPair variants; the resource is that one key, which encrypts nothing but this topic's messages.",
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]': TOPIC_KEY_REASON,
     });
-
-    if (config.principalPattern !== undefined) {
-      acknowledge(role, {
-        [`AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`]:
-          'Discovery moves the state of a principal that no longer exists in BigState to archive/<principal>/<archiveId>.json, named at run time; PutObject only (a conditional copy), under this one prefix of this one bucket.',
-      });
-    }
 
     const failureQueue = secureQueue(this, 'FailureQueue');
     const fn = auditFunction(this, 'Function', {
