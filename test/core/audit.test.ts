@@ -1753,6 +1753,7 @@ describe('runAudit: deadlines', () => {
     const work = store.calls.filter((call) => call.principal === 'root');
     expect(work.length).toBeGreaterThan(0);
     for (const call of work) expect(call.signal).toBe(deadline.signal);
+    expect(sns.signals.length + bus.signals.length).toBeGreaterThan(0);
     for (const signal of [...sns.signals, ...bus.signals]) expect(signal).toBe(deadline.signal);
     // The run-level record is read first, as work (where to start), and the failures kept aside are listed, then
     // the record is read after the work on a short signal of its own (as the failure notices).

@@ -213,6 +213,7 @@ describe('the state machine definition', () => {
   it('retries only Lambda service errors, never a step’s own error', () => {
     for (const name of ['Plan', 'Audit batch', 'Finish']) {
       const retries = state(name).Retry as Array<{ ErrorEquals: string[] }>;
+      expect(retries.flatMap((retry) => retry.ErrorEquals).length, name).toBeGreaterThan(0);
       expect(
         retries.flatMap((retry) => retry.ErrorEquals).every((error) => error.startsWith('Lambda.')),
       ).toBe(true);

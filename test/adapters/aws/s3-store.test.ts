@@ -228,6 +228,7 @@ describe('S3SnapshotStore: the run deadline', () => {
     expect((s3.commandCalls(GetObjectCommand)[0]?.args as unknown[] | undefined)?.[1]).toEqual({
       abortSignal: signal,
     });
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(2);
     for (const call of s3.commandCalls(PutObjectCommand))
       expect((call.args as unknown[])[1]).toEqual({ abortSignal: signal });
   });
