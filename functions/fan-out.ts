@@ -67,6 +67,8 @@ const BATCH_FAILED = 'BatchFailedError';
 /** What the plan step hands the state machine. */
 export interface PlanOutput {
   readonly runId: string;
+  /** Epoch ms: when the plan step started, i.e. the run (its duration in the summary and metrics). */
+  readonly startedAt: number;
   /** Epoch ms: no batch starts work after it. */
   readonly deadline: number;
   readonly dryRun: boolean;
@@ -148,7 +150,7 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
   const runTimeout = runTimeoutMs();
   const deadline = startedAt + Math.max(60_000, runTimeout - FINISH_RESERVE_MS);
   const itemsKey = `runs/${runId}/principals.json`;
-  const base = { runId, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
+  const base = { runId, startedAt, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
   const planDeadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
   try {
     const expiresAt = leaseExpiry(startedAt, runTimeout);
@@ -262,6 +264,8 @@ function rowOf(result: PrincipalResult): WorkerRow {
 const finishInput = z.object({
   plan: z.looseObject({
     runId: z.string(),
+    // Absent from an execution planned by an earlier release: the finish step's start stands in.
+    startedAt: z.optional(z.number()),
     dryRun: z.boolean(),
     itemsBucket: z.string(),
     itemsKey: z.string(),
@@ -315,7 +319,8 @@ export async function finishHandler(event: unknown, context: Context): Promise<F
   if (!parsed.success) throw new InvalidRequestError('plan', 'invalid finish input: expected { plan, map }');
   const { plan, map } = parsed.data;
   logger.appendKeys({ runId: plan.runId });
-  const started = new Date();
+  // The run's start (the plan's), not the finish step's: the summary's duration and the RunDuration metric.
+  const started = new Date(plan.startedAt ?? Date.now());
   // Whatever happens below, the lease is released (the `finally`): a finish step that threw early would leave
   // it held until it expires, and every run until then skipped.
   const deadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));

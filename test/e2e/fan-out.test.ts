@@ -106,6 +106,14 @@ describe('the fan-out state machine, run locally', () => {
     const first = succeeded(firstOutcome);
     // The run id is the execution's name: the same in every attempt of the Plan task.
     expect(first.runId).toBe(firstOutcome.executionName);
+    // The run's start and duration are the whole run's (from the plan), not the finish step's.
+    const steps = world.invocations.filter(
+      (invocation) => invocation.step === 'plan' || invocation.step === 'finish',
+    );
+    const planStep = steps.find((invocation) => invocation.step === 'plan');
+    const finishStep = steps.find((invocation) => invocation.step === 'finish');
+    expect(Date.parse(String(first.startedAt))).toBeGreaterThanOrEqual(planStep?.startedAt ?? Number.NaN);
+    expect(Date.parse(String(first.startedAt))).toBeLessThan(finishStep?.startedAt ?? Number.NaN);
     // The execution's output carries whole counts and only the failed principals (its 256 KiB limit).
     expect(first.counts).toEqual({
       principals: ALL.length,
