@@ -114,6 +114,11 @@ export interface WorkerRow {
   readonly changeId: string | null;
   /** Set when the principal was gone from BigState and retired (told, its state archived). */
   readonly principalRemoved?: true;
+  /**
+   * Set when its failure changed in a way people were told of (started, changed, reminded, ended): the report,
+   * which lists failures, is rewritten for it. A principal that keeps failing quietly changes nothing there.
+   */
+  readonly failureNews?: true;
 }
 
 const runInput = z.looseObject({ dryRun: z.optional(z.boolean()) });
@@ -239,14 +244,15 @@ export async function workerHandler(event: unknown, context: Context): Promise<{
     });
     // As the audit function: no work of the batch outlives the invocation, into the next batch of this sandbox.
     const summary = await settleOrExit(run, hardStop, { logger, metrics });
-    return { principals: summary.principals.map(rowOf) };
+    const news = summary.failureNews ?? new Set<string>();
+    return { principals: summary.principals.map((result) => rowOf(result, news.has(result.principal))) };
   } finally {
     work.dispose();
     hardStop.dispose();
   }
 }
 
-function rowOf(result: PrincipalResult): WorkerRow {
+function rowOf(result: PrincipalResult, failureNews: boolean): WorkerRow {
   return {
     principal: result.principal,
     status: result.status,
@@ -258,6 +264,7 @@ function rowOf(result: PrincipalResult): WorkerRow {
     removed: result.removed.length,
     changeId: result.changeId ?? null,
     ...(result.principalRemoved === undefined ? {} : { principalRemoved: true as const }),
+    ...(failureNews ? { failureNews: true as const } : {}),
   };
 }
 
@@ -462,7 +469,7 @@ async function finishRun(
 /**
  * The inventory report of a fanned-out run. The finish step holds only the workers' rows, so it reads every
  * principal's state back: at 10,000 principals, 10,000 GETs (about $0.004). It does so when the report would
- * change (a key added or removed, a principal baselined, failed or retired), and at least once a day (the day's copy is missing,
+ * change (a key added or removed, a principal baselined or retired, a failure told or ended, a batch lost), and at least once a day (the day's copy is missing,
  * so key ages move on); otherwise the last report still holds. Never fails the run: any error is a log line.
  */
 async function writeFanOutReport(runId: string, rows: readonly WorkerRow[], context: Context): Promise<void> {
@@ -473,7 +480,8 @@ async function writeFanOutReport(runId: string, rows: readonly WorkerRow[], cont
   try {
     const changed = rows.some(
       (row) =>
-        row.status === 'failed' ||
+        row.failureNews === true ||
+        row.errorName === BATCH_FAILED ||
         row.baseline ||
         row.added > 0 ||
         row.removed > 0 ||

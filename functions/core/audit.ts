@@ -180,6 +180,12 @@ export interface AuditSummary {
    * is built from, without reading the states again. Not part of any response.
    */
   readonly states?: ReadonlyMap<string, Snapshot | null>;
+  /**
+   * The principals whose failure changed in a way people were told of in this run: a failure told (it started,
+   * its reason changed, the daily reminder) or its end told. What a report listing failures is rewritten for (a
+   * principal that keeps failing quietly changes nothing in it). Not part of any response.
+   */
+  readonly failureNews?: ReadonlySet<string>;
 }
 
 /** The stage of a principal the time budget never reached. */
@@ -211,6 +217,8 @@ interface RunContext {
    * batch that writes; `undefined` when not listed (a dry run) or when the listing failed.
    */
   sideFailures: ReadonlySet<string> | undefined;
+  /** The principals whose failure changed in a way people were told of in this run (see AuditSummary). */
+  readonly failureNews: Set<string>;
 }
 
 /**
@@ -281,6 +289,7 @@ function summarise(
     durationMs: finished.getTime() - started.getTime(),
     principals: results,
     states: ctx.states,
+    failureNews: ctx.failureNews,
     ok: listingFailure === undefined && results.every((result) => result.status === 'ok'),
     ...(listingFailure === undefined
       ? {}
@@ -638,6 +647,7 @@ function contextOf(deps: AuditDeps, request: AuditRequest): RunContext {
     hardStop: request.hardStop ?? deadline,
     states: new Map(),
     sideFailures: undefined,
+    failureNews: new Set(),
   };
 }
 
@@ -915,8 +925,9 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     }
     if (deliveryErrors.length > 0) throw deliveryErrors[0];
     // The commit dropped the failure; people who were told it are told it ended (best effort).
-    if (!ctx.dryRun) await tellRecovered(ctx, principal, failedBefore);
-    if (!ctx.dryRun) await endSideFailure(ctx, principal, recoveryIsNews(failedBefore));
+    const recovered = !ctx.dryRun && (await tellRecovered(ctx, principal, failedBefore));
+    const sideRecovered = !ctx.dryRun && (await endSideFailure(ctx, principal, recovered));
+    if (recovered || sideRecovered) ctx.failureNews.add(principal);
     ctx.states.set(principal, state ?? null);
     // The dashboard's key counts per principal come from this line (a dry run says so: the widget leaves it out).
     ctx.logger.info('principal audited', {
@@ -953,14 +964,16 @@ async function auditPrincipal(ctx: RunContext, target: Target): Promise<Principa
     ctx.logger.error('principal failed', { principal, reason, errorName });
     if (stateRead) ctx.states.set(principal, state ?? null);
     // A principal the time budget never reached is not told on its own: the run tells it once for all of them.
-    if (!ctx.dryRun && failure.stage !== WAITING_TO_START) {
-      await recordFailure(ctx, {
+    const news =
+      !ctx.dryRun &&
+      failure.stage !== WAITING_TO_START &&
+      (await recordFailure(ctx, {
         principal,
         failure,
         previous: failedBefore,
         known: stateRead ? { state, version } : undefined,
-      });
-    }
+      }));
+    if (news) ctx.failureNews.add(principal);
     return {
       principal,
       status: 'failed',
@@ -1394,7 +1407,7 @@ interface FailureRecord {
  * told on every run. A principal with no state yet gets one that holds only the failure (`awaitingBaseline`). The
  * records are written with the notices, until the hard stop.
  */
-async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<void> {
+async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<boolean> {
   const { principal, failure, known } = record;
   const now = ctx.clock.now();
   // Kept aside by earlier runs: the only record of an unreadable state's failure, and a readable state's
@@ -1413,8 +1426,9 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
   );
   // Nothing durable to ration by: the state and the record kept aside both unreadable.
   const unrecorded = known === undefined && side === undefined;
+  const news = decision.notify || unrecorded;
   let kept = decision.state;
-  if (decision.notify || unrecorded) {
+  if (news) {
     const told = await publishNotice(ctx, {
       kind: 'failed',
       runId: ctx.request.runId,
@@ -1432,7 +1446,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
       lastNotifiedAt: decision.state.lastNotifiedAt,
     });
   }
-  if (unrecorded || ctx.hardStop.expired) return;
+  if (unrecorded || ctx.hardStop.expired) return news;
   const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
   if (known === undefined) {
     await bestEffort(ctx, principal, 'could not keep the failure aside; the next run may tell it again', () =>
@@ -1443,7 +1457,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
         { signal },
       ),
     );
-    return;
+    return news;
   }
   const base: Snapshot = known.state ?? {
     schemaVersion: 2,
@@ -1472,6 +1486,7 @@ async function recordFailure(ctx: RunContext, record: FailureRecord): Promise<vo
   );
   // The state holds the failure now: the one kept aside has served.
   if (recorded && side?.found !== undefined) await deleteSideFailure(ctx, principal, side.found.version);
+  return news;
 }
 
 /** Runs one write of the failure records: whether it succeeded; a failure of it is logged as `warning`. */
@@ -1549,20 +1564,20 @@ async function deleteSideFailure(ctx: RunContext, principal: string, version: st
  * ended. It is deleted first, and only then are people told of it told it ended (unless `toldAlready`: the state's
  * own failure was told ended): at most once, as the state's own recovery (its commit comes before the notice).
  */
-async function endSideFailure(ctx: RunContext, principal: string, toldAlready: boolean): Promise<void> {
+async function endSideFailure(ctx: RunContext, principal: string, toldAlready: boolean): Promise<boolean> {
   const found = (await readSideFailure(ctx, principal, false))?.found;
-  if (found === undefined) return;
-  if (!(await deleteSideFailure(ctx, principal, found.version))) return;
-  if (!toldAlready) await tellRecovered(ctx, principal, found.record?.failure);
+  if (found === undefined) return false;
+  if (!(await deleteSideFailure(ctx, principal, found.version))) return false;
+  return !toldAlready && (await tellRecovered(ctx, principal, found.record?.failure));
 }
 
-/** Tells that a failure ended (`principal` null: the run's own), when people were told of it. */
+/** Tells that a failure ended (`principal` null: the run's own), when people were told of it; whether it was news. */
 async function tellRecovered(
   ctx: RunContext,
   principal: string | null,
   failure: FailureState | undefined,
-): Promise<void> {
-  if (!recoveryIsNews(failure)) return;
+): Promise<boolean> {
+  if (!recoveryIsNews(failure)) return false;
   await publishNotice(ctx, {
     kind: 'recovered',
     runId: ctx.request.runId,
@@ -1570,6 +1585,7 @@ async function tellRecovered(
     detectedAt: ctx.clock.now().toISOString(),
     failingSince: failure.since,
   });
+  return true;
 }
 
 /**

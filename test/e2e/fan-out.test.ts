@@ -249,6 +249,18 @@ describe('the fan-out state machine, run locally', () => {
     } = JSON.parse(keptBefore) as Record<string, unknown>;
     expect(rest).toEqual(restBefore);
     expect(world.json(LEASE)).toBeUndefined();
+
+    // The same failure on the next tick is told to nobody, and changes nothing in the report: it is kept (no
+    // read of every state); its end is news, and rewrites it.
+    const reportVersions = () => world.fakes.s3.versions(world.bucketName, 'reports/latest.html').length;
+    const written = reportVersions();
+    expect((await tick()).status).toBe('FAILED');
+    expect(reportVersions()).toBe(written);
+    expect(world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.text).toContain('HTTP 403');
+    simulator.clearFaults();
+    succeeded(await tick());
+    expect(reportVersions()).toBe(written + 1);
+    expect(world.fakes.s3.get(world.bucketName, 'reports/latest.html')?.text).not.toContain('HTTP 403');
   });
 
   it('a batch whose worker times out fails its principals only: the other batches publish, then the run fails', async () => {
