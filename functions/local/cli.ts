@@ -210,6 +210,8 @@ async function inventoryReport(
       maxKeyAgeDays: options.maxKeyAgeDays ?? null,
       runId,
       failures,
+      // The run's states are in hand: only the folder's other principals are read.
+      known: summary.states,
     });
     return written.html;
   } catch (error) {

@@ -42,6 +42,11 @@ export interface LocalReportOptions {
   readonly now?: Date | undefined;
   /** Principals whose run just failed, with the reason (see `buildReportModel`). */
   readonly failures?: ReadonlyMap<string, string> | undefined;
+  /**
+   * States the caller already holds (a run's `summary.states`: `null` for a principal read with none): not read
+   * again. The folder's other principals (not in this run) are read.
+   */
+  readonly known?: ReadonlyMap<string, Snapshot | null> | undefined;
 }
 
 /** What {@link writeLocalReport} wrote. */
@@ -55,13 +60,19 @@ export interface LocalReport {
   readonly summarised: boolean;
 }
 
-/** Every principal's state in a state folder, read through the store (sorted by the model). */
-export async function readLocalStates(stateDir: string): Promise<Snapshot[]> {
+/**
+ * Every principal's state in a state folder, read through the store (sorted by the model); a principal in `known`
+ * is taken from there instead of read again.
+ */
+export async function readLocalStates(
+  stateDir: string,
+  known: ReadonlyMap<string, Snapshot | null> = new Map(),
+): Promise<Snapshot[]> {
   const store = new FileSnapshotStore(stateDir);
   const states: Snapshot[] = [];
   for await (const principal of store.principalsWithState()) {
-    const stored = await store.read(principal);
-    if (stored !== undefined) states.push(stored.snapshot);
+    const state = known.has(principal) ? known.get(principal) : (await store.read(principal))?.snapshot;
+    if (state !== undefined && state !== null) states.push(state);
   }
   return states;
 }
@@ -75,7 +86,7 @@ export async function writeLocalReport(
   stateDir: string,
   options: LocalReportOptions = {},
 ): Promise<LocalReport> {
-  const states = await readLocalStates(stateDir);
+  const states = await readLocalStates(stateDir, options.known);
   const model = buildReportModel(states, {
     generatedAt: options.now ?? new Date(),
     runId: options.runId ?? 'local',
