@@ -24,14 +24,15 @@ import { readStatesForReport, writeReport } from './adapters/aws/report.js';
 import { awsWiring, settleOrExit } from './adapters/aws/wiring.js';
 import { loadLambdaConfig } from './commons/config.js';
 import { Deadline } from './commons/deadline.js';
+import { ConfigurationError, describeError, InvalidRequestError, StorageError } from './commons/errors.js';
 import {
-  AuditRunFailedError,
-  ConfigurationError,
-  describeError,
-  InvalidRequestError,
-  StorageError,
-} from './commons/errors.js';
-import { type PrincipalResult, planRun, recordRunOutcome, runAudit, type Target } from './core/audit.js';
+  assertAuditSucceeded,
+  type PrincipalResult,
+  planRun,
+  recordRunOutcome,
+  runAudit,
+  type Target,
+} from './core/audit.js';
 import { datedReportKey } from './core/layout.js';
 
 const config = loadLambdaConfig();
@@ -455,14 +456,9 @@ async function finishRun(
     trigger: 'fan-out',
     ok: summary.ok,
     principals: rows.length,
-    failed: rows.filter((row) => row.status === 'failed').length,
+    failed: failed.length,
   });
-  if (!plan.dryRun && !summary.ok) {
-    const failures = rows
-      .filter((row) => row.status === 'failed')
-      .map((row) => ({ principal: row.principal, reason: row.reason ?? 'unknown' }));
-    throw new AuditRunFailedError(plan.runId, failures, rows.length, runFailure?.reason);
-  }
+  if (!plan.dryRun) assertAuditSucceeded(summary);
   return output;
 }
 

@@ -1617,17 +1617,22 @@ async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredN
 }
 
 /** Throws AuditRunFailedError when a principal failed: what makes the invocation (or the CLI) fail loudly. */
-export function assertAuditSucceeded(summary: AuditSummary): void {
+export function assertAuditSucceeded(summary: {
+  readonly runId: string;
+  /** A run's results, or a fanned-out run's rows (their reason `null` when none). */
+  readonly principals: ReadonlyArray<{
+    readonly principal: string;
+    readonly status: 'ok' | 'failed';
+    readonly reason?: string | null | undefined;
+  }>;
+  readonly runFailure?: { readonly reason: string } | null | undefined;
+}): void {
   const failures = summary.principals
     .filter((result) => result.status === 'failed')
     .map((result) => ({ principal: result.principal, reason: result.reason ?? 'unknown' }));
-  if (failures.length > 0 || summary.runFailure !== undefined) {
-    throw new AuditRunFailedError(
-      summary.runId,
-      failures,
-      summary.principals.length,
-      summary.runFailure?.reason,
-    );
+  const runFailure = summary.runFailure?.reason;
+  if (failures.length > 0 || runFailure !== undefined) {
+    throw new AuditRunFailedError(summary.runId, failures, summary.principals.length, runFailure);
   }
 }
 
