@@ -5,12 +5,13 @@
  * stderr (`usage error: ... (see --help)`) and exit code 2, as is a simulator that cannot start; never a stack.
  */
 import { pathToFileURL } from 'node:url';
+import { API_KEY_VARIABLE } from '../commons/config.js';
 import { describeError } from '../commons/errors.js';
 import { displayName, displayText, quotedName } from '../commons/text.js';
 import { CliUsageError, parseCommandLine, usageErrorLine } from '../local/args.js';
-import { demoPrincipals, type SimulatorOptions, startSimulator } from './simulator.js';
+import { DEMO_API_KEY, demoPrincipals, type SimulatorOptions, startSimulator } from './simulator.js';
 
-const DEMO_KEY = 'bigstate-demo-key';
+const DEMO_KEY = DEMO_API_KEY;
 
 const USAGE = `Usage: npm run simulator -- [options]
 
@@ -82,7 +83,7 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const fromEnv = process.env.BIGSTATE_API_KEY;
+  const fromEnv = process.env[API_KEY_VARIABLE];
   let simulator: Awaited<ReturnType<typeof startSimulator>>;
   try {
     simulator = await startSimulator({

@@ -168,7 +168,9 @@ export interface Simulator {
 
 /** BigState's answer to a bad parameter, as in the seed pages. */
 const INVALID_REQUEST = JSON.stringify({ error: 6, desc: 'Invalid request' });
-const DEFAULT_API_KEY = 'bigstate-demo-key';
+/** The simulator's public demo key, accepted when no key is given (never a real one). */
+export const DEMO_API_KEY = 'bigstate-demo-key';
+const DEFAULT_API_KEY = DEMO_API_KEY;
 /** Bound on remembered cursors, so a long benchmark cannot grow the map without limit. */
 const MAX_CURSORS = 200_000;
 

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Write } from '../adapters/local/console.js';
-import { demoPrincipals, startSimulator } from '../bigstate/simulator.js';
+import { DEMO_API_KEY, demoPrincipals, startSimulator } from '../bigstate/simulator.js';
 import { quotedName } from '../commons/text.js';
 import { CliUsageError, usageErrorLine } from './args.js';
 import { runCli } from './cli.js';
 import { NOT_A_TERMINAL, type Terminal, terminalOf } from './palette.js';
 
-const DEMO_KEY = 'bigstate-demo-key';
+const DEMO_KEY = DEMO_API_KEY;
 
 /** The application principal that appears in BigState between runs 2 and 3 (discovery). */
 const NEW_PRINCIPAL = 'billing_export';
