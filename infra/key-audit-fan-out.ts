@@ -50,6 +50,7 @@ import {
   grantFinishAccess,
   grantPlanAccess,
   grantSnapshotAccess,
+  REPORTS_PREFIX,
   RUNS_PREFIX,
   SNAPSHOTS_PREFIX,
   snapshotAccessAcknowledgements,
@@ -374,7 +375,7 @@ export class KeyAuditFanOut extends Construct {
       ...kms,
       [`AwsSolutions-IAM5[Resource::${bucketArn}/${SNAPSHOTS_PREFIX}*]`]:
         'The inventory report reads back the state of every principal of the run (snapshots/<principal>.json, principals known only at run time); GetObject only, under this one prefix of this one bucket: the finish step never writes a state.',
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/${REPORTS_PREFIX}*]`]:
         "The inventory report: reports/latest.html and .csv, and the day's copy under reports/<date>/ (looked up with HeadObject, hence GetObject), named at run time; under this one prefix of this one bucket.",
     });
     acknowledge(roleOf(this.workerFunction), {

@@ -10,6 +10,7 @@ import {
   archiveKey,
   changeRecordKey,
   LEASE_KEY,
+  REPORT_KEYS,
   RUN_STATE_KEY,
   sideFailureKey,
   snapshotKey,
@@ -23,6 +24,8 @@ export const SNAPSHOTS_PREFIX = prefixOf(snapshotKey('p'));
 export const HISTORY_PREFIX = prefixOf(changeRecordKey('p', 'c'));
 /** Where discovery moves the state of a principal that no longer exists (`functions/core/layout.ts`). */
 export const ARCHIVE_PREFIX = prefixOf(archiveKey('p', 'a'));
+/** Where the inventory report is written, the latest and the day's copies (`functions/core/layout.ts`). */
+export const REPORTS_PREFIX = prefixOf(REPORT_KEYS.html);
 /** Where a principal's failure is kept while its state cannot be read (`functions/core/layout.ts`). */
 export const SIDE_FAILURES_PREFIX = prefixOf(sideFailureKey('p'));
 /** How long a failure kept aside outlives the last run that audited its principal. */
@@ -113,7 +116,7 @@ export function createSnapshotStorage(
         // The daily copies of the inventory report (`reports/<date>/`) go with the history they summarise; the
         // latest report is rewritten every run.
         id: 'expire-dated-reports',
-        prefix: 'reports/2',
+        prefix: `${REPORTS_PREFIX}2`,
         expiration: options.historyRetention,
       },
     ],
@@ -199,7 +202,7 @@ export function grantSnapshotAccess(
     Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject'],
-      resourceArns: [bucket.arnForObjects('reports/*')],
+      resourceArns: [bucket.arnForObjects(`${REPORTS_PREFIX}*`)],
     });
   }
   if (options.lease ?? true) {
@@ -327,6 +330,6 @@ export function grantFinishAccess(bucket: Bucket, grantee: IGrantable): void {
   Grant.addToPrincipal({
     grantee,
     actions: ['s3:GetObject', 's3:PutObject'],
-    resourceArns: [bucket.arnForObjects('reports/*')],
+    resourceArns: [bucket.arnForObjects(`${REPORTS_PREFIX}*`)],
   });
 }

@@ -32,6 +32,7 @@ import {
   createSnapshotStorage,
   grantSnapshotAccess,
   HISTORY_PREFIX,
+  REPORTS_PREFIX,
   SNAPSHOTS_PREFIX,
   snapshotAccessAcknowledgements,
 } from './key-audit-storage.js';
@@ -297,7 +298,7 @@ export class KeyAudit extends Construct {
     const bucketArn = `<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnResource)}.Arn>`;
     acknowledge(role, {
       ...snapshotAccessAcknowledgements(bucketArn, { discovery: config.principalPattern !== undefined }),
-      [`AwsSolutions-IAM5[Resource::${bucketArn}/reports/*]`]:
+      [`AwsSolutions-IAM5[Resource::${bucketArn}/${REPORTS_PREFIX}*]`]:
         "The inventory report after a full run: reports/latest.html and .csv, and the day's copy under reports/<date>/, named at run time; PutObject only, under this one prefix of this one bucket.",
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]': TOPIC_KEY_REASON,
     });
