@@ -1200,17 +1200,15 @@ async function deliver(
       continue;
     }
     const notice: Notice = { kind: entry.record.kind, record: entry.record };
-    const outcomes = await Promise.allSettled(open.map((channel) => channel.publish(notice, { signal })));
     const deliveredTo = [...entry.deliveredTo];
-    outcomes.forEach((outcome, i) => {
-      const channel = open[i] as NoticeChannel;
-      if (outcome.status === 'rejected') {
-        blocked.add(channel.name);
-        errors.push(new StageError(name, outcome.reason));
-      } else if (outcome.value !== 'deferred') {
-        deliveredTo.push(channel.name);
+    for (const answer of await offer(open, notice, signal)) {
+      if (answer.refused !== undefined) {
+        blocked.add(answer.channel.name);
+        errors.push(new StageError(name, answer.refused.reason));
+      } else if (!answer.deferred) {
+        deliveredTo.push(answer.channel.name);
       }
-    });
+    }
     if (deliveredTo.length > entry.deliveredTo.length) changed = true;
     if (channels.every((channel) => deliveredTo.includes(channel.name))) {
       delivered.push(entry.record);
@@ -1281,14 +1279,10 @@ async function retire(ctx: RunContext, retirement: Retirement): Promise<Principa
   if (!ctx.dryRun) {
     const signal = ctx.deadline.signal;
     await stage(ctx, 'publishing the principal removal', async () => {
-      const outcomes = await Promise.allSettled(
-        ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
-      );
-      const refused = outcomes.find(
-        (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
-      );
+      const answers = await offer(ctx.deps.channels, notice, signal);
+      const refused = answers.find((answer) => answer.refused !== undefined)?.refused;
       if (refused !== undefined) throw refused.reason;
-      deferred = outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value === 'deferred');
+      deferred = answers.some((answer) => answer.deferred);
     });
     if (!deferred) {
       await stage(ctx, 'archiving the state', () =>
@@ -1600,20 +1594,40 @@ async function publishNotice(ctx: RunContext, notice: FailureNotice | RecoveredN
     return false;
   }
   const signal = ctx.hardStop.signalWithin(NOTICE_TIMEOUT_MS);
-  const outcomes = await Promise.allSettled(
-    ctx.deps.channels.map((channel) => channel.publish(notice, { signal })),
-  );
   let some = false;
-  for (const outcome of outcomes) {
-    if (outcome.status === 'fulfilled') some = true;
+  for (const answer of await offer(ctx.deps.channels, notice, signal)) {
+    if (answer.refused === undefined) some = true;
     else {
       ctx.logger.error(`could not publish the ${notice.kind} notice`, {
         principal: notice.principal,
-        reason: describeError(outcome.reason),
+        reason: describeError(answer.refused.reason),
       });
     }
   }
   return some;
+}
+
+/** What a channel did with a notice {@link offer}ed to it. */
+interface Answer {
+  readonly channel: NoticeChannel;
+  /** Took it for later delivery (the CLI's --json document). */
+  readonly deferred: boolean;
+  /** Refused it, and why (`reason` as thrown). */
+  readonly refused?: { readonly reason: unknown } | undefined;
+}
+
+/** Offers a notice to every channel at once and waits for each (settled, never raced): what each did. */
+async function offer(
+  channels: readonly NoticeChannel[],
+  notice: Notice,
+  signal: AbortSignal,
+): Promise<Answer[]> {
+  const outcomes = await Promise.allSettled(channels.map((channel) => channel.publish(notice, { signal })));
+  return outcomes.map((outcome, i) => ({
+    channel: channels[i] as NoticeChannel,
+    deferred: outcome.status === 'fulfilled' && outcome.value === 'deferred',
+    ...(outcome.status === 'rejected' ? { refused: { reason: outcome.reason } } : {}),
+  }));
 }
 
 /** Throws AuditRunFailedError when a principal failed: what makes the invocation (or the CLI) fail loudly. */
