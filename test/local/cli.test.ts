@@ -11,6 +11,7 @@ import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.j
 import type { ChangeRecord } from '../../functions/core/ports.js';
 import type { AuditResult } from '../../functions/core/result.js';
 import { type CliIo, DEFAULT_STATE_DIR, EXIT, exitCodeOf, runCli } from '../../functions/local/cli.js';
+import { auditSummary, principalResult } from '../core/support/fakes.js';
 
 const KEY = 'bsk_cli-Secret-5150';
 
@@ -339,26 +340,10 @@ describe('runCli usage errors', () => {
 });
 
 describe('exitCodeOf', () => {
-  const result = (overrides: Partial<PrincipalResult>): PrincipalResult => ({
-    principal: 'p',
-    status: 'ok',
-    baseline: false,
-    keyCount: 1,
-    added: [],
-    removed: [],
-    redelivered: [],
-    pending: [],
-    ...overrides,
-  });
-  const summary = (principals: PrincipalResult[]): AuditSummary => ({
-    runId: 'r',
-    dryRun: false,
-    startedAt: '',
-    finishedAt: '',
-    durationMs: 0,
-    principals,
-    ok: principals.every((p) => p.status === 'ok'),
-  });
+  const result = (overrides: Partial<PrincipalResult>): PrincipalResult =>
+    principalResult({ principal: 'p', keyCount: 1, ...overrides });
+  const summary = (principals: PrincipalResult[]): AuditSummary =>
+    auditSummary(principals, { runId: 'r', startedAt: '', finishedAt: '', durationMs: 0 });
 
   it('is 0 when nothing changed, a baseline included', () => {
     expect(EXIT).toEqual({ unchanged: 0, changed: 1, error: 2 });

@@ -4,28 +4,10 @@ import type { AuditSummary, PrincipalResult } from '../../functions/core/audit.j
 import type { ChangeRecord } from '../../functions/core/ports.js';
 import { paletteFor } from '../../functions/local/palette.js';
 import { formatPlan } from '../../functions/local/plan.js';
+import { auditSummary, principalResult } from '../core/support/fakes.js';
 
-const result = (overrides: Partial<PrincipalResult>): PrincipalResult => ({
-  principal: 'root',
-  status: 'ok',
-  baseline: false,
-  keyCount: 3,
-  added: [],
-  removed: [],
-  redelivered: [],
-  pending: [],
-  ...overrides,
-});
-
-const summary = (principals: PrincipalResult[]): AuditSummary => ({
-  runId: 'run-1',
-  dryRun: true,
-  startedAt: '2025-06-01T12:00:00.000Z',
-  finishedAt: '2025-06-01T12:00:01.000Z',
-  durationMs: 1000,
-  principals,
-  ok: principals.every((p) => p.status === 'ok'),
-});
+const result = (overrides: Partial<PrincipalResult>): PrincipalResult => principalResult(overrides);
+const summary = (principals: PrincipalResult[]): AuditSummary => auditSummary(principals, { dryRun: true });
 
 /** One SGR style sequence (built, not a literal: no control character in a regex literal). */
 const STYLE = new RegExp(`${String.fromCharCode(0x1b)}\\[\\d+m`, 'g');

@@ -4,6 +4,7 @@ import { displayName, displayText, quotedName } from '../../../functions/commons
 import type { AuditSummary, PrincipalResult } from '../../../functions/core/audit.js';
 import { snsBody } from '../../../functions/core/messages.js';
 import type { ChangeRecord, Notice } from '../../../functions/core/ports.js';
+import { auditSummary, principalResult } from '../../core/support/fakes.js';
 import { FORGED, HOSTILE, rawCharacters } from '../../support/hostile.js';
 
 /** Output shows no raw control character and forges no line. */
@@ -149,27 +150,9 @@ describe('lineLogger', () => {
 
 describe('formatSummary', () => {
   // Asserted rather than annotated: fields the core adds to a result (its outbox) are not the table's concern.
-  const result = (overrides: Partial<PrincipalResult>): PrincipalResult =>
-    ({
-      principal: 'root',
-      status: 'ok',
-      baseline: false,
-      keyCount: 3,
-      added: [],
-      removed: [],
-      redelivered: [],
-      pending: [],
-      ...overrides,
-    }) as PrincipalResult;
-  const summary = (principals: PrincipalResult[], dryRun = false): AuditSummary => ({
-    runId: 'run-1',
-    dryRun,
-    startedAt: '2025-06-01T12:00:00.000Z',
-    finishedAt: '2025-06-01T12:00:01.234Z',
-    durationMs: 1234,
-    principals,
-    ok: principals.every((p) => p.status === 'ok'),
-  });
+  const result = (overrides: Partial<PrincipalResult>): PrincipalResult => principalResult(overrides);
+  const summary = (principals: PrincipalResult[], dryRun = false): AuditSummary =>
+    auditSummary(principals, { dryRun, finishedAt: '2025-06-01T12:00:01.234Z', durationMs: 1234 });
 
   it('prints one aligned line per principal', () => {
     expect(

@@ -15,6 +15,7 @@ import {
   StorageError,
 } from '../../../functions/commons/errors.js';
 import { matchesPattern } from '../../../functions/commons/glob.js';
+import type { AuditSummary, PrincipalResult } from '../../../functions/core/audit.js';
 import { principalSegment } from '../../../functions/core/layout.js';
 import { noticePrincipal } from '../../../functions/core/messages.js';
 import type {
@@ -630,4 +631,36 @@ export function recordOf(
 /** A StorageError with a recognisable message. */
 export function storageFailure(message = 'disk on fire', options: Omit<Failure, 'error'> = {}): Failure {
   return { error: new StorageError(message), ...options };
+}
+
+/** A principal's result as a run reports it: `root`, audited, 3 keys, nothing changed, unless overridden. */
+export function principalResult(overrides: Partial<PrincipalResult> = {}): PrincipalResult {
+  return {
+    principal: 'root',
+    status: 'ok',
+    baseline: false,
+    keyCount: 3,
+    added: [],
+    removed: [],
+    redelivered: [],
+    pending: [],
+    ...overrides,
+  };
+}
+
+/** A run's summary of `principals` (`ok` when every one is), with the other fields overridable. */
+export function auditSummary(
+  principals: readonly PrincipalResult[],
+  overrides: Partial<AuditSummary> = {},
+): AuditSummary {
+  return {
+    runId: 'run-1',
+    dryRun: false,
+    startedAt: '2025-06-01T12:00:00.000Z',
+    finishedAt: '2025-06-01T12:00:01.000Z',
+    durationMs: 1000,
+    principals,
+    ok: principals.every((principal) => principal.status === 'ok'),
+    ...overrides,
+  };
 }
