@@ -6,10 +6,15 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { BigStateClient, type BigStateClientOptions } from '../../functions/bigstate/client.js';
-import { type Simulator, type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import {
+  DEMO_API_KEY,
+  type Simulator,
+  type SimulatorOptions,
+  startSimulator,
+} from '../../functions/bigstate/simulator.js';
 import { Deadline, type DeadlineOptions } from '../../functions/commons/deadline.js';
 
-export const DEMO_KEY = 'bigstate-demo-key';
+export const DEMO_KEY = DEMO_API_KEY;
 
 /** A sleep that records each wait and returns at once (still honouring an aborted signal). */
 export function recordingSleep(): {
@@ -206,4 +211,25 @@ export function queryOf(request: SeenRequest | undefined): URLSearchParams {
 /** `count` key names `k000`, `k001`...: sorted order equals creation order. */
 export function names(count: number, prefix = 'k'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, '0')}`);
+}
+
+/**
+ * The simulator (pages of two) and a client of it with the given key, quick retries and no real sleeps, for the
+ * tests that audit through real HTTP; both are pushed onto `closers`, to close after the test.
+ */
+export async function simulatedClient(
+  key: string,
+  options: SimulatorOptions,
+  closers: Array<() => Promise<void>>,
+): Promise<{ readonly simulator: Simulator; readonly client: BigStateClient }> {
+  const simulator = await startSimulator({ apiKeys: [key], pageSize: 2, ...options });
+  closers.push(() => simulator.close());
+  const client = new BigStateClient({
+    host: simulator.url,
+    apiKey: async () => key,
+    sleep: async (_ms, signal) => signal?.throwIfAborted(),
+    retry: { maxAttempts: 2 },
+  });
+  closers.push(() => client.close());
+  return { simulator, client };
 }

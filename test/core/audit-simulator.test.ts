@@ -3,12 +3,12 @@
  * in-memory store and channels.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BigStateClient } from '../../functions/bigstate/client.js';
-import { type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import type { SimulatorOptions } from '../../functions/bigstate/simulator.js';
 import type { ApiKeyEntry, ApiKeyLister, WalkOptions } from '../../functions/bigstate/types.js';
 import { Deadline } from '../../functions/commons/deadline.js';
 import { type AuditRequest, runAudit } from '../../functions/core/audit.js';
 import type { Snapshot } from '../../functions/core/ports.js';
+import { simulatedClient } from '../bigstate/support.js';
 import { HOST, keptOf, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
 
 const KEY = 'sim-key-7f3a';
@@ -48,15 +48,7 @@ class RecordingLister implements ApiKeyLister {
 }
 
 async function setup(options: SimulatorOptions, walkPattern?: string) {
-  const simulator = await startSimulator({ apiKeys: [KEY], pageSize: 2, ...options });
-  closers.push(() => simulator.close());
-  const client = new BigStateClient({
-    host: simulator.url,
-    apiKey: async () => KEY,
-    sleep: async (_ms, signal) => signal?.throwIfAborted(),
-    retry: { maxAttempts: 2 },
-  });
-  closers.push(() => client.close());
+  const { simulator, client } = await simulatedClient(KEY, options, closers);
   const bigstate = new RecordingLister(client, walkPattern);
   const store = new MemoryStore();
   const sns = new RecordingChannel('sns');

@@ -5,11 +5,12 @@
  * configured principals that do not exist.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BigStateClient } from '../../functions/bigstate/client.js';
-import { type SimulatorOptions, startSimulator } from '../../functions/bigstate/simulator.js';
+import type { BigStateClient } from '../../functions/bigstate/client.js';
+import type { SimulatorOptions } from '../../functions/bigstate/simulator.js';
 import type { PrincipalEntry, PrincipalLister, WalkOptions } from '../../functions/bigstate/types.js';
 import { type AuditRequest, assertAuditSucceeded, runAudit } from '../../functions/core/audit.js';
 import type { Notice, PrincipalRemovedNotice } from '../../functions/core/ports.js';
+import { simulatedClient } from '../bigstate/support.js';
 import { HOST, MemoryStore, RecordingChannel, steppingClock } from './support/fakes.js';
 
 const KEY = 'disc-key-5d1e';
@@ -39,15 +40,7 @@ class CountingDirectory implements PrincipalLister {
 }
 
 async function setup(options: SimulatorOptions) {
-  const simulator = await startSimulator({ apiKeys: [KEY], pageSize: 2, ...options });
-  closers.push(() => simulator.close());
-  const client = new BigStateClient({
-    host: simulator.url,
-    apiKey: async () => KEY,
-    sleep: async (_ms, signal) => signal?.throwIfAborted(),
-    retry: { maxAttempts: 2 },
-  });
-  closers.push(() => client.close());
+  const { simulator, client } = await simulatedClient(KEY, options, closers);
   const directory = new CountingDirectory(client);
   const store = new MemoryStore();
   const sns = new RecordingChannel('sns');
