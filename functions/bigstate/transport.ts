@@ -20,6 +20,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Deadline } from '../commons/deadline.js';
+import { causeChain } from '../commons/errors.js';
 import { echoesSecret, withholdOrRedact } from '../commons/redact.js';
 import {
   BadRequestError,
@@ -805,11 +806,9 @@ function firstAggregated(error: unknown): unknown {
 
 /** The first `code` on the error or its causes (node:http gives it on the error itself: `ECONNRESET`). */
 function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
+  for (const link of causeChain(error)) {
+    const code = (link as { code?: unknown }).code;
     if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause ?? firstAggregated(current);
   }
   return undefined;
 }

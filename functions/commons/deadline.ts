@@ -6,7 +6,7 @@
  * A deadline ends either when its time is up (the signal's reason is a TimeBudgetError) or when the caller's
  * own signal aborts (Ctrl-C: the reason is that signal's, e.g. an InterruptedError), so an error can say which.
  */
-import { InterruptedError, TimeBudgetError } from './errors.js';
+import { causeChain, InterruptedError, TimeBudgetError } from './errors.js';
 
 /** Options of a deadline. */
 export interface DeadlineOptions {
@@ -103,11 +103,7 @@ export class Deadline {
 
 /** True when an abort reason (or an error caused by one) says the caller interrupted rather than time ran out. */
 export function isInterruption(reason: unknown): boolean {
-  let current: unknown = reason;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (current instanceof InterruptedError) return true;
-    current = current.cause;
-  }
+  for (const link of causeChain(reason)) if (link instanceof InterruptedError) return true;
   return false;
 }
 

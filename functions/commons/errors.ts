@@ -142,3 +142,17 @@ export class PrincipalNotFoundError extends KeyAuditError {
     this.principal = principal;
   }
 }
+
+/**
+ * An error and its causes, outermost first: each `cause` in turn (and an AggregateError's first error, as node:net
+ * gives when every address of a host failed), at most `depth` links, stopping at the first that is no object.
+ */
+export function* causeChain(error: unknown, depth = 5): Generator<object, void, undefined> {
+  let current: unknown = error;
+  for (let link = 0; link < depth && typeof current === 'object' && current !== null; link++) {
+    yield current;
+    current =
+      (current as { cause?: unknown }).cause ??
+      (current instanceof AggregateError ? (current.errors as unknown[])[0] : undefined);
+  }
+}

@@ -5,6 +5,7 @@
  *
  * Pure: the state it compares lives in the principal's state (`Snapshot.failure`) or the run-level record.
  */
+import { causeChain } from '../commons/errors.js';
 import type { FailureState } from './ports.js';
 
 /** How often a failure that keeps its reason is told again. */
@@ -26,11 +27,9 @@ export function stageKey(stage: string): string {
 
 /** The HTTP status an error (or one of its causes) carries, if any. */
 export function statusOf(error: unknown): number | null {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const status = (current as { status?: unknown }).status;
+  for (const link of causeChain(error)) {
+    const status = (link as { status?: unknown }).status;
     if (typeof status === 'number' && Number.isInteger(status)) return status;
-    current = (current as { cause?: unknown }).cause;
   }
   return null;
 }

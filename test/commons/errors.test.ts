@@ -3,6 +3,7 @@ import {
   AuditRunFailedError,
   ConcurrentWriteError,
   ConfigurationError,
+  causeChain,
   describeError,
   InvalidRequestError,
   KeyAuditError,
@@ -74,5 +75,20 @@ describe('describeError', () => {
     expect(describeError({ apiKey: 'sk-do-not-show' })).toBe('unknown error');
     expect(describeError(undefined)).toBe('unknown error');
     expect(describeError(42)).toBe('unknown error');
+  });
+});
+
+describe('causeChain', () => {
+  it('walks the causes outermost first, into an AggregateError’s first error, at most five links', () => {
+    const inner = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+    const chain = [
+      ...causeChain(new Error('outer', { cause: new AggregateError([inner, new Error('other')]) })),
+    ];
+    expect(chain.map((link) => (link as Error).message)).toEqual(['outer', '', 'refused']);
+    let deep: Error = new Error('0');
+    for (let level = 1; level < 8; level++) deep = new Error(String(level), { cause: deep });
+    expect([...causeChain(deep)].map((link) => (link as Error).message)).toEqual(['7', '6', '5', '4', '3']);
+    expect([...causeChain('text')]).toEqual([]);
+    expect([...causeChain(null)]).toEqual([]);
   });
 });
