@@ -33,7 +33,7 @@ import {
   runAudit,
   type Target,
 } from './core/audit.js';
-import { datedReportKey } from './core/layout.js';
+import { datedReportKey, runItemsKey } from './core/layout.js';
 
 const config = loadLambdaConfig();
 const logger = new Logger();
@@ -155,7 +155,7 @@ export async function planHandler(event: unknown, context: Context): Promise<Pla
   const startedAt = Date.now();
   const runTimeout = runTimeoutMs();
   const deadline = startedAt + Math.max(60_000, runTimeout - FINISH_RESERVE_MS);
-  const itemsKey = `runs/${runId}/principals.json`;
+  const itemsKey = runItemsKey(runId);
   const base = { runId, startedAt, deadline, dryRun, itemsBucket: config.bucketName, itemsKey };
   const planDeadline = Deadline.after(Math.max(1_000, context.getRemainingTimeInMillis() - 2_000));
   try {

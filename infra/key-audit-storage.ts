@@ -12,6 +12,7 @@ import {
   LEASE_KEY,
   REPORT_KEYS,
   RUN_STATE_KEY,
+  runItemsKey,
   sideFailureKey,
   snapshotKey,
 } from '../functions/core/layout.js';
@@ -38,7 +39,7 @@ const SIDE_FAILURES_REASON =
  * results (its ResultWriter), `runs/<runId>/...`. Working files of one run, expired after
  * {@link RUN_FILES_RETENTION}.
  */
-export const RUNS_PREFIX = 'runs/';
+export const RUNS_PREFIX = prefixOf(runItemsKey('r'));
 /** How long a fanned-out run's working files are kept: long enough to look into a failed run. */
 export const RUN_FILES_RETENTION = Duration.days(30);
 

@@ -131,6 +131,14 @@ export function datedReportKey(at: Date, extension: 'html' | 'csv'): string {
   return `reports/${at.toISOString().slice(0, 10)}/report.${extension}`;
 }
 
+/** Where a fanned-out run keeps its working files: `runs/<runId>/...`, expired with a lifecycle rule. */
+const RUNS_PREFIX = 'runs/';
+
+/** The key of a fanned-out run's list of principals: what the plan writes and the Map's ItemReader reads. */
+export function runItemsKey(runId: string): string {
+  return `${RUNS_PREFIX}${runId}/principals.json`;
+}
+
 /** The key of the run lease (one run at a time): outside `snapshots/` and `history/`, whose write rules differ. */
 export const LEASE_KEY = 'leases/run.json';
 
